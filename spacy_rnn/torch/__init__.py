@@ -1,0 +1,1 @@
+"""Plain PyTorch modules and functions. This package imports only torch."""
