@@ -1,0 +1,157 @@
+"""thinc layers for the labeler's output: CRF parameters, losses and decoding.
+
+CRF parameters are thinc params (so thinc's optimizer and serialization handle
+them); the forward algorithm and Viterbi run in plain torch (``spacy_rnn.torch.crf``).
+"""
+from typing import List, Optional, Tuple
+
+import numpy
+from thinc.api import Model, torch2xp, xp2torch
+from thinc.types import Floats2d, Ints1d
+
+CRF_PARAMS = ("transitions", "start", "end")
+
+
+def build_crf_params(nO: Optional[int]) -> Model:
+    """A layer that only holds the CRF scores: transitions (nO, nO), start (nO,), end (nO,)."""
+    return Model("crf-params", _identity, init=_init_crf_params, dims={"nO": nO},
+                 params={name: None for name in CRF_PARAMS})
+
+
+def _identity(model: Model, X, is_train: bool):
+    return X, lambda dY: dY
+
+
+def _init_crf_params(model: Model, X=None, Y=None) -> None:
+    n = model.get_dim("nO")
+    model.set_param("transitions", model.ops.alloc2f(n, n))
+    model.set_param("start", model.ops.alloc1f(n))
+    model.set_param("end", model.ops.alloc1f(n))
+
+
+def build_softmax_loss() -> Model:
+    """Token-level cross-entropy, averaged over tokens with known labels."""
+    return Model("softmax-loss", _softmax_loss_forward)
+
+
+def _softmax_loss_forward(model: Model, scores_truths, is_train: bool):
+    scores, truths = scores_truths
+    ops = model.ops
+    flat = ops.flatten(scores, pad=0) if scores else ops.alloc2f(0, 0)
+    gold = numpy.concatenate([numpy.asarray(t, dtype="int64") for t in truths]) if truths else []
+    gold = numpy.asarray(gold, dtype="int64")
+    known = gold >= 0
+    n_known = max(int(known.sum()), 1)
+    probs = ops.softmax(flat, axis=-1) if len(flat) else flat
+    rows = numpy.nonzero(known)[0]
+    loss = -float(numpy.log(probs[rows, gold[rows]] + 1e-12).sum()) / n_known
+    d_flat = probs.copy()
+    d_flat[rows, gold[rows]] -= 1.0
+    d_flat[~known] = 0.0
+    d_flat /= n_known
+
+    def backprop(d_loss: float = 1.0) -> List[Floats2d]:
+        return ops.unflatten(d_flat * d_loss, [len(s) for s in scores])
+
+    return loss, backprop
+
+
+def build_crf_loss(params: Model) -> Model:
+    """CRF negative log-likelihood, summed over docs and divided by the number of tokens."""
+    return Model("crf-loss", _crf_loss_forward, layers=[params])
+
+
+def _crf_loss_forward(model: Model, scores_truths, is_train: bool):
+    from ..torch.crf import negative_log_likelihood
+    from ..torch.padding import length_mask, pad_flat
+
+    scores, truths = scores_truths
+    params = model.layers[0]
+    keep = [i for i, s in enumerate(scores) if len(s)]
+    lengths = xp2torch(numpy.asarray([len(scores[i]) for i in keep], dtype="int64"))
+    n_tokens = max(int(lengths.sum()) if len(keep) else 0, 1)
+    if not keep:
+        return 0.0, lambda d_loss=1.0: [model.ops.alloc2f(*s.shape) for s in scores]
+    flat = _flat_tensor(model, [scores[i] for i in keep], requires_grad=True)
+    emissions = pad_flat(flat, lengths)
+    tags = pad_flat(xp2torch(numpy.concatenate([numpy.asarray(truths[i], dtype="int64")
+                                                for i in keep])), lengths)
+    mask = length_mask(lengths, emissions.shape[1])
+    tags = tags.masked_fill(~mask, -1)
+    torch_params = [xp2torch(params.get_param(n), requires_grad=True) for n in CRF_PARAMS]
+    nll = negative_log_likelihood(emissions, tags, mask, *torch_params).sum() / n_tokens
+
+    def backprop(d_loss: float = 1.0) -> List[Floats2d]:
+        nll.backward()
+        for name, tensor in zip(CRF_PARAMS, torch_params):
+            params.inc_grad(name, torch2xp(tensor.grad) * d_loss)
+        d_rows = model.ops.unflatten(torch2xp(flat.grad) * d_loss,
+                                     [len(scores[i]) for i in keep])
+        return _scatter_back(model, scores, keep, d_rows)
+
+    return float(nll.detach()), backprop
+
+
+def _flat_tensor(model: Model, arrays: List[Floats2d], requires_grad: bool = False):
+    flat = model.ops.xp.ascontiguousarray(model.ops.flatten(arrays, pad=0), dtype="float32")
+    return xp2torch(flat, requires_grad=requires_grad)
+
+
+def _scatter_back(model: Model, scores: List[Floats2d], keep: List[int], d_rows: List[Floats2d]):
+    d_scores = [model.ops.alloc2f(*s.shape) for s in scores]
+    for i, d in zip(keep, d_rows):
+        d_scores[i] = d
+    return d_scores
+
+
+def build_decoder(params: Optional[Model]) -> Model:
+    """Best label per token: argmax, or Viterbi when there is a CRF or constraints."""
+    return Model("label-decoder", _decode_forward, layers=[params] if params is not None else [])
+
+
+def _decode_forward(model: Model, scores_constraints, is_train: bool):
+    scores, constraints = scores_constraints
+    if not model.layers and constraints is None:
+        return [model.ops.xp.argmax(s, axis=-1) if len(s) else model.ops.alloc1i(0)
+                for s in scores], _no_backprop
+    return _viterbi(model, scores, constraints), _no_backprop
+
+
+def _no_backprop(dY):
+    raise ValueError("The label decoder has no gradient; use the 'loss' layer for training.")
+
+
+def _viterbi(model: Model, scores: List[Floats2d], constraints) -> List[Ints1d]:
+    import torch
+
+    from ..torch.crf import viterbi_decode
+    from ..torch.padding import length_mask, pad_flat
+
+    keep = [i for i, s in enumerate(scores) if len(s)]
+    paths = [model.ops.alloc1i(0) for _ in scores]
+    if not keep:
+        return paths
+    lengths = torch.tensor([len(scores[i]) for i in keep], dtype=torch.long)
+    emissions = pad_flat(_flat_tensor(model, [scores[i] for i in keep]), lengths)
+    transitions, start, end = _decoder_params(model, emissions.shape[2], constraints)
+    if not model.layers:
+        emissions = torch.log_softmax(emissions, dim=-1)
+    with torch.no_grad():
+        best = viterbi_decode(emissions, length_mask(lengths, emissions.shape[1]),
+                              transitions, start, end).numpy()
+    for row, i in enumerate(keep):
+        paths[i] = best[row, : len(scores[i])].astype("int32")
+    return paths
+
+
+def _decoder_params(model: Model, n_labels: int, constraints) -> Tuple:
+    import torch
+
+    if model.layers:
+        values = [xp2torch(model.layers[0].get_param(n)).clone() for n in CRF_PARAMS]
+    else:
+        values = [torch.zeros(n_labels, n_labels), torch.zeros(n_labels), torch.zeros(n_labels)]
+    if constraints is not None:
+        for value, allowed in zip(values, constraints):
+            value.masked_fill_(~torch.as_tensor(numpy.asarray(allowed, dtype=bool)), float("-inf"))
+    return values

@@ -1,0 +1,106 @@
+"""Token embeddings for the sequence labeler: hashed word features + character CNN."""
+from typing import List, Optional
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import ArgsKwargs, Maxout, Model, PyTorchWrapper_v2, chain
+from thinc.api import torch2xp, with_array, xp2torch
+from thinc.types import Floats2d, Ints2d
+
+
+def char_ids(model: Model, docs: List[Doc], max_chars: int, n_rows: int) -> Ints2d:
+    """(n_tokens, C) character ids: codepoints hashed into ``n_rows - 1`` buckets, 0 = pad.
+
+    Words longer than ``max_chars`` keep their first and last ``max_chars // 2``
+    characters; any character, seen or not, maps to some bucket.
+    """
+    words = [token.text for doc in docs for token in doc]
+    width = max([min(len(w), max_chars) for w in words], default=1)
+    ids = model.ops.xp.zeros((len(words), max(width, 1)), dtype="int64")
+    half = max_chars // 2
+    for i, word in enumerate(words):
+        chars = word if len(word) <= max_chars else word[:half] + word[-(max_chars - half):]
+        ids[i, : len(chars)] = [ord(c) % (n_rows - 1) + 1 for c in chars]
+    return ids
+
+
+def _char_inputs(max_chars: int, n_rows: int):
+    def convert_inputs(model: Model, docs: List[Doc], is_train: bool):
+        ids = char_ids(model, docs, max_chars, n_rows)
+        tensor = xp2torch(ids, device=model.shims[0].device)
+        return ArgsKwargs(args=(tensor,), kwargs={}), lambda d_args: []
+
+    return convert_inputs
+
+
+def _char_outputs(model: Model, docs_and_output, is_train: bool):
+    docs, Y_torch = docs_and_output
+    Ys = model.ops.unflatten(torch2xp(Y_torch, ops=model.ops), [len(doc) for doc in docs])
+
+    def backprop(dYs: List[Floats2d]) -> ArgsKwargs:
+        d_flat = model.ops.xp.ascontiguousarray(model.ops.flatten(dYs, pad=0), dtype="float32")
+        return ArgsKwargs(args=(Y_torch,), kwargs={"grad_tensors": xp2torch(d_flat)})
+
+    return Ys, backprop
+
+
+def concat_features(first: Model, second: Model) -> Model[List[Doc], List[Floats2d]]:
+    """Per-doc column concatenation of two Doc -> List[Floats2d] feature models."""
+    return Model("concat-features", _concat_forward, init=_concat_init,
+                 layers=[first, second], dims={"nO": None})
+
+
+def _concat_init(model: Model, X=None, Y=None) -> None:
+    for layer in model.layers:
+        layer.initialize(X=X)
+    model.set_dim("nO", sum(layer.get_dim("nO") for layer in model.layers))
+
+
+def _concat_forward(model: Model, docs: List[Doc], is_train: bool):
+    first, second = model.layers
+    Y1, backprop1 = first(docs, is_train)
+    Y2, backprop2 = second(docs, is_train)
+    split = Y1[0].shape[1] if Y1 else 0
+    Ys = [model.ops.xp.hstack([a, b]) for a, b in zip(Y1, Y2)]
+
+    def backprop(dYs: List[Floats2d]) -> List[Doc]:
+        backprop1([d[:, :split] for d in dYs])
+        backprop2([d[:, split:] for d in dYs])
+        return []
+
+    return Ys, backprop
+
+
+@registry.architectures("spacy-rnn.CharEmbed.v1")
+def build_char_embed(width: int = 64, char_dim: int = 32, rows: int = 1000,
+                     max_chars: int = 16, window: int = 3) -> Model[List[Doc], List[Floats2d]]:
+    """Character CNN features per token, width ``width``."""
+    from ..torch.charcnn import CharCNN
+
+    module = CharCNN(rows, char_dim, width, window)
+    model = PyTorchWrapper_v2(module, convert_inputs=_char_inputs(max_chars, rows),
+                              convert_outputs=_char_outputs)
+    model.name = "char-cnn"
+    model.set_dim("nO", width)
+    return model
+
+
+@registry.architectures("spacy-rnn.WordCharEmbed.v1")
+def build_word_char_embed(
+    width: int,
+    rows: List[int] = [5000, 1000, 2500, 2500],
+    attrs: List[str] = ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
+    char_embed: Optional[Model[List[Doc], List[Floats2d]]] = None,
+    include_static_vectors: bool = False,
+) -> Model[List[Doc], List[Floats2d]]:
+    """Hashed word features (spaCy's MultiHashEmbed) and character features, mixed to ``width``."""
+    make_words = registry.architectures.get("spacy.MultiHashEmbed.v2")
+    words = make_words(width=width, attrs=attrs, rows=rows,
+                       include_static_vectors=include_static_vectors)
+    chars = char_embed if char_embed is not None else build_char_embed()
+    n_in = width + chars.get_dim("nO")
+    words.set_dim("nO", width)
+    model = chain(concat_features(words, chars), with_array(Maxout(width, n_in, nP=3, normalize=True)))
+    model.set_dim("nO", width)
+    model.set_ref("chars", chars)
+    return model

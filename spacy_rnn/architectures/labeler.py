@@ -1,0 +1,71 @@
+"""``spacy-rnn.SequenceLabeler.v1``: embeddings -> recurrent encoder -> softmax or CRF.
+
+The returned model maps docs to per-token label scores (``List[Floats2d]``).
+Two further layers live in the same model tree and are reached by reference,
+so the component needs no import of this module:
+
+- ``model.get_ref("loss")``: ``(scores, truths) -> loss`` with a backprop that
+  returns the gradient of the scores; truths hold -1 where a token's annotation
+  is missing, and those tokens are left out of (softmax) or marginalized in (CRF)
+  the loss.
+- ``model.get_ref("decoder")``: ``(scores, constraints) -> List[Ints1d]``, the
+  best label per token; ``constraints`` is None or ``(allowed, allowed_start,
+  allowed_end)`` boolean arrays, and a constrained decoding never outputs a
+  forbidden transition (e.g. ``O -> I-X``).
+"""
+from typing import List, Optional
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Linear, Model, chain, with_array
+from thinc.types import Floats2d
+
+from .crf_layers import build_crf_params, build_decoder, build_crf_loss, build_softmax_loss
+
+
+@registry.architectures("spacy-rnn.SequenceLabeler.v1")
+def build_sequence_labeler(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    encoder: Model[List[Floats2d], List[Floats2d]],
+    crf: bool = False,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """Per-token label scores from ``tok2vec`` features run through ``encoder``.
+
+    ``tok2vec`` may be the labeler's own embeddings (``spacy-rnn.WordCharEmbed.v1``)
+    or a ``spacy.Tok2VecListener.v1``; its width must equal the encoder's width.
+    With ``crf = true`` a linear-chain CRF is trained and decoded with Viterbi.
+    """
+    _check_widths(tok2vec, encoder)
+    output = Linear(nO=nO, nI=encoder.get_dim("nO"))
+    scorer = chain(tok2vec, encoder, with_array(output))
+    params = build_crf_params(nO) if crf else None
+    loss = build_crf_loss(params) if crf else build_softmax_loss()
+    decoder = build_decoder(params)
+    return Model("rnn-sequence-labeler", _forward, init=_init, layers=[scorer, loss, decoder],
+                 refs={"tok2vec": tok2vec, "encoder": encoder, "output": output,
+                       "loss": loss, "decoder": decoder, "crf": params},
+                 dims={"nO": nO}, attrs={"crf": crf})
+
+
+def _check_widths(tok2vec: Model, encoder: Model) -> None:
+    if tok2vec.has_dim("nO") and encoder.has_dim("nI"):
+        t_width, e_width = tok2vec.get_dim("nO"), encoder.get_dim("nI")
+        if t_width and e_width and t_width != e_width:
+            raise ValueError(f"SequenceLabeler: the tok2vec width ({t_width}) differs from the "
+                             f"encoder width ({e_width}); set both to the same value.")
+
+
+def _init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
+    if model.has_dim("nO"):
+        n_labels = model.get_dim("nO")
+        model.get_ref("output").set_dim("nO", n_labels)
+        if model.attrs["crf"]:
+            model.get_ref("crf").set_dim("nO", n_labels)
+    model.layers[0].initialize(X=X)
+    if model.attrs["crf"]:
+        model.get_ref("crf").initialize()
+
+
+def _forward(model: Model, docs: List[Doc], is_train: bool):
+    return model.layers[0](docs, is_train)

@@ -1,0 +1,89 @@
+"""The ``rnn_ner`` component: named entities from BIO or BILUO tags."""
+from typing import Callable, Dict, Iterable, List, Literal, Optional
+
+from spacy.language import Language
+from spacy.scorer import Scorer, get_ner_prf
+from spacy.tokens import Doc
+from spacy.training import Example, biluo_tags_to_spans
+from spacy.util import registry
+from spacy.vocab import Vocab
+from thinc.api import Config, Model
+
+from .labeler import SequenceLabelingPipe
+from .schemes import allowed_transitions, biluo_to_scheme, scheme_labels, scheme_to_biluo
+from .tagger import default_model_config
+
+Scheme = Literal["BIO", "BILUO"]
+DEFAULT_NER_MODEL = Config().from_str(default_model_config.replace("crf = false", "crf = true"))["model"]
+
+
+@Language.factory(
+    "rnn_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    default_config={"model": DEFAULT_NER_MODEL, "scheme": "BILUO", "spans_key": None,
+                    "scorer": {"@scorers": "spacy-rnn.entity_scorer.v1"}},
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_rnn_ner(nlp: Language, name: str, model: Model, scheme: Scheme,
+                 spans_key: Optional[str], scorer: Optional[Callable]) -> "RNNEntityRecognizer":
+    """A recurrent entity recognizer; writes ``doc.ents``, or ``doc.spans[spans_key]`` if set."""
+    return RNNEntityRecognizer(nlp.vocab, model, name, scheme=scheme, spans_key=spans_key,
+                               scorer=scorer)
+
+
+def score_entities(examples: Iterable[Example], spans_key: Optional[str] = None,
+                   **kwargs) -> Dict[str, float]:
+    """``ents_p/r/f`` and ``ents_per_type`` (or ``spans_<key>_p/r/f`` when a key is set)."""
+    if spans_key is None:
+        return get_ner_prf(examples)
+    return Scorer.score_spans(examples, f"spans_{spans_key}",
+                              getter=lambda doc, attr: doc.spans.get(spans_key, []),
+                              has_annotation=lambda doc: spans_key in doc.spans,
+                              allow_overlap=True)
+
+
+@registry.scorers("spacy-rnn.entity_scorer.v1")
+def make_entity_scorer() -> Callable:
+    return score_entities
+
+
+class RNNEntityRecognizer(SequenceLabelingPipe):
+    """Tags tokens with BIO/BILUO labels and decodes only valid sequences into entities."""
+
+    def __init__(self, vocab: Vocab, model: Model, name: str = "rnn_ner", *,
+                 scheme: Scheme = "BILUO", spans_key: Optional[str] = None,
+                 scorer: Optional[Callable] = score_entities):
+        if scheme not in ("BIO", "BILUO"):
+            raise ValueError(f"rnn_ner: scheme must be 'BIO' or 'BILUO', got {scheme!r}")
+        super().__init__(vocab, model, name, scorer=scorer, scheme=scheme, spans_key=spans_key)
+
+    @property
+    def scheme(self) -> str:
+        return self.cfg["scheme"]
+
+    def gold_labels(self, example: Example) -> List[Optional[str]]:
+        key = self.cfg["spans_key"]
+        if key is not None:
+            return self._gold_from_spans(example, key)
+        return biluo_to_scheme(example.get_aligned_ner(), self.scheme)
+
+    def _gold_from_spans(self, example: Example, key: str) -> List[Optional[str]]:
+        from spacy.training import offsets_to_biluo_tags
+
+        if key not in example.reference.spans:
+            return [None] * len(example.predicted)
+        offsets = [(s.start_char, s.end_char, s.label_) for s in example.reference.spans[key]]
+        return biluo_to_scheme(offsets_to_biluo_tags(example.predicted, offsets), self.scheme)
+
+    def labels_from_gold(self, gold: Iterable[str]) -> List[str]:
+        return scheme_labels({tag[2:] for tag in gold if tag != "O"}, self.scheme)
+
+    def constraints(self):
+        return allowed_transitions(list(self.labels), self.scheme)
+
+    def write_labels(self, doc: Doc, labels: List[str]) -> None:
+        spans = biluo_tags_to_spans(doc, scheme_to_biluo(labels, self.scheme))
+        if self.cfg["spans_key"] is None:
+            doc.ents = spans
+        else:
+            doc.spans[self.cfg["spans_key"]] = spans

@@ -1,0 +1,107 @@
+"""The ``rnn_tagger`` component: one token attribute (tag, pos or morph) per token."""
+from typing import Callable, Dict, List, Literal, Optional
+
+from spacy.language import Language
+from spacy.scorer import Scorer
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy.util import registry
+from spacy.vocab import Vocab
+from thinc.api import Config, Model
+
+from .labeler import SequenceLabelingPipe
+
+Attr = Literal["tag", "pos", "morph"]
+
+default_model_config = """
+[model]
+@architectures = "spacy-rnn.SequenceLabeler.v1"
+crf = false
+
+[model.tok2vec]
+@architectures = "spacy-rnn.WordCharEmbed.v1"
+width = 128
+rows = [5000, 1000, 2500, 2500]
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+include_static_vectors = false
+
+[model.tok2vec.char_embed]
+@architectures = "spacy-rnn.CharEmbed.v1"
+width = 64
+char_dim = 32
+rows = 1000
+max_chars = 16
+window = 3
+
+[model.encoder]
+@architectures = "spacy-rnn.RNNEncoder.v1"
+width = 128
+depth = 2
+cell = "lstm"
+bidirectional = true
+dropout = 0.0
+residual = false
+"""
+DEFAULT_TAGGER_MODEL = Config().from_str(default_model_config)["model"]
+
+
+@Language.factory(
+    "rnn_tagger",
+    assigns=["token.tag", "token.pos", "token.morph"],
+    default_config={"model": DEFAULT_TAGGER_MODEL, "attr": "tag",
+                    "scorer": {"@scorers": "spacy-rnn.token_attr_scorer.v1"}},
+    default_score_weights={"tag_acc": 1.0, "pos_acc": None, "morph_acc": None},
+)
+def make_rnn_tagger(nlp: Language, name: str, model: Model, attr: Attr,
+                    scorer: Optional[Callable]) -> "RNNTagger":
+    """A recurrent tagger that predicts ``token.<attr>`` (``tag``, ``pos`` or ``morph``)."""
+    return RNNTagger(nlp.vocab, model, name, attr=attr, scorer=scorer)
+
+
+def score_token_attr(examples: List[Example], attr: str = "tag", **kwargs) -> Dict[str, float]:
+    """Accuracy of ``attr`` with spaCy's scorer: ``tag_acc``, ``pos_acc`` or ``morph_acc``
+    (plus ``morph_per_feat``)."""
+    if attr != "morph":
+        return Scorer.score_token_attr(examples, attr, **kwargs)
+    scores = Scorer.score_token_attr(examples, "morph", getter=lambda t, a: str(t.morph), **kwargs)
+    scores.update(Scorer.score_token_attr_per_feat(examples, "morph", **kwargs))
+    return scores
+
+
+@registry.scorers("spacy-rnn.token_attr_scorer.v1")
+def make_token_attr_scorer() -> Callable:
+    return score_token_attr
+
+
+class RNNTagger(SequenceLabelingPipe):
+    """Predicts one token attribute with a recurrent sequence labeler."""
+
+    def __init__(self, vocab: Vocab, model: Model, name: str = "rnn_tagger", *,
+                 attr: Attr = "tag", scorer: Optional[Callable] = score_token_attr):
+        if attr not in ("tag", "pos", "morph"):
+            raise ValueError(f"rnn_tagger: attr must be 'tag', 'pos' or 'morph', got {attr!r}")
+        super().__init__(vocab, model, name, scorer=scorer, attr=attr)
+
+    @property
+    def attr(self) -> str:
+        return self.cfg["attr"]
+
+    def gold_labels(self, example: Example) -> List[Optional[str]]:
+        if self.attr == "morph":
+            return self._gold_morphs(example)
+        aligned = example.get_aligned(self.attr.upper(), as_string=True)
+        return [label if label else None for label in aligned]
+
+    def _gold_morphs(self, example: Example) -> List[Optional[str]]:
+        if not example.reference.has_annotation("MORPH"):
+            return [None] * len(example.predicted)
+        return list(example.get_aligned("MORPH", as_string=True))
+
+    def write_labels(self, doc: Doc, labels: List[str]) -> None:
+        for token, label in zip(doc, labels):
+            if self.attr == "tag":
+                token.tag_ = label
+            elif self.attr == "pos":
+                token.pos_ = label
+            else:
+                token.set_morph(label)

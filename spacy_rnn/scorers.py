@@ -1,0 +1,145 @@
+"""Translation scorers: corpus BLEU and chrF with sacreBLEU.
+
+Scores are on **sacreBLEU's 0-100 scale** (not spaCy's usual 0-1), so that they
+match the numbers papers and ``sacrebleu`` on the command line report. They are
+plain floats, so ``[training.score_weights]`` can weight them like any other
+score (``translation_bleu = 1.0``); spaCy's console logger multiplies every score
+column by 100 for display, so a BLEU of 27.4 shows there as 2740.00. The
+sacreBLEU signatures (which make the numbers reproducible) are not scores: they
+are logged on the ``"spacy_rnn"`` logger, returned by ``translation_signatures``
+and optionally written to a JSON file.
+"""
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+
+import spacy
+import srsly
+from sacrebleu.metrics import BLEU, CHRF
+from spacy.training import Example
+
+from .extensions import ensure_doc_extensions
+
+ensure_doc_extensions()
+
+logger = logging.getLogger("spacy_rnn")
+
+BLEU_KEY = "translation_bleu"
+CHRF_KEY = "translation_chrf"
+ScoreFunc = Callable[..., Dict[str, Any]]
+
+
+@spacy.registry.scorers("spacy-rnn.translation_scorer.v1")
+def make_translation_scorer(
+    lowercase: bool = False, tokenize: str = "13a", signature_path: Optional[str] = None
+) -> ScoreFunc:
+    """Create a scorer of ``doc._.translation`` against the reference translation.
+
+    lowercase: compare lowercased texts (BLEU and chrF).
+    tokenize: sacreBLEU's BLEU tokenizer ("13a", "intl", "char", "zh", "none", ...).
+    signature_path: if set, each scoring writes the BLEU and chrF signatures there
+        as JSON (``{"bleu": ..., "chrf": ...}``).
+
+    The returned ``score_translations(examples, **kwargs)`` gives
+    ``translation_bleu`` and ``translation_chrf``: floats on sacreBLEU's 0-100
+    scale, or ``None`` for no examples (as spaCy's own scorers do).
+    """
+    _check_tokenize(tokenize)
+
+    def score_translations(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+        hypotheses, references = _collect_translations(examples)
+        if not hypotheses:
+            return {BLEU_KEY: None, CHRF_KEY: None}
+        scores = corpus_scores(hypotheses, references, lowercase=lowercase, tokenize=tokenize)
+        signatures = {"bleu": scores["bleu_signature"], "chrf": scores["chrf_signature"]}
+        _report_signatures(signatures, signature_path)
+        return {BLEU_KEY: scores["bleu"], CHRF_KEY: scores["chrf"]}
+
+    return score_translations
+
+
+def corpus_scores(
+    hypotheses: List[str], references: List[str], lowercase: bool = False, tokenize: str = "13a"
+) -> Dict[str, Union[float, str]]:
+    """Corpus BLEU and chrF (0-100) of detokenized hypotheses against one reference each.
+
+    Returns ``{"bleu": float, "chrf": float, "bleu_signature": str,
+    "chrf_signature": str}``. Raises ``ValueError`` if the lists differ in length
+    or are empty.
+    """
+    if len(hypotheses) != len(references):
+        raise ValueError(
+            f"corpus_scores got {len(hypotheses)} hypotheses but {len(references)} "
+            "references: give exactly one reference per hypothesis."
+        )
+    if not hypotheses:
+        raise ValueError("corpus_scores got no sentences: give at least one hypothesis.")
+    bleu, chrf = _make_metrics(lowercase, tokenize)
+    bleu_score = bleu.corpus_score(hypotheses, [references])
+    chrf_score = chrf.corpus_score(hypotheses, [references])
+    return {
+        "bleu": float(bleu_score.score),
+        "chrf": float(chrf_score.score),
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+    }
+
+
+@lru_cache(maxsize=None)
+def _signatures(lowercase: bool, tokenize: str) -> Tuple[str, str]:
+    """Signatures for one reference per sentence (cached; they do not depend on data)."""
+    scores = corpus_scores(["a"], ["a"], lowercase=lowercase, tokenize=tokenize)
+    return str(scores["bleu_signature"]), str(scores["chrf_signature"])
+
+
+def translation_signatures(lowercase: bool = False, tokenize: str = "13a") -> Dict[str, str]:
+    """The sacreBLEU signatures (``{"bleu": ..., "chrf": ...}``) of the scores that
+    ``spacy-rnn.translation_scorer.v1`` with these settings reports.
+    """
+    _check_tokenize(tokenize)
+    bleu_signature, chrf_signature = _signatures(lowercase, tokenize)
+    return {"bleu": bleu_signature, "chrf": chrf_signature}
+
+
+def _make_metrics(lowercase: bool, tokenize: str) -> Tuple[BLEU, CHRF]:
+    """sacreBLEU metric objects for one configuration."""
+    return BLEU(lowercase=lowercase, tokenize=tokenize), CHRF(lowercase=lowercase)
+
+
+def _collect_translations(examples: Iterable[Example]) -> Tuple[List[str], List[str]]:
+    """Hypotheses (``None`` -> "") and references from the examples' ``_.translation``."""
+    hypotheses: List[str] = []
+    references: List[str] = []
+    for i, example in enumerate(examples):
+        reference = example.reference._.translation
+        if reference is None:
+            raise ValueError(
+                f"Example {i} has no reference translation (reference doc._.translation "
+                "is None). Read evaluation data with the spacy-rnn.ParallelCorpus.v1 "
+                "reader, or set doc._.translation on every reference doc."
+            )
+        hypothesis = example.predicted._.translation
+        hypotheses.append("" if hypothesis is None else hypothesis)
+        references.append(reference)
+    return hypotheses, references
+
+
+def _report_signatures(signatures: Dict[str, str], signature_path: Optional[str]) -> None:
+    """Log the signatures on the "spacy_rnn" logger; write them as JSON if asked."""
+    logger.info("sacreBLEU signatures: BLEU %s | chrF %s", signatures["bleu"], signatures["chrf"])
+    if signature_path is not None:
+        path = Path(signature_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path, signatures)
+
+
+def _check_tokenize(tokenize: str) -> None:
+    """Raise ``ValueError`` naming the choices if sacreBLEU has no such tokenizer."""
+    try:
+        BLEU(tokenize=tokenize)
+    except KeyError:
+        from sacrebleu.metrics import bleu
+
+        choices = ", ".join(sorted(getattr(bleu, "_TOKENIZERS", {}))) or "see sacrebleu --help"
+        raise ValueError(f"Unknown sacreBLEU tokenizer {tokenize!r}: use one of {choices}.") from None

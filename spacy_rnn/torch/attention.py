@@ -1,0 +1,134 @@
+"""Masked attention over an encoder memory: none, Bahdanau (additive), Luong (general).
+
+Shapes: ``B`` sentences, ``T`` decoder steps (queries), ``S`` padded source
+positions, ``Q`` query width, ``K`` memory (key/value) width.
+
+Every module splits its work in two: :meth:`Attention.project_keys` runs once
+per source batch (and is reused by every decoding step), :meth:`Attention.forward`
+scores all ``T`` queries against the projected keys at once. Padding positions
+are set to ``-inf`` before the softmax, so their weights are exactly zero.
+"""
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over source positions that gives padding exactly zero weight.
+
+    :param scores: shape (B, T, S)
+    :param mask: shape (B, S), bool, True on real positions (at least one per row)
+    :return: shape (B, T, S)
+    """
+    scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
+    return torch.softmax(scores.float(), dim=-1).to(scores.dtype)
+
+
+class Attention(nn.Module):
+    """Base class: subclasses define :meth:`project_keys` and :meth:`score`.
+
+    :attr context_size: width of the context vector this module returns
+    """
+
+    context_size: int
+
+    def project_keys(self, memory: torch.Tensor) -> Optional[torch.Tensor]:
+        """Precompute the keys once per batch.
+
+        :param memory: shape (B, S, K)
+        :return: shape (B, S, A), module-specific width A
+        """
+        raise NotImplementedError
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Unnormalized scores.
+
+        :param query: shape (B, T, Q)
+        :param keys: shape (B, S, A), from :meth:`project_keys`
+        :return: shape (B, T, S)
+        """
+        raise NotImplementedError
+
+    def forward(self, query: torch.Tensor, keys: Optional[torch.Tensor], memory: torch.Tensor,
+                mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Attend from every query to the memory.
+
+        :param query: shape (B, T, Q)
+        :param keys: shape (B, S, A), from :meth:`project_keys`
+        :param memory: shape (B, S, K), the values
+        :param mask: shape (B, S), bool, True on real source positions
+        :return: context of shape (B, T, K) and weights of shape (B, T, S)
+        """
+        weights = masked_softmax(self.score(query, keys), mask)
+        return torch.bmm(weights, memory), weights
+
+
+class NoAttention(Attention):
+    """No attention: an empty context (width 0) and all-zero weights."""
+
+    context_size = 0
+
+    def project_keys(self, memory: torch.Tensor) -> None:
+        return None
+
+    def forward(self, query, keys, memory, mask):
+        batch, steps = query.shape[:2]
+        context = memory.new_zeros((batch, steps, 0))
+        return context, memory.new_zeros((batch, steps, memory.shape[1]))
+
+
+class BahdanauAttention(Attention):
+    """Additive attention: ``v . tanh(W_q q + W_k m)`` with an MLP of width ``hidden``.
+
+    Memory for all queries at once is O(B * T * S * hidden).
+    """
+
+    def __init__(self, query_size: int, key_size: int, hidden: int):
+        super().__init__()
+        self.context_size = key_size
+        self.key_proj = nn.Linear(key_size, hidden, bias=False)
+        self.query_proj = nn.Linear(query_size, hidden)
+        self.v = nn.Linear(hidden, 1, bias=False)
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.key_proj(memory)
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        query = self.query_proj(query).unsqueeze(2)  # (B, T, 1, hidden)
+        return self.v(torch.tanh(query + keys.unsqueeze(1))).squeeze(-1)
+
+
+class LuongAttention(Attention):
+    """Luong "general" (bilinear) attention: ``q^T W m``."""
+
+    def __init__(self, query_size: int, key_size: int):
+        super().__init__()
+        self.context_size = key_size
+        self.key_proj = nn.Linear(key_size, query_size, bias=False)
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.key_proj(memory)
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(query, keys.transpose(1, 2))
+
+
+ATTENTIONS = ("bahdanau", "luong", "none")
+
+
+def make_attention(kind: str, query_size: int, key_size: int, hidden: int) -> Attention:
+    """Build an attention module by name.
+
+    :param kind: "none", "bahdanau" or "luong"
+    :param query_size: decoder state width Q
+    :param key_size: encoder memory width K
+    :param hidden: MLP width of Bahdanau attention (unused by the others)
+    """
+    if kind == "none":
+        return NoAttention()
+    if kind == "bahdanau":
+        return BahdanauAttention(query_size, key_size, hidden)
+    if kind == "luong":
+        return LuongAttention(query_size, key_size)
+    raise ValueError(f"Unknown attention {kind!r}: use one of {list(ATTENTIONS)}")
