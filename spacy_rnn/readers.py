@@ -17,8 +17,8 @@ translation on it) and a copy of that doc carrying the target text in
 import gzip
 import random
 import warnings
-from pathlib import Path
 from contextlib import closing
+from pathlib import Path
 from typing import IO, Callable, Generator, Iterable, Iterator, Tuple, Union
 
 import spacy
@@ -121,7 +121,11 @@ def iter_parallel(
 
 
 def _filter_pairs(
-    pairs: Generator[LinePair, None, None], source_path: Path, target_path: Path, max_length: int, limit: int
+    pairs: Generator[LinePair, None, None],
+    source_path: Path,
+    target_path: Path,
+    max_length: int,
+    limit: int,
 ) -> Iterator[LinePair]:
     """Yield the pairs that pass the policy of ``iter_parallel``, then warn (the
     warning comes when the pass is read to its end or to ``limit``)."""

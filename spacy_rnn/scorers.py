@@ -64,6 +64,9 @@ def corpus_scores(
 ) -> Dict[str, Union[float, str]]:
     """Corpus BLEU and chrF (0-100) of detokenized hypotheses against one reference each.
 
+    Scores are sacreBLEU's, clipped into [0, 100] (sacreBLEU's float arithmetic
+    can give 100.00000000000004 for identical texts).
+
     Returns ``{"bleu": float, "chrf": float, "bleu_signature": str,
     "chrf_signature": str}``. Raises ``ValueError`` if the lists differ in length
     or are empty.
@@ -79,11 +82,16 @@ def corpus_scores(
     bleu_score = bleu.corpus_score(hypotheses, [references])
     chrf_score = chrf.corpus_score(hypotheses, [references])
     return {
-        "bleu": float(bleu_score.score),
-        "chrf": float(chrf_score.score),
+        "bleu": _clip_score(bleu_score.score),
+        "chrf": _clip_score(chrf_score.score),
         "bleu_signature": str(bleu.get_signature()),
         "chrf_signature": str(chrf.get_signature()),
     }
+
+
+def _clip_score(score: float) -> float:
+    """A sacreBLEU score as a float in [0, 100]."""
+    return min(100.0, max(0.0, float(score)))
 
 
 @lru_cache(maxsize=None)
@@ -142,4 +150,5 @@ def _check_tokenize(tokenize: str) -> None:
         from sacrebleu.metrics import bleu
 
         choices = ", ".join(sorted(getattr(bleu, "_TOKENIZERS", {}))) or "see sacrebleu --help"
-        raise ValueError(f"Unknown sacreBLEU tokenizer {tokenize!r}: use one of {choices}.") from None
+        message = f"Unknown sacreBLEU tokenizer {tokenize!r}: use one of {choices}."
+        raise ValueError(message) from None

@@ -1,0 +1,183 @@
+import itertools
+import math
+
+import pytest
+import torch
+
+from spacy_rnn.torch.search import beam_search, greedy_search, length_penalty, max_lengths
+from spacy_rnn.torch.seq2seq import DecoderState, Encoded, Seq2Seq, sequence_loss
+
+CELLS = ["rnn", "lstm", "gru"]
+ATTENTIONS = ["none", "bahdanau", "luong"]
+PAD, BOS, EOS, A = 0, 1, 2, 3
+SRC_V, TGT_V = 12, 10
+
+
+class MarkovModel:
+    """A fake model whose next-token distribution depends only on the previous
+    token, through a fixed (V, V) table of probabilities."""
+
+    pad_id, bos_id, eos_id = PAD, BOS, EOS
+
+    def __init__(self, table):
+        self.log_table = torch.tensor(table).log()
+        self.calls = 0
+
+    def encode(self, src, src_lengths):
+        batch = src.shape[0]
+        state = DecoderState(torch.zeros(1, batch, 1), None, None)
+        return Encoded(torch.zeros(batch, 1, 1), torch.ones(batch, 1, dtype=torch.bool), state, None)
+
+    def decode_step(self, prev_tokens, state, encoded):
+        self.calls += 1
+        return self.log_table[prev_tokens], state
+
+
+def _table(from_bos, from_a):
+    """Rows for PAD, BOS, EOS, A: probabilities of next PAD, BOS, EOS, A."""
+    uniform = [0.25] * 4
+    return [uniform, [0.0, 0.0] + from_bos, uniform, [0.0, 0.0] + from_a]
+
+
+ONE_WORD = torch.tensor([[A]]), torch.tensor([1])
+
+
+def test_length_penalty_values():
+    assert length_penalty(1, 0.0) == 1.0
+    assert length_penalty(1, 1.0) == 1.0
+    assert math.isclose(length_penalty(7, 0.6), 2.0 ** 0.6)
+    torch.testing.assert_close(length_penalty(torch.tensor([1, 7]), 1.0), torch.tensor([1.0, 2.0]))
+
+
+def test_max_lengths_per_sentence():
+    assert max_lengths(torch.tensor([1, 4, 10]), 1.5, 2).tolist() == [3, 8, 17]
+
+
+def test_finished_hypothesis_beats_longer_worse_ones_and_stops_early():
+    # [] scores log 0.4 = -0.92; every longer hypothesis scores <= log 0.3 = -1.20.
+    model = MarkovModel(_table([0.4, 0.6], [0.5, 0.5]))
+    assert beam_search(model, *ONE_WORD, beam_size=2, alpha=0.0) == [[]]
+    # step 2 leaves an open hypothesis at -1.20 that cannot beat -0.92: stop there
+    assert model.calls == 2
+
+
+def test_length_penalty_lets_a_longer_hypothesis_win():
+    # alpha = 2: [A] scores log(0.3) / (7/6)**2 = -0.885 > log(0.4) / 1 = -0.916 for []
+    model = MarkovModel(_table([0.4, 0.6], [0.5, 0.5]))
+    assert beam_search(model, *ONE_WORD, beam_size=2, alpha=2.0) == [[A]]
+
+
+def test_hypotheses_end_at_max_length():
+    model = MarkovModel(_table([0.01, 0.99], [0.01, 0.99]))
+    src, lengths = torch.tensor([[A, PAD, PAD], [A, A, A]]), torch.tensor([1, 3])
+    expected = [[A] * 3, [A] * 5]
+    assert greedy_search(model, src, lengths, max_len_ratio=1.0, max_len_const=2) == expected
+    for beam in (1, 3):
+        assert beam_search(model, src, lengths, beam_size=beam, alpha=0.6,
+                           max_len_ratio=1.0, max_len_const=2) == expected
+
+
+def test_beam_search_finds_better_than_greedy():
+    # greedy takes A (0.6) then EOS (0.5): 0.3; beam sees [] directly at 0.4
+    model = MarkovModel(_table([0.4, 0.6], [0.5, 0.5]))
+    assert greedy_search(model, *ONE_WORD) == [[A]]
+    assert beam_search(model, *ONE_WORD, beam_size=2, alpha=0.0) == [[]]
+
+
+def test_invalid_search_arguments():
+    model = MarkovModel(_table([0.4, 0.6], [0.5, 0.5]))
+    with pytest.raises(ValueError):
+        beam_search(model, *ONE_WORD, beam_size=0)
+    with pytest.raises(ValueError):
+        beam_search(model, *ONE_WORD, alpha=-1.0)
+
+
+def test_empty_batch():
+    model = MarkovModel(_table([0.4, 0.6], [0.5, 0.5]))
+    empty = torch.zeros((0, 3), dtype=torch.long), torch.zeros((0,), dtype=torch.long)
+    assert greedy_search(model, *empty) == []
+    assert beam_search(model, *empty) == []
+
+
+# ----- real models ---------------------------------------------------------------------------
+
+
+def _random_model(cell, attention="luong", input_feeding=False, seed=0):
+    """An untrained model whose EOS bias makes outputs end at varied lengths."""
+    torch.manual_seed(seed)
+    model = Seq2Seq(SRC_V, TGT_V, emb_size=8, hidden=12, enc_layers=1, dec_layers=2, cell=cell,
+                    attention=attention, input_feeding=input_feeding,
+                    pad_id=PAD, bos_id=BOS, eos_id=EOS).eval()
+    with torch.no_grad():
+        model.generator.bias[EOS] += 1.0
+    return model
+
+
+def _sources(lengths, seed=3):
+    gen = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor(lengths)
+    return torch.randint(3, SRC_V, (len(lengths), int(lengths.max())), generator=gen), lengths
+
+
+@pytest.mark.parametrize("cell,input_feeding", list(itertools.product(CELLS, [False, True])))
+def test_beam_one_is_greedy(cell, input_feeding):
+    model = _random_model(cell, "bahdanau", input_feeding)
+    src, lengths = _sources([3, 6, 1, 4, 5, 2, 6, 3])
+    greedy = greedy_search(model, src, lengths)
+    assert beam_search(model, src, lengths, beam_size=1, alpha=0.6) == greedy
+    assert len(set(map(len, greedy))) > 1  # outputs end at different lengths
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_search_is_independent_of_batch(cell):
+    model = _random_model(cell, "luong", input_feeding=True)
+    src, lengths = _sources([2, 7, 5, 6])
+    alone = src[:1, :2], lengths[:1]
+    assert greedy_search(model, src, lengths)[0] == greedy_search(model, *alone)[0]
+    batched = beam_search(model, src, lengths, beam_size=4)
+    assert batched[0] == beam_search(model, *alone, beam_size=4)[0]
+    assert batched[2] == beam_search(model, src[2:3, :5], lengths[2:3], beam_size=4)[0]
+
+
+def test_outputs_hold_no_special_tokens():
+    model = _random_model("gru")
+    src, lengths = _sources([3, 6, 1, 4])
+    for output in beam_search(model, src, lengths, beam_size=3) + greedy_search(model, src, lengths):
+        assert BOS not in output and EOS not in output
+
+
+# ----- overfitting ---------------------------------------------------------------------------
+
+
+def _pairs(n=10, seed=5):
+    """n random (source, target) pairs of 2-5 tokens, padded; targets as BOS+y and y+EOS."""
+    gen = torch.Generator().manual_seed(seed)
+    src_len = torch.randint(2, 6, (n,), generator=gen)
+    tgt_len = torch.randint(2, 6, (n,), generator=gen)
+    src = torch.randint(3, SRC_V, (n, 5), generator=gen)
+    tgt = torch.randint(3, TGT_V, (n, 5), generator=gen)
+    targets = [row[:k].tolist() for row, k in zip(tgt, tgt_len)]
+    tgt_in = torch.full((n, 6), PAD)
+    tgt_out = torch.full((n, 6), PAD)
+    for i, y in enumerate(targets):
+        tgt_in[i, : len(y) + 1] = torch.tensor([BOS] + y)
+        tgt_out[i, : len(y) + 1] = torch.tensor(y + [EOS])
+    return src, src_len, tgt_in, tgt_out, targets
+
+
+@pytest.mark.parametrize("cell,attention", list(itertools.product(CELLS, ATTENTIONS)))
+def test_overfit_reproduces_targets(cell, attention):
+    src, src_len, tgt_in, tgt_out, targets = _pairs()
+    torch.manual_seed(0)
+    model = Seq2Seq(SRC_V, TGT_V, emb_size=16, hidden=32, cell=cell, attention=attention,
+                    input_feeding=attention == "luong", tie_target_embeddings=cell == "gru",
+                    pad_id=PAD, bos_id=BOS, eos_id=EOS)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(200):
+        optimizer.zero_grad()
+        loss, n_tokens = sequence_loss(model(src, src_len, tgt_in), tgt_out, PAD)
+        (loss / n_tokens).backward()
+        optimizer.step()
+    model.eval()
+    assert greedy_search(model, src, src_len) == targets
+    assert beam_search(model, src, src_len, beam_size=3) == targets

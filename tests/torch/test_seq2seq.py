@@ -1,0 +1,174 @@
+import itertools
+
+import pytest
+import torch
+
+from spacy_rnn.torch.seq2seq import Seq2Seq, sequence_loss
+
+CELLS = ["rnn", "lstm", "gru"]
+ATTENTIONS = ["none", "bahdanau", "luong"]
+PAD, BOS, EOS = 0, 1, 2
+SRC_V, TGT_V = 13, 11
+
+
+def _model(seed=0, **config):
+    torch.manual_seed(seed)
+    defaults = dict(src_vocab=SRC_V, tgt_vocab=TGT_V, emb_size=6, hidden=8, enc_layers=2,
+                    dec_layers=2, pad_id=PAD, bos_id=BOS, eos_id=EOS)
+    return Seq2Seq(**{**defaults, **config}).eval()
+
+
+def _batch(lengths, vocab, seed=1, fill=None):
+    """Random ids (B, max_len); padding positions hold `fill` or random junk."""
+    gen = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor(lengths)
+    ids = torch.randint(3, vocab, (len(lengths), int(lengths.max())), generator=gen)
+    if fill is not None:
+        ids[torch.arange(ids.shape[1]) >= lengths.unsqueeze(1)] = fill
+    return ids, lengths
+
+
+@pytest.mark.parametrize("cell,attention,input_feeding",
+                         list(itertools.product(CELLS, ATTENTIONS, [False, True])))
+def test_forward_shapes(cell, attention, input_feeding):
+    model = _model(cell=cell, attention=attention, input_feeding=input_feeding)
+    src, src_lengths = _batch([5, 3, 1], SRC_V)
+    tgt, _ = _batch([4, 4, 2], TGT_V, fill=PAD)
+    encoded = model.encode(src, src_lengths)
+    assert encoded.memory.shape == (3, 5, 8)
+    assert encoded.src_mask.tolist()[1] == [True] * 3 + [False] * 2
+    assert encoded.state.hidden.shape == (2, 3, 8)
+    assert (encoded.state.cell is not None) == (cell == "lstm")
+    assert model(src, src_lengths, tgt).shape == (3, 4, TGT_V)
+    logits, state = model.decode_step(tgt[:, 0], encoded.state, encoded)
+    assert logits.shape == (3, TGT_V) and state.hidden.shape == (2, 3, 8)
+
+
+@pytest.mark.parametrize("cell,bidirectional", list(itertools.product(CELLS, [True, False])))
+def test_encoder_is_length_correct(cell, bidirectional):
+    model = _model(cell=cell, bidirectional=bidirectional)
+    src, lengths = _batch([3, 7, 5], SRC_V)  # padding holds random ids
+    batched = model.encode(src, lengths)
+    alone = model.encode(src[:1, :3], lengths[:1])
+    torch.testing.assert_close(batched.memory[:1, :3], alone.memory, atol=1e-5, rtol=0)
+    assert torch.all(batched.memory[0, 3:] == 0)
+    torch.testing.assert_close(batched.state.hidden[:, :1], alone.state.hidden, atol=1e-5, rtol=0)
+    if cell == "lstm":
+        torch.testing.assert_close(batched.state.cell[:, :1], alone.state.cell, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("cell,attention,input_feeding",
+                         list(itertools.product(CELLS, ATTENTIONS, [False, True])))
+def test_decoder_is_length_correct(cell, attention, input_feeding):
+    model = _model(cell=cell, attention=attention, input_feeding=input_feeding)
+    src, src_lengths = _batch([3, 7, 5], SRC_V)
+    tgt, _ = _batch([4, 6, 2], TGT_V, fill=PAD)
+    batched = model(src, src_lengths, tgt)
+    alone = model(src[:1, :3], src_lengths[:1], tgt[:1, :4])
+    torch.testing.assert_close(batched[:1, :4], alone, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("input_feeding", [False, True])
+def test_decode_step_matches_forward(input_feeding):
+    model = _model(cell="lstm", attention="bahdanau", input_feeding=input_feeding)
+    src, src_lengths = _batch([4, 2], SRC_V)
+    tgt, _ = _batch([5, 5], TGT_V)
+    full = model(src, src_lengths, tgt)
+    encoded = model.encode(src, src_lengths)
+    state, steps = encoded.state, []
+    for t in range(tgt.shape[1]):
+        logits, state = model.decode_step(tgt[:, t], state, encoded)
+        steps.append(logits)
+    torch.testing.assert_close(torch.stack(steps, dim=1), full, atol=1e-5, rtol=0)
+
+
+def test_mixed_cells_and_bridge_from_hidden_state():
+    model = _model(enc_cell="gru", dec_cell="lstm", attention="luong", input_feeding=True)
+    assert isinstance(model.encoder_rnn, torch.nn.GRU)
+    assert isinstance(model.decoder_rnn, torch.nn.LSTM)
+    src, src_lengths = _batch([4, 2], SRC_V)
+    tgt, _ = _batch([3, 3], TGT_V)
+    assert model(src, src_lengths, tgt).shape == (2, 3, TGT_V)
+
+
+def test_tied_embeddings_share_storage():
+    model = _model(tie_target_embeddings=True)
+    assert model.generator.weight is model.tgt_embed.weight
+    assert model.generator.weight.data_ptr() == model.tgt_embed.weight.data_ptr()
+    assert model.pre_output.weight.shape == (6, 8)
+    n_params = sum(p.numel() for p in model.parameters())
+    untied = _model(tie_target_embeddings=False)
+    assert untied.generator.weight.data_ptr() != untied.tgt_embed.weight.data_ptr()
+    assert n_params < sum(p.numel() for p in untied.parameters())
+
+
+def test_lstm_forget_gate_bias_is_one():
+    model = _model(cell="lstm")
+    for rnn in (model.encoder_rnn, model.decoder_rnn):
+        size = rnn.hidden_size
+        biases = dict(rnn.named_parameters())
+        for name in [n for n in biases if n.startswith("bias_ih")]:
+            forget = biases[name][size : 2 * size] + biases[name.replace("_ih", "_hh")][size : 2 * size]
+            assert torch.all(forget == 1)
+
+
+def test_config_rebuilds_model():
+    model = _model(cell="gru", attention="bahdanau", tie_target_embeddings=True)
+    clone = Seq2Seq(**model.config).eval()
+    clone.load_state_dict(model.state_dict())
+    src, src_lengths = _batch([4, 2], SRC_V)
+    tgt, _ = _batch([3, 3], TGT_V)
+    assert torch.equal(clone(src, src_lengths, tgt), model(src, src_lengths, tgt))
+
+
+@pytest.mark.parametrize("config,word", [
+    (dict(cell="lstmx"), "'gru', 'lstm', 'rnn'"),
+    (dict(enc_cell="transformer"), "'gru', 'lstm', 'rnn'"),
+    (dict(dec_cell="GRU"), "'gru', 'lstm', 'rnn'"),
+    (dict(attention="dot"), "'bahdanau', 'luong', 'none'"),
+    (dict(hidden=7, bidirectional=True), "even"),
+])
+def test_invalid_config_raises(config, word):
+    with pytest.raises(ValueError, match=word):
+        _model(**config)
+
+
+def test_empty_source_sentence_raises():
+    model = _model()
+    src, _ = _batch([3, 3], SRC_V)
+    with pytest.raises(ValueError, match="at least one token"):
+        model.encode(src, torch.tensor([3, 0]))
+
+
+def test_sequence_loss_ignores_padding():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 5)
+    tgt = torch.tensor([[3, 4, 2], [4, 2, PAD]])
+    loss, n_tokens = sequence_loss(logits, tgt, PAD)
+    assert n_tokens == 5
+    log_probs = logits.log_softmax(-1)
+    expected = -sum(log_probs[b, t, tgt[b, t]] for b, t in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)])
+    torch.testing.assert_close(loss, expected)
+    changed = logits.clone()
+    changed[1, 2] = 100.0
+    assert torch.equal(sequence_loss(changed, tgt, PAD)[0], loss)
+
+
+def test_sequence_loss_label_smoothing():
+    logits = torch.zeros(1, 2, 4)
+    logits[0, :, 3] = 10.0
+    tgt = torch.tensor([[3, 3]])
+    plain, _ = sequence_loss(logits, tgt, PAD)
+    smoothed, _ = sequence_loss(logits, tgt, PAD, label_smoothing=0.1)
+    assert smoothed > plain
+
+
+def test_backward_reaches_all_parameters():
+    model = _model(cell="lstm", attention="bahdanau", input_feeding=True,
+                   tie_target_embeddings=True).train()
+    src, src_lengths = _batch([4, 2], SRC_V)
+    tgt, _ = _batch([3, 3], TGT_V)
+    loss, _ = sequence_loss(model(src, src_lengths, tgt), tgt, PAD)
+    loss.backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    assert not missing
