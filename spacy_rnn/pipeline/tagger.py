@@ -63,8 +63,11 @@ def score_token_attr(examples: List[Example], attr: str = "tag", **kwargs) -> Di
     (plus ``morph_per_feat``)."""
     if attr != "morph":
         return Scorer.score_token_attr(examples, attr, **kwargs)
-    scores = Scorer.score_token_attr(examples, "morph", getter=lambda t, a: str(t.morph), **kwargs)
-    scores.update(Scorer.score_token_attr_per_feat(examples, "morph", **kwargs))
+    def morph_key(token, attr):
+        return getattr(token, attr).key
+
+    scores = Scorer.score_token_attr(examples, "morph", getter=morph_key, **kwargs)
+    scores.update(Scorer.score_token_attr_per_feat(examples, "morph", getter=morph_key, **kwargs))
     return scores
 
 

@@ -102,15 +102,28 @@ def test_empty_batch():
 # ----- real models ---------------------------------------------------------------------------
 
 
-def _random_model(cell, attention="luong", input_feeding=False, seed=0):
-    """An untrained model whose EOS bias makes outputs end at varied lengths."""
+def _model(cell, attention, input_feeding, seed=0, **sizes):
     torch.manual_seed(seed)
-    model = Seq2Seq(SRC_V, TGT_V, emb_size=8, hidden=12, enc_layers=1, dec_layers=2, cell=cell,
-                    attention=attention, input_feeding=input_feeding,
-                    pad_id=PAD, bos_id=BOS, eos_id=EOS).eval()
-    with torch.no_grad():
-        model.generator.bias[EOS] += 1.0
-    return model
+    sizes = {"emb_size": 8, "hidden": 12, "dec_layers": 2, **sizes}
+    return Seq2Seq(SRC_V, TGT_V, cell=cell, attention=attention, input_feeding=input_feeding,
+                   pad_id=PAD, bos_id=BOS, eos_id=EOS, **sizes)
+
+
+def _train(model, steps, lr=0.01):
+    """Adam on the fixed pairs from :func:`_pairs`; returns the model in eval mode."""
+    src, src_len, tgt_in, tgt_out, _ = _pairs()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss, n_tokens = sequence_loss(model(src, src_len, tgt_in), tgt_out, PAD)
+        (loss / n_tokens).backward()
+        optimizer.step()
+    return model.eval()
+
+
+def _half_trained(cell, attention="luong", input_feeding=False):
+    """A model trained just enough to end its outputs at varied lengths."""
+    return _train(_model(cell, attention, input_feeding), steps=30)
 
 
 def _sources(lengths, seed=3):
@@ -121,7 +134,7 @@ def _sources(lengths, seed=3):
 
 @pytest.mark.parametrize("cell,input_feeding", list(itertools.product(CELLS, [False, True])))
 def test_beam_one_is_greedy(cell, input_feeding):
-    model = _random_model(cell, "bahdanau", input_feeding)
+    model = _half_trained(cell, "bahdanau", input_feeding)
     src, lengths = _sources([3, 6, 1, 4, 5, 2, 6, 3])
     greedy = greedy_search(model, src, lengths)
     assert beam_search(model, src, lengths, beam_size=1, alpha=0.6) == greedy
@@ -130,7 +143,7 @@ def test_beam_one_is_greedy(cell, input_feeding):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_search_is_independent_of_batch(cell):
-    model = _random_model(cell, "luong", input_feeding=True)
+    model = _half_trained(cell, "luong", input_feeding=True)
     src, lengths = _sources([2, 7, 5, 6])
     alone = src[:1, :2], lengths[:1]
     assert greedy_search(model, src, lengths)[0] == greedy_search(model, *alone)[0]
@@ -140,7 +153,7 @@ def test_search_is_independent_of_batch(cell):
 
 
 def test_outputs_hold_no_special_tokens():
-    model = _random_model("gru")
+    model = _half_trained("gru")
     src, lengths = _sources([3, 6, 1, 4])
     for output in beam_search(model, src, lengths, beam_size=3) + greedy_search(model, src, lengths):
         assert BOS not in output and EOS not in output
@@ -165,19 +178,19 @@ def _pairs(n=10, seed=5):
     return src, src_len, tgt_in, tgt_out, targets
 
 
+@pytest.fixture
+def flush_denormals():
+    """Denormal floats appear in these tiny trainings and make CPU steps ~20x slower."""
+    torch.set_flush_denormal(True)
+    yield
+    torch.set_flush_denormal(False)
+
+
 @pytest.mark.parametrize("cell,attention", list(itertools.product(CELLS, ATTENTIONS)))
-def test_overfit_reproduces_targets(cell, attention):
-    src, src_len, tgt_in, tgt_out, targets = _pairs()
-    torch.manual_seed(0)
-    model = Seq2Seq(SRC_V, TGT_V, emb_size=16, hidden=32, cell=cell, attention=attention,
-                    input_feeding=attention == "luong", tie_target_embeddings=cell == "gru",
-                    pad_id=PAD, bos_id=BOS, eos_id=EOS)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    for _ in range(200):
-        optimizer.zero_grad()
-        loss, n_tokens = sequence_loss(model(src, src_len, tgt_in), tgt_out, PAD)
-        (loss / n_tokens).backward()
-        optimizer.step()
-    model.eval()
+def test_overfit_reproduces_targets(cell, attention, flush_denormals):
+    src, src_len, _, _, targets = _pairs()
+    model = _model(cell, attention, input_feeding=attention == "luong", emb_size=16, hidden=32,
+                   dec_layers=1, tie_target_embeddings=cell == "gru")
+    _train(model, steps=200)
     assert greedy_search(model, src, src_len) == targets
     assert beam_search(model, src, src_len, beam_size=3) == targets

@@ -1,0 +1,134 @@
+import numpy
+import pytest
+import spacy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from spacy.training import Example
+from thinc.api import fix_random_seed
+
+from spacy_rnn.pipeline.schemes import (allowed_transitions, biluo_to_scheme, is_valid,
+                                        scheme_labels, scheme_to_biluo)
+
+TRAIN_DATA = [
+    ("Alice lives in Paris", [(0, 5, "PER"), (15, 20, "LOC")]),
+    ("New York is big", [(0, 8, "LOC")]),
+    ("Bob met Alice Smith", [(0, 3, "PER"), (8, 19, "PER")]),
+    ("I like London", [(7, 13, "LOC")]),
+]
+SMALL = {"tok2vec": {"width": 32, "char_embed": {"width": 16, "char_dim": 8}},
+         "encoder": {"width": 32, "depth": 1}}
+
+
+def make_nlp(cell="lstm", crf=True, scheme="BILUO", spans_key=None):
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    model = {**SMALL, "crf": crf, "encoder": {**SMALL["encoder"], "cell": cell}}
+    nlp.add_pipe("rnn_ner", config={"model": model, "scheme": scheme, "spans_key": spans_key})
+    return nlp
+
+
+def train(nlp, egs, n_iter=60):
+    optimizer = nlp.initialize(lambda: egs)
+    optimizer.learn_rate = 0.01
+    for _ in range(n_iter):
+        losses = {}
+        nlp.update(egs, sgd=optimizer, losses=losses)
+    return losses["rnn_ner"]
+
+
+def entity_examples(nlp):
+    return [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_DATA]
+
+
+def ents(doc):
+    return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("crf", [True, False])
+def test_overfitting_IO(cell, crf, tmp_path):
+    nlp = make_nlp(cell, crf)
+    assert train(nlp, entity_examples(nlp)) < 0.02
+    texts = [t for t, _ in TRAIN_DATA]
+    predicted = [ents(nlp(t)) for t in texts]
+    assert predicted == [e for _, e in TRAIN_DATA]
+    nlp.to_disk(tmp_path)
+    nlp2 = spacy.load(tmp_path)
+    assert [ents(nlp2(t)) for t in texts] == predicted
+    assert [ents(d) for d in nlp2.pipe(texts, batch_size=3)] == predicted
+    scores = nlp2.evaluate(entity_examples(nlp2))
+    assert scores["ents_f"] == 1.0 and scores["ents_per_type"]["LOC"]["f"] == 1.0
+
+
+def test_bio_scheme_labels_and_overfit():
+    nlp = make_nlp(scheme="BIO")
+    train(nlp, entity_examples(nlp))
+    assert nlp.get_pipe("rnn_ner").labels == ("O", "B-LOC", "I-LOC", "B-PER", "I-PER")
+    assert ents(nlp("New York is big")) == [(0, 8, "LOC")]
+
+
+def test_spans_key_writes_doc_spans():
+    nlp = make_nlp(spans_key="sc")
+    egs = []
+    for text, spans in TRAIN_DATA:
+        ref = nlp.make_doc(text)
+        ref.spans["sc"] = [ref.char_span(s, e, label=l) for s, e, l in spans]
+        egs.append(Example(nlp.make_doc(text), ref))
+    train(nlp, egs)
+    doc = nlp("Alice lives in Paris")
+    assert [(s.text, s.label_) for s in doc.spans["sc"]] == [("Alice", "PER"), ("Paris", "LOC")]
+    assert doc.ents == ()
+    assert nlp.evaluate(egs)["spans_sc_f"] == 1.0
+
+
+def test_missing_entity_annotation_is_not_learned_as_O():
+    nlp = make_nlp()
+    doc = nlp.make_doc("Alice lives in Paris")
+    eg = Example.from_dict(doc, {"entities": ["U-PER", "-", "-", "U-LOC"]})
+    ner = nlp.get_pipe("rnn_ner")
+    nlp.initialize(lambda: [eg])
+    assert ner.truth_ids(eg).tolist()[1:3] == [-1, -1]
+
+
+def test_scheme_conversions():
+    biluo = ["B-PER", "I-PER", "L-PER", "O", "U-LOC", "-", None]
+    assert biluo_to_scheme(biluo, "BIO") == ["B-PER", "I-PER", "I-PER", "O", "B-LOC", None, None]
+    assert scheme_to_biluo(["B-PER", "I-PER", "I-PER", "O", "B-LOC"], "BIO") == \
+        ["B-PER", "I-PER", "L-PER", "O", "U-LOC"]
+    assert scheme_labels(["PER"], "BILUO") == ["O", "B-PER", "I-PER", "L-PER", "U-PER"]
+
+
+@pytest.mark.parametrize("scheme", ["BIO", "BILUO"])
+def test_transition_table(scheme):
+    labels = scheme_labels(["LOC", "PER"], scheme)
+    allowed, first, last = allowed_transitions(labels, scheme)
+    idx = {l: i for i, l in enumerate(labels)}
+    assert not allowed[idx["O"], idx["I-PER"]]
+    assert not allowed[idx["B-LOC"], idx["I-PER"]]
+    assert allowed[idx["B-PER"], idx["I-PER"]]
+    assert not first[idx["I-LOC"]]
+    if scheme == "BILUO":
+        assert not allowed[idx["B-PER"], idx["O"]] and not last[idx["B-PER"]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(scheme=st.sampled_from(["BIO", "BILUO"]), crf=st.booleans(),
+       lengths=st.lists(st.integers(0, 12), min_size=1, max_size=4), seed=st.integers(0, 10**6))
+def test_decoding_always_valid(scheme, crf, lengths, seed):
+    """Whatever the scores, constrained decoding outputs valid tag sequences."""
+    nlp = make_nlp(crf=crf, scheme=scheme)
+    ner = nlp.get_pipe("rnn_ner")
+    ner.cfg["labels"] = scheme_labels(["LOC", "PER", "ORG"], scheme)
+    rng = numpy.random.default_rng(seed)
+    scores = [rng.normal(0, 5, (n, len(ner.labels))).astype("float32") for n in lengths]
+    decoder = ner.model.get_ref("decoder")
+    if crf:
+        ner.model.get_ref("crf").set_dim("nO", len(ner.labels))
+        ner.model.get_ref("crf").initialize()
+        for name in ("transitions", "start", "end"):
+            param = ner.model.get_ref("crf").get_param(name)
+            param[...] = rng.normal(0, 5, param.shape)
+    paths = decoder.predict((scores, ner.constraints()))
+    for n, path in zip(lengths, paths):
+        tags = [ner.labels[i] for i in path]
+        assert len(tags) == n and is_valid(tags, scheme)

@@ -1,0 +1,140 @@
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc
+from spacy.training import Example
+from thinc.api import fix_random_seed
+
+TRAIN_DATA = [
+    ("I like green eggs", ["N", "V", "J", "N"]),
+    ("Eat blue ham", ["V", "J", "N"]),
+    ("We eat ham now", ["N", "V", "N", "R"]),
+]
+SMALL = {"tok2vec": {"width": 32, "char_embed": {"width": 16, "char_dim": 8}},
+         "encoder": {"width": 32, "depth": 1}}
+
+
+def make_nlp(cell="lstm", crf=False, attr="tag", **model):
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    config = {"model": {**SMALL, "crf": crf, **model}, "attr": attr}
+    config["model"]["encoder"] = {**SMALL["encoder"], "cell": cell}
+    nlp.add_pipe("rnn_tagger", config=config)
+    return nlp
+
+
+def examples(nlp, key="tags"):
+    return [Example.from_dict(nlp.make_doc(text), {key: tags}) for text, tags in TRAIN_DATA]
+
+
+def train(nlp, egs, n_iter=60):
+    optimizer = nlp.initialize(lambda: egs)
+    optimizer.learn_rate = 0.01
+    for _ in range(n_iter):
+        losses = {}
+        nlp.update(egs, sgd=optimizer, losses=losses)
+    return losses["rnn_tagger"]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("crf", [False, True])
+def test_overfitting_IO(cell, crf, tmp_path):
+    nlp = make_nlp(cell, crf)
+    egs = examples(nlp)
+    assert train(nlp, egs) < 0.02
+    texts = [text for text, _ in TRAIN_DATA]
+    predicted = [[t.tag_ for t in nlp(text)] for text in texts]
+    assert predicted == [tags for _, tags in TRAIN_DATA]
+    nlp.to_disk(tmp_path)
+    nlp2 = spacy.load(tmp_path)
+    assert [[t.tag_ for t in nlp2(text)] for text in texts] == predicted
+    assert [[t.tag_ for t in doc] for doc in nlp2.pipe(texts, batch_size=2)] == predicted
+    assert nlp2.get_pipe("rnn_tagger").cfg["labels"] == ["J", "N", "R", "V"]
+
+
+def test_add_pipe_accepts_partial_model_config():
+    nlp = spacy.blank("en")
+    tagger = nlp.add_pipe("rnn_tagger", config={"model": {"encoder": {"cell": "gru"}, "crf": True}})
+    assert tagger.model.get_ref("encoder").name == "rnn-encoder-gru"
+    assert tagger.model.attrs["crf"] is True
+
+
+def test_pos_attribute_and_scorer():
+    nlp = make_nlp(attr="pos")
+    pos = [["PRON", "VERB", "ADJ", "NOUN"], ["VERB", "ADJ", "NOUN"], ["PRON", "VERB", "NOUN", "ADV"]]
+    egs = [Example.from_dict(nlp.make_doc(t), {"pos": p}) for (t, _), p in zip(TRAIN_DATA, pos)]
+    train(nlp, egs)
+    assert [t.pos_ for t in nlp("I like green eggs")] == pos[0]
+    scores = nlp.evaluate(egs)
+    assert scores["pos_acc"] == 1.0
+
+
+def test_morph_attribute():
+    nlp = make_nlp(attr="morph")
+    morphs = [["Case=Nom", "", "Degree=Pos", "Number=Plur"], ["Mood=Imp", "Degree=Pos", "Number=Sing"],
+              ["Case=Nom", "", "Number=Sing", ""]]
+    egs = [Example.from_dict(nlp.make_doc(t), {"morphs": m}) for (t, _), m in zip(TRAIN_DATA, morphs)]
+    train(nlp, egs)
+    assert [str(t.morph) for t in nlp("I like green eggs")] == morphs[0]
+    assert nlp.evaluate(egs)["morph_acc"] == 1.0
+
+
+def test_save_and_load_before_initialize(tmp_path):
+    nlp = make_nlp()
+    nlp.to_disk(tmp_path)
+    nlp2 = spacy.load(tmp_path)
+    egs = examples(nlp2)
+    assert train(nlp2, egs) < 0.05
+
+
+def test_bytes_round_trip():
+    nlp = make_nlp(crf=True)
+    train(nlp, examples(nlp), n_iter=5)
+    tagger = nlp.get_pipe("rnn_tagger")
+    doc = nlp.make_doc("We like ham")
+    scores = tagger.model.predict([doc])
+    nlp2 = make_nlp(crf=True)
+    nlp2.get_pipe("rnn_tagger").from_bytes(tagger.to_bytes())
+    numpy.testing.assert_allclose(nlp2.get_pipe("rnn_tagger").model.predict([doc])[0], scores[0])
+
+
+def test_predict_before_initialize_gives_spacy_error():
+    nlp = make_nlp()
+    with pytest.raises(ValueError, match="initialize|dimension|allocated"):
+        nlp("I like eggs")
+
+
+def test_empty_whitespace_long_and_odd_docs():
+    nlp = make_nlp()
+    train(nlp, examples(nlp), n_iter=2)
+    assert len(nlp("")) == 0
+    assert len(nlp("   \n ")) >= 1
+    odd = nlp("Ζῷον 🙂 ⟨∀x⟩ \x00 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 " + "a" * 300)
+    assert all(t.tag_ in ("J", "N", "R", "V") for t in odd)
+    words = ["w%d" % (i % 50) for i in range(20000)]
+    doc = nlp(Doc(nlp.vocab, words=words))
+    assert all(t.tag_ for t in doc)
+    batch = list(nlp.pipe(["", "I like eggs", ""]))
+    assert [len(d) for d in batch] == [0, 3, 0]
+
+
+def test_missing_annotation_is_ignored_not_learned():
+    nlp = make_nlp()
+    egs = [Example.from_dict(nlp.make_doc("I like green eggs"), {"tags": ["N", "", "J", "N"]}),
+           Example.from_dict(nlp.make_doc("Eat blue ham"), {"tags": ["V", "J", ""]})]
+    train(nlp, egs, n_iter=30)
+    assert set(nlp.get_pipe("rnn_tagger").labels) == {"N", "J", "V"}
+    assert "" not in nlp.get_pipe("rnn_tagger").labels
+
+
+def test_no_labels_is_a_clear_error():
+    nlp = make_nlp()
+    egs = [Example(nlp.make_doc("I like eggs"), nlp.make_doc("I like eggs"))]
+    with pytest.raises(ValueError, match="no labels"):
+        nlp.initialize(lambda: egs)
+
+
+def test_bad_attr_fails_validation():
+    nlp = spacy.blank("en")
+    with pytest.raises(Exception, match="tag.*pos.*morph|permitted"):
+        nlp.add_pipe("rnn_tagger", config={"attr": "lemma"})

@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from spacy_rnn.torch.encoder import RNNEncoder, make_cell
+from spacy_rnn.torch.padding import pad_flat, reverse_index, reverse_padded, unpad
+
+CELLS = ["rnn", "lstm", "gru"]
+
+
+def _flat(lengths, width, seed=0):
+    torch.manual_seed(seed)
+    return torch.randn(sum(lengths), width), torch.tensor(lengths)
+
+
+def test_pad_unpad_round_trip():
+    flat, lengths = _flat([3, 1, 0, 5], 4)
+    padded = pad_flat(flat, lengths)
+    assert padded.shape == (4, 5, 4)
+    assert torch.equal(unpad(padded, lengths), flat)
+    assert torch.all(padded[1, 1:] == 0)
+
+
+def test_reverse_within_length_is_an_involution():
+    lengths = torch.tensor([3, 1, 4])
+    index = reverse_index(lengths, 4)
+    assert index.tolist() == [[2, 1, 0, 3], [0, 1, 2, 3], [3, 2, 1, 0]]
+    padded = torch.arange(12.0).view(3, 4, 1)
+    twice = reverse_padded(reverse_padded(padded, index), index)
+    assert torch.equal(twice, padded)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_encoder_shapes_and_gradients(cell, bidirectional):
+    encoder = RNNEncoder(8, 2, cell=cell, bidirectional=bidirectional)
+    flat, lengths = _flat([4, 2, 6], 8)
+    flat.requires_grad_()
+    out = encoder(flat, lengths)
+    assert out.shape == (12, 8)
+    out.sum().backward()
+    assert flat.grad.shape == (12, 8)
+    assert all(p.grad is not None for p in encoder.parameters())
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("residual", [False, True])
+def test_encoder_output_does_not_depend_on_batch(cell, residual):
+    encoder = RNNEncoder(6, 2, cell=cell, residual=residual).eval()
+    flat, lengths = _flat([3, 9, 1], 6)
+    batched = encoder(flat, lengths)
+    alone = encoder(flat[:3], torch.tensor([3]))
+    torch.testing.assert_close(batched[:3], alone, atol=1e-6, rtol=0)
+    last = encoder(flat[12:], torch.tensor([1]))
+    torch.testing.assert_close(batched[12:], last, atol=1e-6, rtol=0)
+
+
+def test_backward_direction_starts_at_last_real_token():
+    """The backward half at the last real token must only see that token."""
+    encoder = RNNEncoder(4, 1, cell="gru").eval()
+    flat, lengths = _flat([2, 5], 4)
+    out = encoder(flat, lengths)
+    single = encoder(flat[1:2], torch.tensor([1]))
+    torch.testing.assert_close(out[1, 2:], single[0, 2:], atol=1e-6, rtol=0)
+
+
+def test_empty_inputs():
+    encoder = RNNEncoder(4, 1)
+    assert encoder(torch.zeros(0, 4), torch.tensor([0, 0])).shape == (0, 4)
+    out = encoder(torch.randn(3, 4), torch.tensor([0, 3]))
+    assert out.shape == (3, 4)
+
+
+def test_lstm_forget_bias_is_one():
+    lstm = make_cell("lstm", 4, 5)
+    total = lstm.bias_ih_l0 + lstm.bias_hh_l0
+    assert torch.all(total[5:10] == 1.0)
+
+
+def test_bad_cell_and_width():
+    with pytest.raises(ValueError, match="rnn.*lstm|gru"):
+        make_cell("lsmt", 4, 4)
+    with pytest.raises(ValueError, match="even width"):
+        RNNEncoder(5, 1, bidirectional=True)
+
+
+def test_long_sequence_memory_is_linear():
+    encoder = RNNEncoder(8, 1, cell="lstm").eval()
+    with torch.no_grad():
+        out = encoder(torch.randn(20000, 8), torch.tensor([20000]))
+    assert out.shape == (20000, 8)
