@@ -53,3 +53,50 @@ def set_torch_threads(n_threads: int = 1) -> Callable:
         return nlp
 
     return before_init
+
+
+@registry.loggers("spacy-rnn.JSONLLogger.v1")
+def jsonl_logger(path: str, console: bool = True) -> Callable:
+    """spaCy's console logger plus one JSON line per evaluation in ``path``.
+
+    Each line has step, epoch, seconds since training started, words seen,
+    words per second, losses and scores, so training speed can be reported.
+    """
+    console_logger = registry.loggers.get("spacy.ConsoleLogger.v1")(progress_bar=False)
+
+    def setup(nlp, stdout=None, stderr=None):
+        import srsly
+
+        log_console, finalize_console = console_logger(nlp, stdout, stderr) if console else (None, None)
+        out = _open_log(path)
+
+        def log_step(info: Optional[dict]) -> None:
+            if log_console is not None:
+                log_console(info)
+            if info is not None:
+                out.write(srsly.json_dumps(_log_record(info)) + "\n")
+                out.flush()
+
+        def finalize() -> None:
+            if finalize_console is not None:
+                finalize_console()
+            out.close()
+
+        return log_step, finalize
+
+    return setup
+
+
+def _open_log(path: str):
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "w", encoding="utf8")
+
+
+def _log_record(info: dict) -> dict:
+    seconds = max(float(info.get("seconds", 0)), 1e-9)
+    return {"step": info["step"], "epoch": info["epoch"], "seconds": info["seconds"],
+            "words": info["words"], "words_per_second": info["words"] / seconds,
+            "losses": info["losses"], "score": info["score"],
+            "scores": {k: v for k, v in info["other_scores"].items() if isinstance(v, (int, float))}}

@@ -25,6 +25,7 @@ maximum length.
 from typing import List, Tuple
 
 import torch
+import torch.nn.functional as F
 
 NEG_INF = float("-inf")
 
@@ -110,9 +111,9 @@ class _Finished:
         best, k = scores.max(dim=1)
         better = best > self.score
         self.score = torch.where(better, best, self.score)
-        rows = history[torch.arange(history.shape[0], device=history.device), k]
-        self.tokens[better, :length] = rows[better]
-        self.tokens[better, length:] = 0
+        rows = history[torch.arange(history.shape[0], device=history.device), k, :length]
+        rows = F.pad(rows, (0, self.tokens.shape[1] - length))
+        self.tokens = torch.where(better.unsqueeze(1), rows, self.tokens)
         self.length = torch.where(better, torch.full_like(self.length, length), self.length)
 
 

@@ -34,7 +34,9 @@ from .encoder import CELLS, init_forget_bias
 from .padding import length_mask
 
 
-def _select(tensor: Optional[torch.Tensor], index: torch.Tensor, dim: int) -> Optional[torch.Tensor]:
+def _select(tensor: Optional[torch.Tensor], index: torch.Tensor,
+            dim: int) -> Optional[torch.Tensor]:
+    """Rows ``index`` of ``tensor`` along ``dim``; None stays None."""
     return None if tensor is None else tensor.index_select(dim, index)
 
 

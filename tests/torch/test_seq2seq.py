@@ -108,7 +108,8 @@ def test_lstm_forget_gate_bias_is_one():
         size = rnn.hidden_size
         biases = dict(rnn.named_parameters())
         for name in [n for n in biases if n.startswith("bias_ih")]:
-            forget = biases[name][size : 2 * size] + biases[name.replace("_ih", "_hh")][size : 2 * size]
+            hh = biases[name.replace("_ih", "_hh")]
+            forget = biases[name][size : 2 * size] + hh[size : 2 * size]
             assert torch.all(forget == 1)
 
 
