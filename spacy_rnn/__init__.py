@@ -5,4 +5,4 @@ scorers with spaCy's registry (spaCy also finds them through entry points).
 """
 __version__ = "0.1.0"
 
-from . import architectures, pipeline, training  # noqa: E402,F401  (registration)
+from . import architectures, pipeline, readers, scorers, training  # noqa: E402,F401  (registration)

@@ -1,10 +1,10 @@
 """Translation scorers: corpus BLEU and chrF with sacreBLEU.
 
-Scores are on **sacreBLEU's 0-100 scale** (not spaCy's usual 0-1), so that they
-match the numbers papers and ``sacrebleu`` on the command line report. They are
-plain floats, so ``[training.score_weights]`` can weight them like any other
-score (``translation_bleu = 1.0``); spaCy's console logger multiplies every score
-column by 100 for display, so a BLEU of 27.4 shows there as 2740.00. The
+The spaCy scorer returns ``translation_bleu`` and ``translation_chrf`` on spaCy's
+usual 0-1 scale (sacreBLEU's score divided by 100), so spaCy's console logger,
+which multiplies score columns by 100, shows the familiar sacreBLEU number
+(27.40 for BLEU 27.4) and ``[training.score_weights]`` works as for any score.
+``corpus_scores`` (for scripts and reports) keeps sacreBLEU's 0-100 scale. The
 sacreBLEU signatures (which make the numbers reproducible) are not scores: they
 are logged on the ``"spacy_rnn"`` logger, returned by ``translation_signatures``
 and optionally written to a JSON file.
@@ -42,8 +42,8 @@ def make_translation_scorer(
         as JSON (``{"bleu": ..., "chrf": ...}``).
 
     The returned ``score_translations(examples, **kwargs)`` gives
-    ``translation_bleu`` and ``translation_chrf``: floats on sacreBLEU's 0-100
-    scale, or ``None`` for no examples (as spaCy's own scorers do).
+    ``translation_bleu`` and ``translation_chrf``: sacreBLEU's scores divided by
+    100 (spaCy's 0-1 scale), or ``None`` for no examples (as spaCy's own scorers do).
     """
     _check_tokenize(tokenize)
 
@@ -54,7 +54,7 @@ def make_translation_scorer(
         scores = corpus_scores(hypotheses, references, lowercase=lowercase, tokenize=tokenize)
         signatures = {"bleu": scores["bleu_signature"], "chrf": scores["chrf_signature"]}
         _report_signatures(signatures, signature_path)
-        return {BLEU_KEY: scores["bleu"], CHRF_KEY: scores["chrf"]}
+        return {BLEU_KEY: scores["bleu"] / 100.0, CHRF_KEY: scores["chrf"] / 100.0}
 
     return score_translations
 

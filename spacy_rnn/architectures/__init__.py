@@ -1,2 +1,2 @@
 """thinc architectures (registered builders) and glue between thinc and torch."""
-from . import embed, encoder, labeler  # noqa: F401
+from . import embed, encoder, labeler, translator  # noqa: F401

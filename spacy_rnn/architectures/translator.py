@@ -1,0 +1,285 @@
+"""``spacy-rnn.Seq2SeqTranslator.v1``: SentencePiece + recurrent encoder-decoder in thinc.
+
+The model tree has three nodes the component reaches by reference:
+
+- ``core``: holds the torch ``Seq2Seq`` module (in a PyTorchShim whose bytes
+  carry the module's sizes, so loading rebuilds it before loading weights) and
+  the SentencePiece model bytes (in ``attrs``, so a saved pipeline needs no
+  extra file). It is initialized with ``X = (sources, targets)``: all training
+  texts, from which SentencePiece is trained unless a model was given.
+- ``loss``: ``(sources, targets) -> mean token loss``, backprop accumulates
+  gradients into the torch parameters.
+- ``translate``: ``(sources, search) -> translations``, where ``search`` is a
+  dict with ``beam_size``, ``length_penalty``, ``max_length_ratio``,
+  ``max_length_constant``.
+"""
+import functools
+import io
+import warnings
+from typing import Dict, List, Literal, Optional, Tuple
+
+from spacy.util import registry
+from thinc.api import Model
+from thinc.shims import PyTorchShim
+
+from .sentencepiece import (BOS_ID, EOS_ID, PAD_ID, load_sentencepiece, read_model_file,
+                            train_sentencepiece)
+
+Cell = Literal["rnn", "lstm", "gru"]
+Attention = Literal["none", "bahdanau", "luong"]
+SubwordModel = Literal["unigram", "bpe"]
+
+
+@registry.architectures("spacy-rnn.Seq2SeqTranslator.v1")
+def build_seq2seq_translator(
+    cell: Cell = "lstm",
+    encoder_cell: Optional[Cell] = None,
+    decoder_cell: Optional[Cell] = None,
+    attention: Attention = "bahdanau",
+    input_feeding: bool = False,
+    emb_size: int = 128,
+    hidden: int = 256,
+    encoder_depth: int = 1,
+    decoder_depth: int = 1,
+    bidirectional: bool = True,
+    dropout: float = 0.1,
+    label_smoothing: float = 0.1,
+    tie_target_embeddings: bool = False,
+    vocab_size: int = 8000,
+    shared_vocab: bool = True,
+    subword_model: SubwordModel = "unigram",
+    character_coverage: float = 1.0,
+    max_source_pieces: int = 200,
+) -> Model:
+    """A recurrent encoder-decoder translator with attention over SentencePiece pieces."""
+    hyper = dict(cell=cell, encoder_cell=encoder_cell, decoder_cell=decoder_cell,
+                 attention=attention, input_feeding=input_feeding, emb_size=emb_size,
+                 hidden=hidden, encoder_depth=encoder_depth, decoder_depth=decoder_depth,
+                 bidirectional=bidirectional, dropout=dropout, label_smoothing=label_smoothing,
+                 tie_target_embeddings=tie_target_embeddings, vocab_size=vocab_size,
+                 shared_vocab=shared_vocab, subword_model=subword_model,
+                 character_coverage=character_coverage, max_source_pieces=max_source_pieces)
+    _check_sizes(hyper)
+    core = Model("seq2seq-core", _no_forward, init=_init_core, shims=[_make_shim(hyper)],
+                 attrs={"hyper": hyper, "spm_source": b"", "spm_target": b""})
+    loss = Model("seq2seq-loss", _loss_forward, layers=[core])
+    translate = Model("seq2seq-translate", _translate_forward, layers=[core])
+    return Model("rnn-translator", _no_forward, init=_init_top, layers=[core, loss, translate],
+                 refs={"core": core, "loss": loss, "translate": translate})
+
+
+def _check_sizes(hyper: Dict) -> None:
+    if hyper["bidirectional"] and hyper["hidden"] % 2:
+        raise ValueError(f"Seq2SeqTranslator: a bidirectional encoder needs an even hidden "
+                         f"size, got hidden = {hyper['hidden']}.")
+    if hyper["vocab_size"] < 8:
+        raise ValueError(f"Seq2SeqTranslator: vocab_size must be at least 8, got {hyper['vocab_size']}.")
+
+
+def _init_top(model: Model, X=None, Y=None) -> None:
+    model.get_ref("core").initialize(X=X)
+
+
+def _no_forward(model: Model, X, is_train: bool):
+    raise ValueError("Use the translator's 'loss' or 'translate' layer (model.get_ref(...)).")
+
+
+# ----- the torch module inside a shim -----------------------------------------------------------
+
+def _module_config(hyper: Dict, src_vocab: int, tgt_vocab: int) -> Dict:
+    return dict(src_vocab=src_vocab, tgt_vocab=tgt_vocab, emb_size=hyper["emb_size"],
+                hidden=hyper["hidden"], enc_layers=hyper["encoder_depth"],
+                dec_layers=hyper["decoder_depth"], cell=hyper["cell"],
+                enc_cell=hyper["encoder_cell"], dec_cell=hyper["decoder_cell"],
+                bidirectional=hyper["bidirectional"], attention=hyper["attention"],
+                input_feeding=hyper["input_feeding"], dropout=hyper["dropout"],
+                tie_target_embeddings=hyper["tie_target_embeddings"],
+                pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID)
+
+
+def _make_shim(hyper: Dict) -> PyTorchShim:
+    from ..torch.seq2seq import Seq2Seq
+
+    placeholder = Seq2Seq(**_module_config(hyper, 8, 8))
+    return PyTorchShim(placeholder, serialize_model=_serialize_module,
+                       deserialize_model=_deserialize_module)
+
+
+def _serialize_module(module) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"config": module.config, "state": module.state_dict()}, buffer)
+    return buffer.getvalue()
+
+
+def _deserialize_module(module, data: bytes, device):
+    import torch
+
+    from ..torch.seq2seq import Seq2Seq
+
+    saved = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    rebuilt = Seq2Seq(**saved["config"])
+    rebuilt.load_state_dict(saved["state"])
+    return rebuilt.to(device)
+
+
+def torch_module(core: Model):
+    """The ``Seq2Seq`` module held by the core layer."""
+    return core.shims[0]._model
+
+
+# ----- initialization: SentencePiece + module sizes -----------------------------------------------
+
+def _init_core(model: Model, X: Optional[Dict] = None, Y=None) -> None:
+    """X: {"sources": [...], "targets": [...], "source_model": path|None, "target_model": path|None}."""
+    X = X or {}
+    if X.get("source_model"):
+        set_subword_models(model, X["source_model"], X.get("target_model"))
+    elif X.get("sources"):
+        _train_subwords(model, X["sources"], X["targets"])
+    elif not model.attrs["spm_source"]:
+        raise ValueError("The translator needs training texts (or a SentencePiece model) "
+                         "to initialize.")
+    hyper = model.attrs["hyper"]
+    sizes = [load_sentencepiece(model.attrs[k]).get_piece_size() for k in ("spm_source", "spm_target")]
+    _replace_module(model, _module_config(hyper, *sizes))
+
+
+def _train_subwords(model: Model, sources: List[str], targets: List[str]) -> None:
+    hyper = model.attrs["hyper"]
+    args = (hyper["vocab_size"], hyper["subword_model"], hyper["character_coverage"])
+    if hyper["shared_vocab"]:
+        shared = train_sentencepiece(list(sources) + list(targets), *args)
+        model.attrs["spm_source"] = model.attrs["spm_target"] = shared
+    else:
+        model.attrs["spm_source"] = train_sentencepiece(sources, *args)
+        model.attrs["spm_target"] = train_sentencepiece(targets, *args)
+
+
+def set_subword_models(core: Model, source_path, target_path=None) -> None:
+    """Use existing SentencePiece ``.model`` files instead of training new ones."""
+    core.attrs["spm_source"] = read_model_file(source_path)
+    core.attrs["spm_target"] = read_model_file(target_path or source_path)
+
+
+def _replace_module(model: Model, config: Dict) -> None:
+    from ..torch.seq2seq import Seq2Seq
+
+    shim = model.shims[0]
+    shim._model = Seq2Seq(**config).to(shim.device)
+
+
+# ----- encoding texts ---------------------------------------------------------------------------
+
+class _Pieces:
+    """The SentencePiece processors of a core layer (loaded once per model bytes)."""
+
+    def __init__(self, core: Model):
+        self.source = _processor(core.attrs["spm_source"])
+        self.target = _processor(core.attrs["spm_target"])
+
+
+@functools.lru_cache(maxsize=16)
+def _processor(model_bytes: bytes):
+    return load_sentencepiece(model_bytes)
+
+
+def _padded(rows: List[List[int]], device):
+    import torch
+
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    batch = torch.full((len(rows), max(lengths.tolist(), default=1)), PAD_ID, dtype=torch.long)
+    for i, row in enumerate(rows):
+        batch[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return batch.to(device), lengths.to(device)
+
+
+def encode_sources(core: Model, sources: List[str]) -> List[List[int]]:
+    """Source piece ids of each text (empty for blank text)."""
+    processor = _Pieces(core).source
+    return [processor.encode(s) if s.strip() else [] for s in sources]
+
+
+def split_long(rows: List[List[int]], limit: int) -> Tuple[List[List[int]], List[int]]:
+    """Cut rows longer than ``limit`` pieces into chunks; returns (chunks, owner row index)."""
+    chunks, owners = [], []
+    for i, row in enumerate(rows):
+        for start in range(0, len(row), limit):
+            chunks.append(row[start:start + limit])
+            owners.append(i)
+    n_long = sum(1 for row in rows if len(row) > limit)
+    if n_long:
+        warnings.warn(f"rnn_translator: {n_long} sentence(s) longer than max_source_pieces = "
+                      f"{limit} were split into chunks of at most {limit} pieces and translated "
+                      f"chunk by chunk; raise max_source_pieces or set sentence boundaries.")
+    return chunks, owners
+
+
+# ----- loss ------------------------------------------------------------------------------------
+
+def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is_train: bool):
+    from ..torch.seq2seq import sequence_loss
+
+    core = model.layers[0]
+    module = torch_module(core)
+    module.train(is_train)
+    src, src_lengths, tgt_in, tgt_out = _training_batch(core, *sources_targets)
+    logits = module(src, src_lengths, tgt_in)
+    total, n_tokens = sequence_loss(logits, tgt_out, PAD_ID,
+                                    core.attrs["hyper"]["label_smoothing"])
+    loss = total / max(n_tokens, 1)
+
+    def backprop(d_loss: float = 1.0):
+        (loss * d_loss).backward()
+        return []
+
+    return float(loss.detach()), backprop
+
+
+def _training_batch(core: Model, sources: List[str], targets: List[str]):
+    device = core.shims[0].device
+    pieces = _Pieces(core)
+    limit = core.attrs["hyper"]["max_source_pieces"]
+    src_rows = [pieces.source.encode(s)[:limit] or [EOS_ID] for s in sources]
+    tgt_rows = [pieces.target.encode(t)[: 2 * limit] for t in targets]
+    src, src_lengths = _padded(src_rows, device)
+    tgt_in, _ = _padded([[BOS_ID] + row for row in tgt_rows], device)
+    tgt_out, _ = _padded([row + [EOS_ID] for row in tgt_rows], device)
+    return src, src_lengths, tgt_in, tgt_out
+
+
+# ----- translation -----------------------------------------------------------------------------
+
+def _translate_forward(model: Model, sources_search: Tuple[List[str], Dict], is_train: bool):
+    sources, search = sources_search
+    core = model.layers[0]
+    chunks, owners = split_long(encode_sources(core, sources),
+                                core.attrs["hyper"]["max_source_pieces"])
+    pieces: List[List[str]] = [[] for _ in sources]
+    if chunks:
+        target = _Pieces(core).target
+        for owner, ids in zip(owners, _search(core, chunks, search)):
+            pieces[owner].append(target.decode(ids))
+    return [" ".join(p for p in parts if p) for parts in pieces], _no_backprop
+
+
+def _no_backprop(dY):
+    raise ValueError("Translation has no gradient: use the 'loss' layer for training.")
+
+
+def _search(core: Model, rows: List[List[int]], search: Dict) -> List[List[int]]:
+    import torch
+
+    from ..torch.search import beam_search, greedy_search
+
+    module = torch_module(core)
+    module.eval()
+    src, src_lengths = _padded(rows, core.shims[0].device)
+    limits = dict(max_len_ratio=search["max_length_ratio"],
+                  max_len_const=search["max_length_constant"])
+    with torch.inference_mode():
+        if search["beam_size"] <= 1:
+            return greedy_search(module, src, src_lengths, **limits)
+        return beam_search(module, src, src_lengths, beam_size=search["beam_size"],
+                           alpha=search["length_penalty"], **limits)
