@@ -56,13 +56,16 @@ def set_torch_threads(n_threads: int = 1) -> Callable:
 
 
 @registry.loggers("spacy-rnn.JSONLLogger.v1")
-def jsonl_logger(path: str, console: bool = True) -> Callable:
+def jsonl_logger(path: str, console: bool = True, progress_bar: bool = False) -> Callable:
+    # progress_bar is accepted (and ignored) so that this logger can replace
+    # spaCy's default [training.logger] block with a command-line override.
     """spaCy's console logger plus one JSON line per evaluation in ``path``.
 
     Each line has step, epoch, seconds since training started, words seen,
     words per second, losses and scores, so training speed can be reported.
     """
-    console_logger = registry.loggers.get("spacy.ConsoleLogger.v1")(progress_bar=False)
+    console_logger = registry.loggers.get("spacy.ConsoleLogger.v3")(
+        progress_bar=None, console_output=True, output_file=None)
 
     def setup(nlp, stdout=None, stderr=None):
         import srsly

@@ -52,9 +52,10 @@ def test_registry_resolves_scorer():
 
 
 def test_identical_texts_score_100():
-    # sacrebleu itself gives 100.00000000000004 here; the scorer clips to 100.
+    # sacrebleu itself gives 100.00000000000004 here; the scorer clips to 100,
+    # then reports it on spaCy's 0-1 scale.
     scores = make_translation_scorer()(make_examples(REFERENCES, REFERENCES))
-    assert scores == {"translation_bleu": 100.0, "translation_chrf": 100.0}
+    assert scores == {"translation_bleu": 1.0, "translation_chrf": 1.0}
     assert all(type(value) is float for value in scores.values())
 
 
@@ -65,10 +66,10 @@ def test_scores_match_sacrebleu(lowercase, tokenize):
     scores = scorer(make_examples(HYPOTHESES, REFERENCES))
     bleu = sacrebleu.corpus_bleu(HYPOTHESES, [REFERENCES], lowercase=lowercase, tokenize=tokenize)
     chrf = CHRF(lowercase=lowercase).corpus_score(HYPOTHESES, [REFERENCES])
-    assert scores["translation_bleu"] == pytest.approx(bleu.score)
-    assert scores["translation_chrf"] == pytest.approx(chrf.score)
-    assert 0.0 < scores["translation_bleu"] < 100.0
-    assert 0.0 < scores["translation_chrf"] < 100.0
+    assert scores["translation_bleu"] == pytest.approx(bleu.score / 100)
+    assert scores["translation_chrf"] == pytest.approx(chrf.score / 100)
+    assert 0.0 < scores["translation_bleu"] < 1.0
+    assert 0.0 < scores["translation_chrf"] < 1.0
 
 
 def test_known_values():
@@ -93,10 +94,10 @@ def test_none_hypothesis_counts_as_empty_string():
     scores = make_translation_scorer()(make_examples(hypotheses, REFERENCES))
     with_empty = [HYPOTHESES[0], "", HYPOTHESES[2]]
     assert scores["translation_bleu"] == pytest.approx(
-        sacrebleu.corpus_bleu(with_empty, [REFERENCES]).score
+        sacrebleu.corpus_bleu(with_empty, [REFERENCES]).score / 100
     )
     assert scores["translation_chrf"] == pytest.approx(
-        sacrebleu.corpus_chrf(with_empty, [REFERENCES]).score
+        sacrebleu.corpus_chrf(with_empty, [REFERENCES]).score / 100
     )
 
 
@@ -205,7 +206,10 @@ def test_scores_work_with_score_weights_in_training_loop():
             yield Example(predicted, gold)
 
     score, scores = create_evaluation_callback(nlp, dev_corpus, weights)()
-    expected = sacrebleu.corpus_bleu(sentences, [references], tokenize="intl").score
+    expected = sacrebleu.corpus_bleu(sentences, [references], tokenize="intl").score / 100
+    assert 0.0 < expected < 1.0
     assert score == pytest.approx(expected)
     assert scores["translation_bleu"] == pytest.approx(expected)
-    assert 0.0 < scores["translation_chrf"] < 100.0
+    expected_chrf = sacrebleu.corpus_chrf(sentences, [references]).score / 100
+    assert scores["translation_chrf"] == pytest.approx(expected_chrf)
+    assert 0.0 < scores["translation_chrf"] < 1.0

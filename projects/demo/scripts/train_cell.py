@@ -1,0 +1,154 @@
+"""Train and evaluate one cell on one demo task for several seeds; write a metrics JSON.
+
+python scripts/train_cell.py tagging lstm --seeds 0 1 2 --steps 300 --data corpus --out metrics/tagging-lstm.json
+python scripts/train_cell.py translation gru --seeds 0 1 2 --steps 400 --data ../../assets/demo --out ...
+"""
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import spacy
+import srsly
+from spacy.cli.train import train as spacy_train
+from wasabi import msg
+
+from spacy_rnn.scorers import corpus_scores
+
+BUCKETS = [(1, 5), (6, 10), (11, 20), (21, 30), (31, 40), (41, 10**6)]
+
+
+def bucket_of(distance):
+    for lo, hi in BUCKETS:
+        if lo <= distance <= hi:
+            return f"{lo}-{hi}" if hi < 10**6 else f"{lo}+"
+    raise ValueError(f"distance {distance} is not positive")
+
+
+def overrides_for(task, cell, seed, steps, data, log_path):
+    common = {"system.seed": seed, "training.max_steps": steps,
+              "training.eval_frequency": steps, "paths.log": str(log_path)}
+    if task == "tagging":
+        return {**common, "components.rnn_tagger.model.encoder.cell": cell,
+                "paths.train": str(data / "tagging" / "train.spacy"),
+                "paths.dev": str(data / "tagging" / "dev.spacy")}
+    return {**common, "components.rnn_translator.model.cell": cell,
+            "paths.train_source": str(data / "translation" / "train.src"),
+            "paths.train_target": str(data / "translation" / "train.tgt"),
+            "paths.dev_source": str(data / "translation" / "dev.src"),
+            "paths.dev_target": str(data / "translation" / "dev.tgt")}
+
+
+def evaluate_tagging(nlp, test_path):
+    """Token accuracy, and accuracy on the long-range targets per distance bucket."""
+    records = list(srsly.read_jsonl(test_path))
+    docs = [spacy.tokens.Doc(nlp.vocab, words=r["words"]) for r in records]
+    start = time.perf_counter()
+    docs = list(nlp.pipe(docs, batch_size=64))
+    seconds = time.perf_counter() - start
+    n_tokens = correct = 0
+    buckets = {}
+    for doc, r in zip(docs, records):
+        predicted = [t.tag_ for t in doc]
+        n_tokens += len(predicted)
+        correct += sum(p == g for p, g in zip(predicted, r["tags"]))
+        for target, controller in zip(r["targets"], r["controllers"]):
+            hit = predicted[target] == r["tags"][target]
+            buckets.setdefault(bucket_of(target - controller), []).append(hit)
+    targets = [hit for hits in buckets.values() for hit in hits]
+    return {"token_acc": correct / n_tokens, "score": sum(targets) / len(targets),
+            "by_distance": {k: sum(v) / len(v) for k, v in sorted(buckets.items(), key=_order)},
+            "n_by_distance": {k: len(v) for k, v in buckets.items()},
+            "infer_words_per_second": n_tokens / seconds}
+
+
+def evaluate_translation(nlp, test_jsonl):
+    """Corpus BLEU overall and per distance bucket (greedy), and exact-match rate."""
+    records = list(srsly.read_jsonl(test_jsonl))
+    start = time.perf_counter()
+    hyps = [doc._.translation for doc in nlp.pipe([r["source"] for r in records], batch_size=64)]
+    seconds = time.perf_counter() - start
+    refs = [r["target"] for r in records]
+    groups = {}
+    for r, hyp in zip(records, hyps):
+        groups.setdefault(bucket_of(r["distance"]), []).append((hyp, r["target"]))
+    overall = corpus_scores(hyps, refs)
+    return {"score": overall["bleu"], "chrf": overall["chrf"],
+            "exact_match": sum(h == r for h, r in zip(hyps, refs)) / len(refs),
+            "signature": overall["bleu_signature"],
+            "by_distance": {k: corpus_scores([h for h, _ in v], [r for _, r in v])["bleu"]
+                            for k, v in sorted(groups.items(), key=_order)},
+            "n_by_distance": {k: len(v) for k, v in groups.items()},
+            "infer_sentences_per_second": len(records) / seconds}
+
+
+def _order(item):
+    return int(item[0].split("-")[0].rstrip("+"))
+
+
+def count_parameters(nlp):
+    total = 0
+    for _, proc in nlp.pipeline:
+        for node in proc.model.walk():
+            total += sum(node.get_param(n).size for n in node.param_names if node.has_param(n))
+            total += sum(p.numel() for shim in node.shims for p in shim._model.parameters())
+    return total
+
+
+def run_seed(args, seed):
+    out_dir = Path(args.training) / f"{args.task}-{args.cell}-seed{seed}"
+    log_path = out_dir / "log.jsonl"
+    config = Path(__file__).parent.parent / "configs" / ("tagger.cfg" if args.task == "tagging" else "translator.cfg")
+    msg.divider(f"{args.task} | cell {args.cell} | seed {seed} | {args.steps} steps")
+    start = time.perf_counter()
+    spacy_train(config, out_dir, overrides=overrides_for(args.task, args.cell, seed, args.steps,
+                                                         Path(args.data), log_path))
+    train_seconds = time.perf_counter() - start
+    nlp = spacy.load(out_dir / "model-last")
+    if args.task == "tagging":
+        result = evaluate_tagging(nlp, Path(args.data) / "tagging" / "test.jsonl")
+    else:
+        result = evaluate_translation(nlp, Path(args.data) / "translation" / "test.jsonl")
+    last = list(srsly.read_jsonl(log_path))[-1]
+    result.update(seed=seed, train_seconds=train_seconds, train_words=last["words"],
+                  train_words_per_second=last["words"] / train_seconds,
+                  parameters=count_parameters(nlp))
+    msg.good(f"seed {seed}: score {result['score']:.3f} in {train_seconds:.1f}s")
+    return result
+
+
+def summarize(runs):
+    scores = [r["score"] for r in runs]
+    keys = sorted({k for r in runs for k in r["by_distance"]}, key=lambda k: _order((k, 0)))
+    return {"score_mean": statistics.mean(scores),
+            "score_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+            "by_distance_mean": {k: statistics.mean(r["by_distance"][k] for r in runs if k in r["by_distance"]) for k in keys},
+            "by_distance_std": {k: (statistics.stdev([r["by_distance"][k] for r in runs if k in r["by_distance"]])
+                                    if len(runs) > 1 else 0.0) for k in keys},
+            "train_seconds_mean": statistics.mean(r["train_seconds"] for r in runs),
+            "train_words_per_second_mean": statistics.mean(r["train_words_per_second"] for r in runs),
+            "parameters": runs[0]["parameters"]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("task", choices=["tagging", "translation"])
+    parser.add_argument("cell", choices=["rnn", "lstm", "gru"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--training", default="training")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    runs = [run_seed(args, seed) for seed in args.seeds]
+    result = {"task": args.task, "cell": args.cell, "steps": args.steps, "seeds": args.seeds,
+              "runs": runs, **summarize(runs)}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(args.out, result)
+    msg.good(f"{args.task} {args.cell}: mean score {result['score_mean']:.3f} "
+             f"(std {result['score_std']:.3f}) -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
