@@ -1,0 +1,484 @@
+"""Speed benchmark: spaCy encoders vs ``spacy-rnn.RNNEncoder.v1``, and the translator.
+
+One process measures, on the same generated data (or a given ``.spacy`` file):
+
+1. Tagger encoders: spaCy ``tok2vec`` (``spacy.Tok2Vec.v2`` with
+   ``spacy.MultiHashEmbed.v2``) plus a listening spaCy ``tagger``, where the
+   tok2vec ``encode`` is spaCy's CNN (``spacy.MaxoutWindowEncoder.v2``),
+   ``spacy.TorchBiLSTMEncoder.v1`` or ``spacy-rnn.RNNEncoder.v1`` (lstm, gru,
+   rnn; bidirectional). Training words/s of ``nlp.update`` over fixed batches
+   (the first few batches are a warm-up and not timed) and inference words/s
+   of ``nlp.pipe`` over fixed docs, with ratios against
+   ``spacy.TorchBiLSTMEncoder.v1``.
+2. Translator: ``rnn_translator`` (LSTM with Bahdanau and with Luong attention)
+   on generated parallel data: training target pieces/s, greedy and beam-5
+   decoding sentences/s, peak memory.
+
+Everything runs on CPU, and again on GPU when ``torch.cuda.is_available()``.
+
+Usage::
+
+    python -m spacy_rnn.benchmark --out bench.json
+    python -m spacy_rnn.benchmark --quick --skip-translator
+    python -m spacy_rnn.benchmark --data en_ewt-ud-train.spacy --batches 30
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import spacy
+import thinc
+import torch
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from thinc.api import fix_random_seed, require_cpu, require_gpu
+
+import spacy_rnn
+from spacy_rnn.architectures.sentencepiece import load_sentencepiece
+from spacy_rnn.architectures.translator import torch_module
+from spacy_rnn.readers import make_translation_example
+
+BASELINE = "spacy.TorchBiLSTMEncoder.v1"
+RNN_CELLS = ("lstm", "gru", "rnn")
+TAGS = ("NOUN", "VERB", "ADJ", "ADV", "DET", "ADP", "PRON", "PROPN", "NUM", "CCONJ",
+        "SCONJ", "AUX", "PART", "PUNCT", "INTJ", "SYM", "X")
+EMBED_ROWS = [5000, 1000, 2500, 2500]
+TRAIN_DROPOUT = 0.1
+FULL = dict(words_per_batch=1000, warmup=3, infer_words=10000, infer_batch=64, vocab=4000,
+            mt_emb=128, mt_hidden=256, mt_vocab=8000, mt_pairs=3000, mt_batch=64,
+            mt_batches=8, mt_decode=64, mt_max_len=30)
+QUICK = dict(words_per_batch=150, warmup=1, infer_words=300, infer_batch=16, vocab=300,
+             mt_emb=16, mt_hidden=32, mt_vocab=120, mt_pairs=80, mt_batch=8,
+             mt_batches=2, mt_decode=6, mt_max_len=10)
+
+
+# ----- command line and settings ---------------------------------------------------------------
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m spacy_rnn.benchmark", description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--batches", type=int, default=None,
+                        help="timed training batches per tagger (default 20; 2 with --quick)")
+    parser.add_argument("--width", type=int, default=None, help="encoder width W (default 96)")
+    parser.add_argument("--depth", type=int, default=None, help="recurrent depth D (default 2)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for tests")
+    parser.add_argument("--skip-translator", action="store_true")
+    parser.add_argument("--data", type=Path, default=None,
+                        help=".spacy file with tagged docs (token.tag_, else token.pos_)")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def make_settings(args: argparse.Namespace) -> Dict:
+    sizes = dict(QUICK if args.quick else FULL)
+    default_w, default_d, default_b = (16, 1, 2) if args.quick else (96, 2, 20)
+    sizes.update(width=args.width or default_w, depth=args.depth or default_d,
+                 batches=args.batches or default_b, threads=args.threads, seed=args.seed,
+                 quick=args.quick, data=str(args.data) if args.data else None,
+                 train_dropout=TRAIN_DROPOUT)
+    if sizes["width"] % 2:
+        raise SystemExit("--width must be even (a bidirectional encoder splits it in two)")
+    return sizes
+
+
+def machine_info(threads: int) -> Dict:
+    info = dict(platform=platform.platform(), processor=platform.processor() or platform.machine(),
+                cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
+                requested_threads=threads, python=platform.python_version(),
+                spacy=spacy.__version__, thinc=thinc.__version__, torch=torch.__version__,
+                spacy_rnn=spacy_rnn.__version__, cuda_available=torch.cuda.is_available(),
+                env={k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                    "MKL_NUM_THREADS")})
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+# ----- generated data --------------------------------------------------------------------------
+
+def made_up_words(rng: random.Random, n: int) -> List[str]:
+    """n distinct pronounceable nonsense words, a few capitalized or with digits."""
+    onsets, vowels, codas = "bdfgklmnprstvz", "aeiou", ["", "", "n", "s", "r", "k", "st"]
+    words, seen = [], set()
+    while len(words) < n:
+        word = "".join(rng.choice(onsets) + rng.choice(vowels) + rng.choice(codas)
+                       for _ in range(rng.randint(1, 4)))
+        word = word.capitalize() if rng.random() < 0.1 else word
+        word = word + str(rng.randint(0, 99)) if rng.random() < 0.02 else word
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+    return words
+
+
+def zipf_sampler(rng: random.Random, vocab: List[str]) -> Callable[[int], List[str]]:
+    weights = [1.0 / (rank + 1) for rank in range(len(vocab))]
+    return lambda k: rng.choices(vocab, weights=weights, k=k)
+
+
+def generate_tagged(n_words: int, vocab_size: int, seed: int) -> List[Tuple[List[str], List[str]]]:
+    """Sentences of 5-40 Zipf-sampled made-up words, each word with a fixed random tag."""
+    rng = random.Random(seed)
+    vocab = made_up_words(rng, vocab_size)
+    tag_of = {word: rng.choice(TAGS) for word in vocab}
+    sample, sents, total = zipf_sampler(rng, vocab), [], 0
+    while total < n_words:
+        words = sample(rng.randint(5, 40))
+        sents.append((words, [tag_of[w] for w in words]))
+        total += len(words)
+    return sents
+
+
+def load_tagged(path: Path) -> List[Tuple[List[str], List[str]]]:
+    """(words, tags) of each doc of a .spacy file: token.tag_, or token.pos_ without tags."""
+    nlp = spacy.blank("en")
+    docs = [doc for doc in DocBin().from_disk(path).get_docs(nlp.vocab) if len(doc)]
+    attr = "tag_" if any(t.tag_ for d in docs for t in d) else "pos_"
+    return [([t.text for t in d], [getattr(t, attr) or "X" for t in d]) for d in docs]
+
+
+def tagger_data(sizes: Dict) -> Tuple[List[List], List]:
+    """(training batches of ~words_per_batch words, warm-up ones first; inference sentences)."""
+    n_batches = sizes["warmup"] + sizes["batches"]
+    need = n_batches * sizes["words_per_batch"] + sizes["infer_words"]
+    if sizes["data"]:
+        sents = load_tagged(Path(sizes["data"]))
+        sents = sents * (need // max(1, sum(len(w) for w, _ in sents)) + 1)
+    else:
+        sents = generate_tagged(need + 200, sizes["vocab"], sizes["seed"])
+    batches, rest = word_batches(sents, sizes["words_per_batch"], n_batches)
+    return batches, take_words(rest, sizes["infer_words"])
+
+
+def word_batches(sents: List, size: int, n: int) -> Tuple[List[List], List]:
+    """n batches of consecutive sentences with at least ``size`` words each, and the rest."""
+    batches, current, count, i = [], [], 0, 0
+    while len(batches) < n and i < len(sents):
+        current.append(sents[i])
+        count, i = count + len(sents[i][0]), i + 1
+        if count >= size:
+            batches.append(current)
+            current, count = [], 0
+    return batches, sents[i:]
+
+
+def take_words(sents: List, n_words: int) -> List:
+    out, total = [], 0
+    for sent in sents:
+        if total >= n_words:
+            break
+        out.append(sent)
+        total += len(sent[0])
+    return out
+
+
+# ----- timing helpers --------------------------------------------------------------------------
+
+def sync(device: str) -> None:
+    if device == "gpu":
+        torch.cuda.synchronize()
+
+
+def timed(device: str, fn: Callable) -> float:
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def gpu_peak_mib(device: str) -> Optional[float]:
+    return torch.cuda.max_memory_allocated() / 2**20 if device == "gpu" else None
+
+
+def reset_gpu_peak(device: str) -> None:
+    if device == "gpu":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+# ----- tagger encoders -------------------------------------------------------------------------
+
+def encoder_configs(width: int, depth: int) -> Dict[str, Dict]:
+    """Architecture name -> the tok2vec ``encode`` config."""
+    configs = {
+        "spacy.MaxoutWindowEncoder.v2 (CNN)": {
+            "@architectures": "spacy.MaxoutWindowEncoder.v2", "width": width, "depth": 4,
+            "window_size": 1, "maxout_pieces": 3},
+        BASELINE: {"@architectures": BASELINE, "width": width, "depth": depth, "dropout": 0.0},
+    }
+    for cell in RNN_CELLS:
+        configs[f"spacy-rnn.RNNEncoder.v1 {cell}"] = {
+            "@architectures": "spacy-rnn.RNNEncoder.v1", "width": width, "depth": depth,
+            "cell": cell, "bidirectional": True, "dropout": 0.0}
+    return configs
+
+
+def tagger_pipeline(encode: Dict, width: int) -> Language:
+    nlp = spacy.blank("en")
+    embed = {"@architectures": "spacy.MultiHashEmbed.v2", "width": width, "rows": EMBED_ROWS,
+             "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"], "include_static_vectors": False}
+    nlp.add_pipe("tok2vec", config={"model": {
+        "@architectures": "spacy.Tok2Vec.v2", "embed": embed, "encode": encode}})
+    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": width, "upstream": "*"}
+    nlp.add_pipe("tagger", config={"model": {
+        "@architectures": "spacy.Tagger.v2", "nO": None, "normalize": False, "tok2vec": listener}})
+    return nlp
+
+
+def to_examples(nlp: Language, sents: List) -> List[Example]:
+    return [Example(Doc(nlp.vocab, words=w), Doc(nlp.vocab, words=w, tags=t)) for w, t in sents]
+
+
+def bench_tagger(name: str, encode: Dict, data: Tuple[List, List], sizes: Dict,
+                 device: str) -> Dict:
+    """Training and inference words/s of one tok2vec + tagger pipeline."""
+    fix_random_seed(sizes["seed"])
+    reset_gpu_peak(device)
+    batches, infer = data
+    nlp = tagger_pipeline(encode, sizes["width"])
+    train = [to_examples(nlp, batch) for batch in batches]
+    optimizer = nlp.initialize(lambda: [eg for batch in train for eg in batch])
+    train_s, losses = train_seconds(nlp, optimizer, train, sizes["warmup"], device)
+    infer_s = infer_seconds(nlp, infer, sizes["infer_batch"], device)
+    n_train = sum(len(eg) for batch in train[sizes["warmup"]:] for eg in batch)
+    n_infer = sum(len(words) for words, _ in infer)
+    return dict(architecture=name, encode=encode, train_words=n_train, train_seconds=train_s,
+                train_wps=n_train / train_s, infer_words=n_infer, infer_seconds=infer_s,
+                infer_wps=n_infer / infer_s, final_loss=losses.get("tagger"),
+                peak_rss_mib=peak_rss_mib(), gpu_peak_mib=gpu_peak_mib(device))
+
+
+def train_seconds(nlp: Language, optimizer, batches: List[List[Example]], warmup: int,
+                  device: str = "cpu") -> Tuple[float, Dict]:
+    losses: Dict[str, float] = {}
+    for batch in batches[:warmup]:
+        nlp.update(batch, sgd=optimizer, drop=TRAIN_DROPOUT)
+
+    def run():
+        for batch in batches[warmup:]:
+            losses.clear()
+            nlp.update(batch, sgd=optimizer, drop=TRAIN_DROPOUT, losses=losses)
+
+    return timed(device, run), losses
+
+
+def infer_seconds(nlp: Language, sents: List, batch_size: int, device: str) -> float:
+    list(nlp.pipe([Doc(nlp.vocab, words=w) for w, _ in sents[:batch_size]], batch_size=batch_size))
+    docs = [Doc(nlp.vocab, words=w) for w, _ in sents]
+    return timed(device, lambda: list(nlp.pipe(docs, batch_size=batch_size)))
+
+
+def add_ratios(rows: List[Dict]) -> None:
+    base = next((r for r in rows if r["architecture"] == BASELINE), None)
+    for row in rows:
+        for key in ("train_wps", "infer_wps"):
+            row[key.replace("wps", "ratio")] = row[key] / base[key] if base else None
+
+
+def run_taggers(sizes: Dict, device: str, data) -> List[Dict]:
+    rows = []
+    for name, encode in encoder_configs(sizes["width"], sizes["depth"]).items():
+        rows.append(bench_tagger(name, encode, data, sizes, device))
+        log(f"[{device}] tagger {name}: train {rows[-1]['train_wps']:.0f} w/s, "
+            f"infer {rows[-1]['infer_wps']:.0f} w/s")
+    add_ratios(rows)
+    return rows
+
+
+# ----- translator ------------------------------------------------------------------------------
+
+def generate_parallel(n: int, sizes: Dict, seed: int) -> List[Tuple[str, str]]:
+    """Made-up source sentences (5..mt_max_len words) and a word-by-word "translation"
+    into another made-up lexicon, with the last two words swapped (some reordering)."""
+    rng = random.Random(seed + 1)
+    source_vocab = made_up_words(rng, sizes["vocab"])
+    target_of = dict(zip(source_vocab, made_up_words(rng, sizes["vocab"])))
+    sample, pairs = zipf_sampler(rng, source_vocab), []
+    for _ in range(n):
+        words = sample(rng.randint(5, sizes["mt_max_len"]))
+        target = [target_of[w].lower() for w in words]
+        target[-2:] = target[-2:][::-1]
+        pairs.append((" ".join(words), " ".join(target)))
+    return pairs
+
+
+def translator_variants() -> Dict[str, Dict]:
+    return {f"rnn_translator lstm + {att}": {"cell": "lstm", "attention": att}
+            for att in ("bahdanau", "luong")}
+
+
+def translator_pipeline(variant: Dict, sizes: Dict) -> Language:
+    nlp = spacy.blank("en")
+    model = dict(variant, emb_size=sizes["mt_emb"], hidden=sizes["mt_hidden"],
+                 vocab_size=sizes["mt_vocab"], dropout=0.1)
+    nlp.add_pipe("rnn_translator", config={"model": model, "beam_size": 1})
+    return nlp
+
+
+def bench_translator(name: str, variant: Dict, pairs: List, sizes: Dict, device: str) -> Dict:
+    fix_random_seed(sizes["seed"])
+    reset_gpu_peak(device)
+    nlp = translator_pipeline(variant, sizes)
+    examples = [make_translation_example(nlp, s, t) for s, t in pairs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SentencePiece vocab-size cap on tiny data
+        optimizer = nlp.initialize(lambda: examples)
+    size, n = sizes["mt_batch"], sizes["mt_batches"]
+    batches = [examples[i * size:(i + 1) * size] for i in range(n + 1)]
+    train_s, _ = train_seconds(nlp, optimizer, batches, 1, device)
+    tokens = target_pieces(nlp, [eg for batch in batches[1:] for eg in batch])
+    row = dict(model=name, config=variant, train_target_pieces=tokens, train_seconds=train_s,
+               train_tokens_per_s=tokens / train_s)
+    decode_sources = [s for s, _ in pairs[-sizes["mt_decode"]:]]
+    force_length(nlp)
+    for label, beam in (("greedy", 1), ("beam5", 5)):
+        row.update(decode_stats(nlp, decode_sources, beam, label, device))
+    row.update(peak_rss_mib=peak_rss_mib(), gpu_peak_mib=gpu_peak_mib(device))
+    return row
+
+
+def target_pieces(nlp: Language, examples: List[Example]) -> int:
+    """SentencePiece target pieces (+ end of sentence) the loss is computed over."""
+    spm = load_sentencepiece(nlp.get_pipe("rnn_translator").model.get_ref("core").attrs["spm_target"])
+    return sum(len(spm.encode(eg.reference._.translation)) + 1 for eg in examples)
+
+
+def force_length(nlp: Language) -> None:
+    """Make every decoding run exactly (source pieces + 1) steps: suppress EOS and set the
+    length limit to ratio 1.0, constant 1. A briefly trained model would otherwise stop at
+    once or run to the default limit (1.5 x source + 10); this fixes the work per sentence
+    at about a real translation's length."""
+    translator = nlp.get_pipe("rnn_translator")
+    translator.cfg.update(max_length_ratio=1.0, max_length_constant=1)
+    module = torch_module(translator.model.get_ref("core"))
+    with torch.no_grad():
+        module.generator.bias[module.eos_id] = -1e4
+
+
+def decode_stats(nlp: Language, sources: List[str], beam: int, label: str, device: str) -> Dict:
+    """Sentences/s and output pieces/s of ``nlp.pipe`` with greedy (beam 1) or beam search."""
+    translator = nlp.get_pipe("rnn_translator")
+    translator.cfg["beam_size"] = beam
+    list(nlp.pipe(sources[:2]))
+    docs = [nlp.make_doc(s) for s in sources]
+    seconds = timed(device, lambda: list(nlp.pipe(docs, batch_size=len(docs))))
+    spm = load_sentencepiece(translator.model.get_ref("core").attrs["spm_source"])
+    steps = sum(len(spm.encode(s)) + 1 for s in sources)
+    return {f"{label}_seconds": seconds, f"{label}_sents_per_s": len(docs) / seconds,
+            f"{label}_output_pieces": steps, f"{label}_pieces_per_s": steps / seconds}
+
+
+def run_translators(sizes: Dict, device: str) -> List[Dict]:
+    pairs = generate_parallel(sizes["mt_pairs"], sizes, sizes["seed"])
+    rows = []
+    for name, variant in translator_variants().items():
+        rows.append(bench_translator(name, variant, pairs, sizes, device))
+        log(f"[{device}] {name}: train {rows[-1]['train_tokens_per_s']:.0f} tok/s, greedy "
+            f"{rows[-1]['greedy_sents_per_s']:.1f} sent/s, beam5 {rows[-1]['beam5_sents_per_s']:.1f} sent/s")
+    return rows
+
+
+# ----- devices, output -------------------------------------------------------------------------
+
+def run_device(device: str, sizes: Dict, skip_translator: bool, data) -> Dict:
+    if device == "gpu":
+        require_gpu()
+    else:
+        require_cpu()
+    result = {"tagger": run_taggers(sizes, device, data)}
+    if not skip_translator:
+        result["translator"] = run_translators(sizes, device)
+    return result
+
+
+def run_gpu(sizes: Dict, skip_translator: bool, data) -> Dict:
+    if not torch.cuda.is_available():
+        return {"skipped": "torch.cuda.is_available() is False: no GPU measurement"}
+    try:
+        return run_device("gpu", sizes, skip_translator, data)
+    except Exception as err:  # e.g. thinc needs cupy for require_gpu()
+        return {"skipped": f"GPU run failed: {type(err).__name__}: {err}"}
+    finally:
+        require_cpu()
+
+
+def tagger_table(rows: List[Dict]) -> List[str]:
+    lines = ["| encoder | train words/s | infer words/s | train x BiLSTM | infer x BiLSTM |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['architecture']} | {r['train_wps']:,.0f} | {r['infer_wps']:,.0f} | "
+                     f"{fmt_ratio(r['train_ratio'])} | {fmt_ratio(r['infer_ratio'])} |")
+    return lines
+
+
+def translator_table(rows: List[Dict]) -> List[str]:
+    lines = ["| model | train target pieces/s | greedy sents/s | beam-5 sents/s | "
+             "peak RSS MiB | GPU peak MiB |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        gpu = "-" if r["gpu_peak_mib"] is None else f"{r['gpu_peak_mib']:,.0f}"
+        lines.append(f"| {r['model']} | {r['train_tokens_per_s']:,.0f} | "
+                     f"{r['greedy_sents_per_s']:,.1f} | {r['beam5_sents_per_s']:,.1f} | "
+                     f"{r['peak_rss_mib']:,.0f} | {gpu} |")
+    return lines
+
+
+def fmt_ratio(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def format_report(results: Dict) -> str:
+    m, s = results["machine"], results["settings"]
+    lines = [f"machine: {m['platform']}, {m['cpu_count']} CPUs, torch threads {m['torch_threads']}",
+             f"python {m['python']}, spacy {m['spacy']}, thinc {m['thinc']}, torch {m['torch']}",
+             f"width {s['width']}, depth {s['depth']}, {s['batches']} timed batches of "
+             f"~{s['words_per_batch']} words ({s['warmup']} warm-up), inference "
+             f"{s['infer_words']} words, data: {s['data'] or 'generated'}"]
+    for device, result in results["devices"].items():
+        lines.append(f"\n== {device} ==")
+        if "skipped" in result:
+            lines.append(result["skipped"])
+            continue
+        lines += ["", "Tagger (tok2vec + tagger):"] + tagger_table(result["tagger"])
+        if "translator" in result:
+            lines += ["", "Translator:"] + translator_table(result["translator"])
+    return "\n".join(lines)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    sizes = make_settings(args)
+    data = tagger_data(sizes)
+    results = {"machine": machine_info(args.threads), "settings": sizes, "devices": {}}
+    results["devices"]["cpu"] = run_device("cpu", sizes, args.skip_translator, data)
+    results["devices"]["gpu"] = run_gpu(sizes, args.skip_translator, data)
+    print(format_report(results))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf8")
+    return results
+
+
+if __name__ == "__main__":
+    main()
