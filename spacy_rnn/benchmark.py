@@ -9,12 +9,19 @@ One process measures, on the same generated data (or a given ``.spacy`` file):
    rnn; bidirectional). Training words/s of ``nlp.update`` over fixed batches
    (the first few batches are a warm-up and not timed) and inference words/s
    of ``nlp.pipe`` over fixed docs, with ratios against
-   ``spacy.TorchBiLSTMEncoder.v1``.
+   ``spacy.TorchBiLSTMEncoder.v1``; also the ``encode`` layer alone on the same
+   batches (forward+backward and forward words/s, and its share of the pipeline
+   time, which bounds what a faster encoder can gain end to end).
 2. Translator: ``rnn_translator`` (LSTM with Bahdanau and with Luong attention)
    on generated parallel data: training target pieces/s, greedy and beam-5
-   decoding sentences/s, peak memory.
+   decoding sentences/s (EOS suppressed, every sentence decodes source pieces + 1
+   steps, so the work does not depend on how far the short training got), peak
+   memory (process max RSS; ``torch.cuda.max_memory_allocated`` on GPU).
 
-Everything runs on CPU, and again on GPU when ``torch.cuda.is_available()``.
+The architectures take turns within each of ``--repeats`` rounds and the median
+round is reported, so load changes on a shared machine hit all of them alike.
+Everything runs on CPU, and again on GPU when ``torch.cuda.is_available()``
+(thinc needs cupy for that; a failure is reported in the results, not raised).
 
 Usage::
 
@@ -31,6 +38,7 @@ import resource
 import sys
 import time
 import warnings
+from statistics import median
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -40,7 +48,7 @@ import torch
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
-from thinc.api import fix_random_seed, require_cpu, require_gpu
+from thinc.api import SGD, fix_random_seed, require_cpu, require_gpu
 
 import spacy_rnn
 from spacy_rnn.architectures.sentencepiece import load_sentencepiece
@@ -53,9 +61,9 @@ TAGS = ("NOUN", "VERB", "ADJ", "ADV", "DET", "ADP", "PRON", "PROPN", "NUM", "CCO
         "SCONJ", "AUX", "PART", "PUNCT", "INTJ", "SYM", "X")
 EMBED_ROWS = [5000, 1000, 2500, 2500]
 TRAIN_DROPOUT = 0.1
-FULL = dict(words_per_batch=1000, warmup=3, infer_words=10000, infer_batch=64, vocab=4000,
+FULL = dict(words_per_batch=1000, warmup=3, infer_words=20000, infer_batch=64, vocab=4000,
             mt_emb=128, mt_hidden=256, mt_vocab=8000, mt_pairs=3000, mt_batch=64,
-            mt_batches=8, mt_decode=64, mt_max_len=30)
+            mt_batches=5, mt_decode=64, mt_max_len=30)
 QUICK = dict(words_per_batch=150, warmup=1, infer_words=300, infer_batch=16, vocab=300,
              mt_emb=16, mt_hidden=32, mt_vocab=120, mt_pairs=80, mt_batch=8,
              mt_batches=2, mt_decode=6, mt_max_len=10)
@@ -64,12 +72,15 @@ QUICK = dict(words_per_batch=150, warmup=1, infer_words=300, infer_batch=16, voc
 # ----- command line and settings ---------------------------------------------------------------
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m spacy_rnn.benchmark", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m spacy_rnn.benchmark",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--batches", type=int, default=None,
-                        help="timed training batches per tagger (default 20; 2 with --quick)")
+                        help="timed training batches per tagger (default 30; 2 with --quick)")
     parser.add_argument("--width", type=int, default=None, help="encoder width W (default 96)")
     parser.add_argument("--depth", type=int, default=None, help="recurrent depth D (default 2)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timing rounds; the median is reported (default 3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for tests")
     parser.add_argument("--skip-translator", action="store_true")
     parser.add_argument("--data", type=Path, default=None,
@@ -81,9 +92,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def make_settings(args: argparse.Namespace) -> Dict:
     sizes = dict(QUICK if args.quick else FULL)
-    default_w, default_d, default_b = (16, 1, 2) if args.quick else (96, 2, 20)
+    default_w, default_d, default_b = (16, 1, 2) if args.quick else (96, 2, 30)
     sizes.update(width=args.width or default_w, depth=args.depth or default_d,
-                 batches=args.batches or default_b, threads=args.threads, seed=args.seed,
+                 batches=args.batches or default_b,
+                 repeats=args.repeats or (1 if args.quick else 3), threads=args.threads, seed=args.seed,
                  quick=args.quick, data=str(args.data) if args.data else None,
                  train_dropout=TRAIN_DROPOUT)
     if sizes["width"] % 2:
@@ -92,7 +104,7 @@ def make_settings(args: argparse.Namespace) -> Dict:
 
 
 def machine_info(threads: int) -> Dict:
-    info = dict(platform=platform.platform(), processor=platform.processor() or platform.machine(),
+    info = dict(platform=platform.platform(), processor=cpu_model(),
                 cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
                 requested_threads=threads, python=platform.python_version(),
                 spacy=spacy.__version__, thinc=thinc.__version__, torch=torch.__version__,
@@ -103,6 +115,15 @@ def machine_info(threads: int) -> Dict:
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
     return info
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf8") as cpuinfo:
+            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else (platform.processor() or platform.machine())
 
 
 # ----- generated data --------------------------------------------------------------------------
@@ -247,58 +268,96 @@ def to_examples(nlp: Language, sents: List) -> List[Example]:
     return [Example(Doc(nlp.vocab, words=w), Doc(nlp.vocab, words=w, tags=t)) for w, t in sents]
 
 
-def bench_tagger(name: str, encode: Dict, data: Tuple[List, List], sizes: Dict,
-                 device: str) -> Dict:
-    """Training and inference words/s of one tok2vec + tagger pipeline."""
-    fix_random_seed(sizes["seed"])
-    reset_gpu_peak(device)
-    batches, infer = data
-    nlp = tagger_pipeline(encode, sizes["width"])
-    train = [to_examples(nlp, batch) for batch in batches]
-    optimizer = nlp.initialize(lambda: [eg for batch in train for eg in batch])
-    train_s, losses = train_seconds(nlp, optimizer, train, sizes["warmup"], device)
-    infer_s = infer_seconds(nlp, infer, sizes["infer_batch"], device)
-    n_train = sum(len(eg) for batch in train[sizes["warmup"]:] for eg in batch)
-    n_infer = sum(len(words) for words, _ in infer)
-    return dict(architecture=name, encode=encode, train_words=n_train, train_seconds=train_s,
-                train_wps=n_train / train_s, infer_words=n_infer, infer_seconds=infer_s,
-                infer_wps=n_infer / infer_s, final_loss=losses.get("tagger"),
-                peak_rss_mib=peak_rss_mib(), gpu_peak_mib=gpu_peak_mib(device))
+class TaggerRun:
+    """One tok2vec + tagger pipeline, initialized and warmed up, then timed round by round
+    (the runs of all architectures take turns, so slow drifts of the machine hit all alike).
+    Each round times the whole pipeline and the tok2vec ``encode`` layer alone (on
+    precomputed embeddings, gradients discarded), on the same batches and docs."""
 
+    def __init__(self, name: str, encode: Dict, data: Tuple[List, List], sizes: Dict,
+                 device: str):
+        fix_random_seed(sizes["seed"])
+        batches, self.infer = data
+        self.name, self.encode, self.sizes, self.device = name, encode, sizes, device
+        self.nlp = tagger_pipeline(encode, sizes["width"])
+        train = [to_examples(self.nlp, batch) for batch in batches]
+        self.optimizer = self.nlp.initialize(lambda: [eg for batch in train for eg in batch])
+        self.train = train[sizes["warmup"]:]
+        self.times: Dict[str, List[float]] = {
+            key: [] for key in ("train", "infer", "enc_train", "enc_infer")}
+        self.losses: Dict[str, float] = {}
+        self.update(train[:sizes["warmup"]])
+        self.pipe(self.docs(self.infer[:sizes["infer_batch"]]))
+        self.encoder_inputs = self.embed_batches()
 
-def train_seconds(nlp: Language, optimizer, batches: List[List[Example]], warmup: int,
-                  device: str = "cpu") -> Tuple[float, Dict]:
-    losses: Dict[str, float] = {}
-    for batch in batches[:warmup]:
-        nlp.update(batch, sgd=optimizer, drop=TRAIN_DROPOUT)
+    def update(self, batches: List[List[Example]]) -> None:
+        for batch in batches:
+            self.losses.clear()
+            self.nlp.update(batch, sgd=self.optimizer, drop=TRAIN_DROPOUT, losses=self.losses)
 
-    def run():
-        for batch in batches[warmup:]:
-            losses.clear()
-            nlp.update(batch, sgd=optimizer, drop=TRAIN_DROPOUT, losses=losses)
+    def docs(self, sents: List) -> List[Doc]:
+        return [Doc(self.nlp.vocab, words=words) for words, _ in sents]
 
-    return timed(device, run), losses
+    def pipe(self, docs: List[Doc]) -> None:
+        list(self.nlp.pipe(docs, batch_size=self.sizes["infer_batch"]))
 
+    def embed_batches(self) -> Tuple[List, List]:
+        """The encoder's inputs: embeddings of the training and the inference batches."""
+        embed = self.nlp.get_pipe("tok2vec").model.get_ref("embed")
+        docs, size = self.docs(self.infer), self.sizes["infer_batch"]
+        return ([embed.predict([eg.predicted for eg in batch]) for batch in self.train],
+                [embed.predict(docs[i:i + size]) for i in range(0, len(docs), size)])
 
-def infer_seconds(nlp: Language, sents: List, batch_size: int, device: str) -> float:
-    list(nlp.pipe([Doc(nlp.vocab, words=w) for w, _ in sents[:batch_size]], batch_size=batch_size))
-    docs = [Doc(nlp.vocab, words=w) for w, _ in sents]
-    return timed(device, lambda: list(nlp.pipe(docs, batch_size=batch_size)))
+    def encoder_pass(self, train: bool) -> None:
+        encode = self.nlp.get_pipe("tok2vec").model.get_ref("encode")
+        for Xs in self.encoder_inputs[0 if train else 1]:
+            if train:
+                Ys, backprop = encode.begin_update(Xs)
+                backprop([y.copy() for y in Ys])
+            else:
+                encode.predict(Xs)
+
+    def time_round(self) -> None:
+        self.times["train"].append(timed(self.device, lambda: self.update(self.train)))
+        docs = self.docs(self.infer)
+        self.times["infer"].append(timed(self.device, lambda: self.pipe(docs)))
+        self.times["enc_train"].append(timed(self.device, lambda: self.encoder_pass(True)))
+        # apply the encoder-only gradients with learn rate 0: drops them, weights unchanged
+        self.nlp.get_pipe("tok2vec").model.finish_update(SGD(0.0, use_averages=False))
+        self.times["enc_infer"].append(timed(self.device, lambda: self.encoder_pass(False)))
+
+    def row(self) -> Dict:
+        n_train = sum(len(eg) for batch in self.train for eg in batch)
+        n_infer = sum(len(words) for words, _ in self.infer)
+        row = dict(architecture=self.name, encode=self.encode, train_words=n_train,
+                   infer_words=n_infer, final_loss=self.losses.get("tagger"),
+                   seconds_per_round=self.times)
+        for key, times in self.times.items():
+            row[f"{key}_seconds"] = median(times)
+            row[f"{key}_wps"] = (n_infer if key.endswith("infer") else n_train) / median(times)
+        row["encoder_share_train"] = row["enc_train_seconds"] / row["train_seconds"]
+        row["encoder_share_infer"] = row["enc_infer_seconds"] / row["infer_seconds"]
+        return row
 
 
 def add_ratios(rows: List[Dict]) -> None:
     base = next((r for r in rows if r["architecture"] == BASELINE), None)
     for row in rows:
-        for key in ("train_wps", "infer_wps"):
-            row[key.replace("wps", "ratio")] = row[key] / base[key] if base else None
+        for key in ("train", "infer", "enc_train", "enc_infer"):
+            row[f"{key}_ratio"] = row[f"{key}_wps"] / base[f"{key}_wps"] if base else None
 
 
 def run_taggers(sizes: Dict, device: str, data) -> List[Dict]:
-    rows = []
-    for name, encode in encoder_configs(sizes["width"], sizes["depth"]).items():
-        rows.append(bench_tagger(name, encode, data, sizes, device))
-        log(f"[{device}] tagger {name}: train {rows[-1]['train_wps']:.0f} w/s, "
-            f"infer {rows[-1]['infer_wps']:.0f} w/s")
+    """Median words/s over ``repeats`` rounds; in each round every architecture trains on
+    the same batches and tags the same docs, one architecture after the other."""
+    runs = [TaggerRun(name, encode, data, sizes, device)
+            for name, encode in encoder_configs(sizes["width"], sizes["depth"]).items()]
+    for i in range(sizes["repeats"]):
+        for run in runs:
+            run.time_round()
+            log(f"[{device}] round {i + 1} {run.name}: "
+                + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in run.times.items()))
+    rows = [run.row() for run in runs]
     add_ratios(rows)
     return rows
 
@@ -333,66 +392,93 @@ def translator_pipeline(variant: Dict, sizes: Dict) -> Language:
     return nlp
 
 
-def bench_translator(name: str, variant: Dict, pairs: List, sizes: Dict, device: str) -> Dict:
-    fix_random_seed(sizes["seed"])
-    reset_gpu_peak(device)
-    nlp = translator_pipeline(variant, sizes)
-    examples = [make_translation_example(nlp, s, t) for s, t in pairs]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SentencePiece vocab-size cap on tiny data
-        optimizer = nlp.initialize(lambda: examples)
-    size, n = sizes["mt_batch"], sizes["mt_batches"]
-    batches = [examples[i * size:(i + 1) * size] for i in range(n + 1)]
-    train_s, _ = train_seconds(nlp, optimizer, batches, 1, device)
-    tokens = target_pieces(nlp, [eg for batch in batches[1:] for eg in batch])
-    row = dict(model=name, config=variant, train_target_pieces=tokens, train_seconds=train_s,
-               train_tokens_per_s=tokens / train_s)
-    decode_sources = [s for s, _ in pairs[-sizes["mt_decode"]:]]
-    force_length(nlp)
-    for label, beam in (("greedy", 1), ("beam5", 5)):
-        row.update(decode_stats(nlp, decode_sources, beam, label, device))
-    row.update(peak_rss_mib=peak_rss_mib(), gpu_peak_mib=gpu_peak_mib(device))
-    return row
+class TranslatorRun:
+    """One ``rnn_translator`` pipeline, initialized (SentencePiece trained) and warmed up;
+    timed round by round in turn with the other variants, like :class:`TaggerRun`."""
 
+    def __init__(self, name: str, variant: Dict, pairs: List, sizes: Dict, device: str):
+        fix_random_seed(sizes["seed"])
+        self.name, self.variant, self.device = name, variant, device
+        self.nlp = translator_pipeline(variant, sizes)
+        self.translator = self.nlp.get_pipe("rnn_translator")
+        examples = [make_translation_example(self.nlp, s, t) for s, t in pairs]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SentencePiece vocab-size cap on tiny data
+            self.optimizer = self.nlp.initialize(lambda: examples)
+        size = sizes["mt_batch"]
+        self.batches = [examples[i * size:(i + 1) * size] for i in range(1, sizes["mt_batches"] + 1)]
+        self.sources = [s for s, _ in pairs[-sizes["mt_decode"]:]]
+        self.times: Dict[str, List[float]] = {"train": [], "greedy": [], "beam5": []}
+        self.gpu_peak = 0.0
+        self.update([examples[:size]])
 
-def target_pieces(nlp: Language, examples: List[Example]) -> int:
-    """SentencePiece target pieces (+ end of sentence) the loss is computed over."""
-    spm = load_sentencepiece(nlp.get_pipe("rnn_translator").model.get_ref("core").attrs["spm_target"])
-    return sum(len(spm.encode(eg.reference._.translation)) + 1 for eg in examples)
+    def update(self, batches: List[List[Example]]) -> None:
+        for batch in batches:
+            self.nlp.update(batch, sgd=self.optimizer)
 
+    def timed(self, key: str, fn: Callable) -> None:
+        reset_gpu_peak(self.device)
+        self.times[key].append(timed(self.device, fn))
+        self.gpu_peak = max(self.gpu_peak, gpu_peak_mib(self.device) or 0.0)
 
-def force_length(nlp: Language) -> None:
-    """Make every decoding run exactly (source pieces + 1) steps: suppress EOS and set the
-    length limit to ratio 1.0, constant 1. A briefly trained model would otherwise stop at
-    once or run to the default limit (1.5 x source + 10); this fixes the work per sentence
-    at about a real translation's length."""
-    translator = nlp.get_pipe("rnn_translator")
-    translator.cfg.update(max_length_ratio=1.0, max_length_constant=1)
-    module = torch_module(translator.model.get_ref("core"))
-    with torch.no_grad():
-        module.generator.bias[module.eos_id] = -1e4
+    def time_training(self) -> None:
+        self.timed("train", lambda: self.update(self.batches))
 
+    def time_decoding(self) -> None:
+        for label, beam in (("greedy", 1), ("beam5", 5)):
+            self.translator.cfg["beam_size"] = beam
+            docs = [self.nlp.make_doc(s) for s in self.sources]
+            self.timed(label, lambda: list(self.nlp.pipe(docs, batch_size=len(docs))))
 
-def decode_stats(nlp: Language, sources: List[str], beam: int, label: str, device: str) -> Dict:
-    """Sentences/s and output pieces/s of ``nlp.pipe`` with greedy (beam 1) or beam search."""
-    translator = nlp.get_pipe("rnn_translator")
-    translator.cfg["beam_size"] = beam
-    list(nlp.pipe(sources[:2]))
-    docs = [nlp.make_doc(s) for s in sources]
-    seconds = timed(device, lambda: list(nlp.pipe(docs, batch_size=len(docs))))
-    spm = load_sentencepiece(translator.model.get_ref("core").attrs["spm_source"])
-    steps = sum(len(spm.encode(s)) + 1 for s in sources)
-    return {f"{label}_seconds": seconds, f"{label}_sents_per_s": len(docs) / seconds,
-            f"{label}_output_pieces": steps, f"{label}_pieces_per_s": steps / seconds}
+    def force_length(self) -> None:
+        """Make every decoding run exactly (source pieces + 1) steps: suppress EOS and set
+        the length limit to ratio 1.0, constant 1. A briefly trained model would otherwise
+        stop at once or run to the default limit (1.5 x source + 10); this fixes the work
+        per sentence at about a real translation's length."""
+        self.translator.cfg.update(max_length_ratio=1.0, max_length_constant=1)
+        module = torch_module(self.translator.model.get_ref("core"))
+        with torch.no_grad():
+            module.generator.bias[module.eos_id] = -1e4
+        list(self.nlp.pipe(self.sources[:2]))
+
+    def pieces(self, texts: List[str], side: str) -> int:
+        """SentencePiece pieces of the texts, + 1 each for the end of sentence."""
+        spm = load_sentencepiece(self.translator.model.get_ref("core").attrs[f"spm_{side}"])
+        return sum(len(spm.encode(text)) + 1 for text in texts)
+
+    def row(self) -> Dict:
+        tokens = self.pieces([eg.reference._.translation for b in self.batches for eg in b], "target")
+        steps = self.pieces(self.sources, "source")
+        row = dict(model=self.name, config=self.variant, train_target_pieces=tokens,
+                   decode_sentences=len(self.sources), decode_steps_per_beam=steps,
+                   seconds_per_round=self.times, peak_rss_mib=peak_rss_mib(),
+                   gpu_peak_mib=self.gpu_peak if self.device == "gpu" else None)
+        row["train_seconds"] = median(self.times["train"])
+        row["train_tokens_per_s"] = tokens / row["train_seconds"]
+        for label in ("greedy", "beam5"):
+            row[f"{label}_seconds"] = seconds = median(self.times[label])
+            row[f"{label}_sents_per_s"] = len(self.sources) / seconds
+            row[f"{label}_pieces_per_s"] = steps / seconds
+        return row
 
 
 def run_translators(sizes: Dict, device: str) -> List[Dict]:
+    """Median over ``repeats`` rounds of training, then of greedy and beam-5 decoding."""
     pairs = generate_parallel(sizes["mt_pairs"], sizes, sizes["seed"])
-    rows = []
-    for name, variant in translator_variants().items():
-        rows.append(bench_translator(name, variant, pairs, sizes, device))
-        log(f"[{device}] {name}: train {rows[-1]['train_tokens_per_s']:.0f} tok/s, greedy "
-            f"{rows[-1]['greedy_sents_per_s']:.1f} sent/s, beam5 {rows[-1]['beam5_sents_per_s']:.1f} sent/s")
+    runs = [TranslatorRun(name, variant, pairs, sizes, device)
+            for name, variant in translator_variants().items()]
+    for _ in range(sizes["repeats"]):
+        for run in runs:
+            run.time_training()
+    for run in runs:
+        run.force_length()
+    for _ in range(sizes["repeats"]):
+        for run in runs:
+            run.time_decoding()
+    rows = [run.row() for run in runs]
+    for row in rows:
+        log(f"[{device}] {row['model']}: train {row['train_tokens_per_s']:.0f} tok/s, greedy "
+            f"{row['greedy_sents_per_s']:.1f} sent/s, beam5 {row['beam5_sents_per_s']:.1f} sent/s")
     return rows
 
 
@@ -403,7 +489,7 @@ def run_device(device: str, sizes: Dict, skip_translator: bool, data) -> Dict:
         require_gpu()
     else:
         require_cpu()
-    result = {"tagger": run_taggers(sizes, device, data)}
+    result = {"tagger": run_taggers(sizes, device, data), "peak_rss_mib_after_taggers": peak_rss_mib()}
     if not skip_translator:
         result["translator"] = run_translators(sizes, device)
     return result
@@ -429,13 +515,26 @@ def tagger_table(rows: List[Dict]) -> List[str]:
     return lines
 
 
+def encoder_table(rows: List[Dict]) -> List[str]:
+    lines = ["| encoder | fwd+bwd words/s | fwd words/s | fwd+bwd x BiLSTM | fwd x BiLSTM "
+             "| share of train time | share of infer time |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['architecture']} | {r['enc_train_wps']:,.0f} | "
+                     f"{r['enc_infer_wps']:,.0f} | {fmt_ratio(r['enc_train_ratio'])} | "
+                     f"{fmt_ratio(r['enc_infer_ratio'])} | {r['encoder_share_train']:.0%} | "
+                     f"{r['encoder_share_infer']:.0%} |")
+    return lines
+
+
 def translator_table(rows: List[Dict]) -> List[str]:
-    lines = ["| model | train target pieces/s | greedy sents/s | beam-5 sents/s | "
-             "peak RSS MiB | GPU peak MiB |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| model | train target pieces/s | greedy sents/s | greedy pieces/s | beam-5 sents/s "
+             "| peak RSS MiB | GPU peak MiB |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         gpu = "-" if r["gpu_peak_mib"] is None else f"{r['gpu_peak_mib']:,.0f}"
         lines.append(f"| {r['model']} | {r['train_tokens_per_s']:,.0f} | "
-                     f"{r['greedy_sents_per_s']:,.1f} | {r['beam5_sents_per_s']:,.1f} | "
+                     f"{r['greedy_sents_per_s']:,.1f} | {r['greedy_pieces_per_s']:,.0f} | "
+                     f"{r['beam5_sents_per_s']:,.1f} | "
                      f"{r['peak_rss_mib']:,.0f} | {gpu} |")
     return lines
 
@@ -445,21 +544,37 @@ def fmt_ratio(value: Optional[float]) -> str:
 
 
 def format_report(results: Dict) -> str:
-    m, s = results["machine"], results["settings"]
-    lines = [f"machine: {m['platform']}, {m['cpu_count']} CPUs, torch threads {m['torch_threads']}",
-             f"python {m['python']}, spacy {m['spacy']}, thinc {m['thinc']}, torch {m['torch']}",
-             f"width {s['width']}, depth {s['depth']}, {s['batches']} timed batches of "
-             f"~{s['words_per_batch']} words ({s['warmup']} warm-up), inference "
-             f"{s['infer_words']} words, data: {s['data'] or 'generated'}"]
+    lines = format_header(results["machine"], results["settings"])
     for device, result in results["devices"].items():
-        lines.append(f"\n== {device} ==")
-        if "skipped" in result:
-            lines.append(result["skipped"])
-            continue
-        lines += ["", "Tagger (tok2vec + tagger):"] + tagger_table(result["tagger"])
-        if "translator" in result:
-            lines += ["", "Translator:"] + translator_table(result["translator"])
+        lines += [f"\n== {device} =="] + format_device(result, results["settings"])
     return "\n".join(lines)
+
+
+def format_header(m: Dict, s: Dict) -> List[str]:
+    gpu = f", GPU {m['gpu']} (CUDA {m['cuda']})" if m.get("gpu") else ", no GPU"
+    return [f"machine: {m['platform']}, {m['processor']}, {m['cpu_count']} CPUs{gpu}",
+            f"python {m['python']}, spacy {m['spacy']}, thinc {m['thinc']}, torch {m['torch']}, "
+            f"torch threads {m['torch_threads']}",
+            f"width {s['width']}, depth {s['depth']}, {s['batches']} timed batches of "
+            f"~{s['words_per_batch']} words ({s['warmup']} warm-up), inference "
+            f"{s['infer_words']} words in batches of {s['infer_batch']} docs, median of "
+            f"{s['repeats']} rounds, data: {s['data'] or 'generated'}"]
+
+
+def format_device(result: Dict, s: Dict) -> List[str]:
+    if "skipped" in result:
+        return [result["skipped"]]
+    lines = ["", "Tagger (tok2vec + tagger; process peak RSS "
+             f"{result['peak_rss_mib_after_taggers']:,.0f} MiB):"] + tagger_table(result["tagger"])
+    lines += ["", "The encode layer alone (same batches, on precomputed embeddings):"]
+    lines += encoder_table(result["tagger"])
+    if "translator" in result:
+        lines += ["", f"Translator ({s['mt_batches']} timed batches of {s['mt_batch']} pairs; "
+                  f"decoding {s['mt_decode']} sentences in one batch, each exactly "
+                  f"source pieces + 1 steps; median of {s['repeats']} rounds; peak RSS "
+                  f"is the process peak):"]
+        lines += translator_table(result["translator"])
+    return lines
 
 
 def log(message: str) -> None:

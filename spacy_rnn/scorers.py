@@ -10,7 +10,7 @@ are logged on the ``"spacy_rnn"`` logger, returned by ``translation_signatures``
 and optionally written to a JSON file.
 """
 import logging
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
@@ -46,17 +46,23 @@ def make_translation_scorer(
     100 (spaCy's 0-1 scale), or ``None`` for no examples (as spaCy's own scorers do).
     """
     _check_tokenize(tokenize)
+    # a partial of a module-level function, not a closure, so that a pipeline with this
+    # scorer pickles (pickle.dumps(nlp); nlp.pipe(n_process=...) under "spawn")
+    return partial(score_translations, lowercase=lowercase, tokenize=tokenize,
+                   signature_path=signature_path)
 
-    def score_translations(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
-        hypotheses, references = _collect_translations(examples)
-        if not hypotheses:
-            return {BLEU_KEY: None, CHRF_KEY: None}
-        scores = corpus_scores(hypotheses, references, lowercase=lowercase, tokenize=tokenize)
-        signatures = {"bleu": scores["bleu_signature"], "chrf": scores["chrf_signature"]}
-        _report_signatures(signatures, signature_path)
-        return {BLEU_KEY: scores["bleu"] / 100.0, CHRF_KEY: scores["chrf"] / 100.0}
 
-    return score_translations
+def score_translations(examples: Iterable[Example], *, lowercase: bool = False,
+                       tokenize: str = "13a", signature_path: Optional[str] = None,
+                       **kwargs: Any) -> Dict[str, Any]:
+    """The scorer that ``make_translation_scorer`` returns, with its settings as keywords."""
+    hypotheses, references = _collect_translations(examples)
+    if not hypotheses:
+        return {BLEU_KEY: None, CHRF_KEY: None}
+    scores = corpus_scores(hypotheses, references, lowercase=lowercase, tokenize=tokenize)
+    signatures = {"bleu": scores["bleu_signature"], "chrf": scores["chrf_signature"]}
+    _report_signatures(signatures, signature_path)
+    return {BLEU_KEY: scores["bleu"] / 100.0, CHRF_KEY: scores["chrf"] / 100.0}
 
 
 def corpus_scores(

@@ -1,4 +1,5 @@
 """Training helpers registered with spaCy: a wall-clock budget for ``spacy train``."""
+import numbers
 import time
 from typing import Callable, Iterable, Iterator, List, Optional
 
@@ -64,7 +65,8 @@ def jsonl_logger(path: str, console: bool = True, progress_bar: bool = False) ->
     Each line has step, epoch, seconds since training started, words seen,
     words per second, losses and scores, so training speed can be reported.
     """
-    console_logger = registry.loggers.get("spacy.ConsoleLogger.v3")(
+    # registry.get (not registry.loggers.get) fills spaCy's lazily populated registry first
+    console_logger = registry.get("loggers", "spacy.ConsoleLogger.v3")(
         progress_bar=None, console_output=True, output_file=None)
 
     def setup(nlp, stdout=None, stderr=None):
@@ -98,8 +100,12 @@ def _open_log(path: str):
 
 
 def _log_record(info: dict) -> dict:
+    # Components report numpy scalars (spaCy's ner: np.float32 losses), which JSON cannot
+    # write and which are no ``float`` instances: cast every number to a Python float.
     seconds = max(float(info.get("seconds", 0)), 1e-9)
     return {"step": info["step"], "epoch": info["epoch"], "seconds": info["seconds"],
             "words": info["words"], "words_per_second": info["words"] / seconds,
-            "losses": info["losses"], "score": info["score"],
-            "scores": {k: v for k, v in info["other_scores"].items() if isinstance(v, (int, float))}}
+            "losses": {k: float(v) for k, v in info["losses"].items()},
+            "score": float(info["score"]),
+            "scores": {k: float(v) for k, v in info["other_scores"].items()
+                       if isinstance(v, numbers.Real)}}

@@ -1,4 +1,5 @@
 """Token embeddings for the sequence labeler: hashed word features + character CNN."""
+import functools
 from typing import List, Optional
 
 from spacy.tokens import Doc
@@ -25,12 +26,21 @@ def char_ids(model: Model, docs: List[Doc], max_chars: int, n_rows: int) -> Ints
 
 
 def _char_inputs(max_chars: int, n_rows: int):
-    def convert_inputs(model: Model, docs: List[Doc], is_train: bool):
-        ids = char_ids(model, docs, max_chars, n_rows)
-        tensor = xp2torch(ids, device=model.shims[0].device)
-        return ArgsKwargs(args=(tensor,), kwargs={}), lambda d_args: []
+    # a partial of a module-level function, not a closure, so that the model pickles:
+    # pickle.dumps(nlp), and nlp.pipe(n_process=...) with the "spawn" start method (the
+    # default on macOS and Windows) which pickles the pipeline for its workers
+    return functools.partial(_convert_char_inputs, max_chars=max_chars, n_rows=n_rows)
 
-    return convert_inputs
+
+def _convert_char_inputs(model: Model, docs: List[Doc], is_train: bool, *, max_chars: int,
+                         n_rows: int):
+    ids = char_ids(model, docs, max_chars, n_rows)
+    tensor = xp2torch(ids, device=model.shims[0].device)
+    return ArgsKwargs(args=(tensor,), kwargs={}), _no_input_gradient
+
+
+def _no_input_gradient(d_args: ArgsKwargs) -> List[Doc]:
+    return []
 
 
 def _char_outputs(model: Model, docs_and_output, is_train: bool):

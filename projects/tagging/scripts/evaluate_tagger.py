@@ -1,7 +1,15 @@
-"""Evaluate a trained tagging/NER pipeline on a test DocBin: scores overall and per
-sentence-length bucket, nlp.pipe speed (CPU, torch threads set), size and parameters.
+"""Evaluate trained tagging/NER pipelines on a test DocBin: scores overall and per
+sentence-length bucket (NER also per entity type), nlp.pipe speed (CPU, torch threads set),
+size, parameters, and the training time and speed read from the run's log.jsonl.
 
-python scripts/evaluate_tagger.py MODEL_DIR TEST.spacy OUT.json --task pos|tag|ner [--threads 1]
+python scripts/evaluate_tagger.py TEST.spacy --task pos|tag|ner --model DIR --out OUT.json
+    [--task TASK2 --model DIR2 --out OUT2.json ...] [--threads 1]
+python scripts/evaluate_tagger.py MODEL_DIR TEST.spacy OUT.json --task pos|tag|ner   (one model)
+
+--task is given once (for all models) or once per model: pos scores token.pos (rnn_tagger),
+tag token.tag (spaCy's tagger trained on UPOS copied into token.tag), ner doc.ents. Each --model is a pipeline directory (e.g. training/pos-lstm/model-best); its training log is
+read from the folder above it (training/pos-lstm/log.jsonl, written by spacy-rnn.JSONLLogger.v1)
+unless --log is given once per model. The input docs keep the test file's (gold) tokens.
 """
 import argparse
 import json
@@ -11,8 +19,9 @@ from pathlib import Path
 import spacy
 import srsly
 from spacy.scorer import Scorer, get_ner_prf
-from spacy.tokens import DocBin
+from spacy.tokens import Doc, DocBin
 from spacy.training import Example
+from wasabi import msg
 
 BUCKETS = [(1, 10), (11, 20), (21, 40), (41, 10**9)]
 
@@ -44,34 +53,82 @@ def dir_size(path):
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model"); parser.add_argument("test"); parser.add_argument("out")
-    parser.add_argument("--task", choices=["pos", "tag", "ner"], required=True)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    import torch
-    torch.set_num_threads(args.threads)
-    nlp = spacy.load(args.model)
-    refs = list(DocBin().from_disk(args.test).get_docs(nlp.vocab))
-    inputs = [spacy.tokens.Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]) for d in refs]
+def training_stats(log_path):
+    """Training time and speed at the last evaluation logged by spacy-rnn.JSONLLogger.v1."""
+    path = Path(log_path)
+    records = list(srsly.read_jsonl(path)) if path.is_file() else []
+    if not records:
+        msg.warn(f"No training log records in {path}: training time and speed unknown")
+        return {"train_log": str(path), "train_seconds": None, "train_words": None,
+                "train_words_per_second": None}
+    last = records[-1]
+    seconds = last["seconds"]
+    return {"train_log": str(path), "train_seconds": seconds, "train_words": last["words"],
+            "train_words_per_second": last["words"] / seconds if seconds else None,
+            "train_steps": last["step"], "train_epochs": last["epoch"],
+            "n_evaluations": len(records), "best_dev_score": max(r["score"] for r in records)}
+
+
+def timed_pipe(nlp, inputs):
+    """Predicted docs and the seconds nlp.pipe took (after a short warm-up)."""
+    list(nlp.pipe([Doc(nlp.vocab, words=[t.text for t in d]) for d in inputs[:16]]))
     start = time.perf_counter()
     predicted = list(nlp.pipe(inputs, batch_size=256))
-    seconds = time.perf_counter() - start
+    return predicted, time.perf_counter() - start
+
+
+def evaluate(model_dir, test_path, task, threads, log_path=None):
+    nlp = spacy.load(model_dir)
+    refs = list(DocBin().from_disk(test_path).get_docs(nlp.vocab))
+    inputs = [Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d])
+              for d in refs]
+    predicted, seconds = timed_pipe(nlp, inputs)
     examples = [Example(p, r) for p, r in zip(predicted, refs)]
     n_words = sum(len(d) for d in refs)
-    result = {"model": args.model, "test": args.test, "task": args.task,
-              "score": score(examples, args.task), "n_sentences": len(refs), "n_words": n_words,
-              "pipe_words_per_second": n_words / seconds, "torch_threads": args.threads,
-              "size_bytes": dir_size(args.model), "parameters": count_params(nlp),
-              "by_length": {}}
-    if args.task == "ner":
+    result = {"name": Path(model_dir).resolve().parent.name, "model": str(model_dir),
+              "test": str(test_path), "task": task, "score": score(examples, task),
+              "n_sentences": len(refs), "n_words": n_words,
+              "pipe_words_per_second": n_words / seconds, "torch_threads": threads,
+              "size_bytes": dir_size(model_dir), "parameters": count_params(nlp),
+              "by_length": {}, **training_stats(log_path or Path(model_dir).parent / "log.jsonl")}
+    if task == "ner":
         result["ner"] = get_ner_prf(examples)
     for lo, hi in BUCKETS:
         subset = [e for e in examples if lo <= len(e.reference) <= hi]
-        result["by_length"][bucket_name(lo, hi)] = {"n": len(subset), "score": score(subset, args.task)}
-    srsly.write_json(args.out, result)
-    print(json.dumps({k: v for k, v in result.items() if k != "ner"}, indent=2))
+        result["by_length"][bucket_name(lo, hi)] = {"n": len(subset), "score": score(subset, task)}
+    return result
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="TEST.spacy (or MODEL TEST.spacy OUT.json)")
+    parser.add_argument("--task", action="append", choices=["pos", "tag", "ner"], required=True)
+    parser.add_argument("--model", action="append", default=[], help="pipeline directory")
+    parser.add_argument("--out", action="append", default=[], help="metrics JSON, one per --model")
+    parser.add_argument("--log", action="append", help="training log.jsonl, one per --model")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    if len(args.paths) == 3 and not args.model:  # MODEL TEST OUT
+        args.model, args.paths, args.out = [args.paths[0]], [args.paths[1]], [args.paths[2]]
+    n_models = len(args.model)
+    if len(args.paths) != 1 or not n_models or len(args.out) != n_models or \
+            len(args.task) not in (1, n_models) or (args.log and len(args.log) != n_models):
+        parser.error("give TEST.spacy, then one --out (and, if any, one --log) per --model, and "
+                     "one --task per --model or one for all")
+    args.test, args.tasks = args.paths[0], args.task * n_models if len(args.task) == 1 else args.task
+    return args
+
+
+def main():
+    args = parse_args()
+    import torch
+    torch.set_num_threads(args.threads)
+    for i, (model_dir, out) in enumerate(zip(args.model, args.out)):
+        log = args.log[i] if args.log else None
+        result = evaluate(model_dir, args.test, args.tasks[i], args.threads, log)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(out, result)
+        print(json.dumps({k: v for k, v in result.items() if k not in ("ner", "by_length")}, indent=2))
 
 
 if __name__ == "__main__":

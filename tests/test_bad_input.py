@@ -1,0 +1,98 @@
+"""Bad input not covered by ``tests/pipeline/``: a 100,000-character doc, scripts the models
+never saw (Cyrillic, Devanagari), and a misspelled attention name in a config.
+
+(Covered there already: empty and whitespace docs, a 20,000-token doc and odd Unicode through
+the tagger, Japanese/emoji/Greek and a source longer than ``max_source_pieces`` through the
+translator, a misspelled cell.)
+"""
+import time
+import warnings
+
+import pytest
+import spacy
+from spacy.util import load_config, load_model_from_config
+from thinc.api import ConfigValidationError
+
+from tiny_pipelines import ROOT_CONFIGS, trained_tagger, trained_translator
+
+LABELS = {"J", "N", "R", "V"}
+SENTENCE = "the man eats an apple and a woman reads a book . "
+LONG_TEXT = (SENTENCE * (100_000 // len(SENTENCE) + 1))[:100_000]
+ONE_LONG_WORD = "abcdefghij" * 10_000
+UNSEEN = {
+    "cyrillic": "Кошка спит на диване, а собака бегает во дворе.",
+    "devanagari": "बिल्ली सोफ़े पर सोती है और कुत्ता आँगन में दौड़ता है।",
+}
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return trained_tagger()
+
+
+@pytest.fixture(scope="module")
+def translator():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return trained_translator(max_source_pieces=64)
+
+
+def test_100k_character_doc_through_tagger(tagger):
+    assert len(LONG_TEXT) == 100_000
+    start = time.perf_counter()
+    doc = tagger(LONG_TEXT)
+    assert len(doc) > 15_000
+    assert {token.tag_ for token in doc} <= LABELS and all(token.tag_ for token in doc)
+    word = tagger(ONE_LONG_WORD)
+    assert len(word) == 1 and word[0].tag_ in LABELS
+    assert time.perf_counter() - start < 60
+
+
+def test_100k_character_doc_through_translator(translator):
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match="longer than max_source_pieces = 64"):
+        doc = translator(LONG_TEXT)
+    assert isinstance(doc._.translation, str) and len(doc._.translation) > 1_000
+    with pytest.warns(UserWarning, match="longer than max_source_pieces = 64"):
+        word = translator(ONE_LONG_WORD)
+    assert isinstance(word._.translation, str)
+    assert time.perf_counter() - start < 60
+
+
+@pytest.mark.parametrize("script", sorted(UNSEEN))
+def test_unseen_script_is_tagged(tagger, script):
+    doc = tagger(UNSEEN[script])
+    assert len(doc) > 5
+    assert all(token.tag_ in LABELS for token in doc)
+    # alone and in a batch with seen text: the same tags
+    batch = list(tagger.pipe(["I like green eggs", UNSEEN[script]]))
+    assert [t.tag_ for t in batch[1]] == [t.tag_ for t in doc]
+
+
+@pytest.mark.parametrize("script", sorted(UNSEEN))
+def test_unseen_script_is_translated(translator, script):
+    doc = translator(UNSEEN[script])
+    assert isinstance(doc._.translation, str)
+    batch = list(translator.pipe(["the cat sleeps", UNSEEN[script]]))
+    assert batch[1]._.translation == doc._.translation
+
+
+def test_misspelled_attention_fails_validation_listing_allowed_values():
+    nlp = spacy.blank("en")
+    with pytest.raises(ConfigValidationError) as error:
+        nlp.add_pipe("rnn_translator", config={"model": {"attention": "bahdanua"}})
+    message = str(error.value)
+    assert "bahdanua" in message
+    assert all(f"'{name}'" in message for name in ("none", "bahdanau", "luong"))
+
+
+def test_misspelled_attention_in_a_shipped_config_fails_validation():
+    config = load_config(ROOT_CONFIGS / "translator_gru.cfg", overrides={
+        f"paths.{split}_{side}": f"{split}.{side}"
+        for split in ("train", "dev") for side in ("source", "target")})
+    config["components"]["rnn_translator"]["model"]["attention"] = "bahdanua"
+    with pytest.raises(ConfigValidationError) as error:
+        load_model_from_config(config, auto_fill=True, validate=True)
+    message = str(error.value)
+    assert "attention" in message and "bahdanua" in message
+    assert all(f"'{name}'" in message for name in ("none", "bahdanau", "luong"))

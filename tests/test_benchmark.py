@@ -1,0 +1,80 @@
+"""Smoke test of ``python -m spacy_rnn.benchmark --quick``, run in-process (a few seconds).
+
+Only the shape of the results is checked: every architecture is there with positive
+numbers. No timing assertions.
+"""
+import json
+
+import pytest
+
+from spacy_rnn import benchmark
+
+TAGGER_ARCHS = {"spacy.MaxoutWindowEncoder.v2 (CNN)", "spacy.TorchBiLSTMEncoder.v1",
+                "spacy-rnn.RNNEncoder.v1 lstm", "spacy-rnn.RNNEncoder.v1 gru",
+                "spacy-rnn.RNNEncoder.v1 rnn"}
+TRANSLATORS = {"rnn_translator lstm + bahdanau", "rnn_translator lstm + luong"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    printed = benchmark.main(["--quick", "--out", str(out)])
+    return printed, json.loads(out.read_text(encoding="utf8"))
+
+
+def test_json_has_machine_info(quick_run):
+    _, results = quick_run
+    machine = results["machine"]
+    for key in ("platform", "cpu_count", "torch_threads", "python", "spacy", "thinc", "torch"):
+        assert machine[key], key
+    assert machine["torch_threads"] == 1
+    assert results["settings"]["quick"] is True
+
+
+def test_every_tagger_architecture_has_positive_numbers(quick_run):
+    _, results = quick_run
+    rows = {r["architecture"]: r for r in results["devices"]["cpu"]["tagger"]}
+    assert set(rows) == TAGGER_ARCHS
+    for row in rows.values():
+        for key in ("train_wps", "infer_wps", "train_ratio", "infer_ratio", "enc_train_wps",
+                    "enc_infer_wps", "enc_train_ratio", "encoder_share_train", "train_words",
+                    "infer_words"):
+            assert row[key] > 0, (row["architecture"], key)
+    assert rows["spacy.TorchBiLSTMEncoder.v1"]["train_ratio"] == pytest.approx(1.0)
+    assert results["devices"]["cpu"]["peak_rss_mib_after_taggers"] > 0
+
+
+def test_every_translator_has_positive_numbers(quick_run):
+    _, results = quick_run
+    rows = {r["model"]: r for r in results["devices"]["cpu"]["translator"]}
+    assert set(rows) == TRANSLATORS
+    for row in rows.values():
+        for key in ("train_tokens_per_s", "greedy_sents_per_s", "greedy_pieces_per_s",
+                    "beam5_sents_per_s", "beam5_pieces_per_s", "peak_rss_mib"):
+            assert row[key] > 0, (row["model"], key)
+
+
+def test_gpu_section_measured_or_explained(quick_run):
+    _, results = quick_run
+    gpu = results["devices"]["gpu"]
+    assert "skipped" in gpu or {r["architecture"] for r in gpu["tagger"]} == TAGGER_ARCHS
+
+
+def test_skip_translator_and_table(capsys):
+    results = benchmark.main(["--quick", "--skip-translator", "--batches", "1"])
+    assert "translator" not in results["devices"]["cpu"]
+    printed = capsys.readouterr().out
+    assert "| spacy-rnn.RNNEncoder.v1 lstm |" in printed
+    assert "torch threads 1" in printed
+    assert "The encode layer alone" in printed
+
+
+def test_reads_a_spacy_file(tmp_path):
+    from spacy.tokens import Doc, DocBin
+    import spacy
+
+    vocab = spacy.blank("en").vocab
+    docs = [Doc(vocab, words=["a", "dog", "runs", "."], tags=["DT", "NN", "VBZ", "."])] * 5
+    DocBin(docs=docs).to_disk(tmp_path / "tiny.spacy")
+    results = benchmark.main(["--quick", "--skip-translator", "--data", str(tmp_path / "tiny.spacy")])
+    assert all(r["train_wps"] > 0 for r in results["devices"]["cpu"]["tagger"])
