@@ -1,11 +1,12 @@
 """Trained pipelines survive ``spacy package``: built as wheels, installed into a fresh virtual
 environment and loaded there by name, they give the same tags and translations as before.
 
-The fresh environment is made with ``python -m venv --system-site-packages`` and, when the
-tests themselves run inside a virtual environment (CI, development), with one ``.pth`` file
-that adds this environment's site-packages behind its own: installing torch, spaCy and
-spacy-rnn from scratch would take minutes, and what is tested is the wheel, not those
-installs. The wheels are installed with ``--no-deps``, so the pipeline package brings nothing
+The fresh environment is made like ``python -m venv --system-site-packages --without-pip``
+(with ``venv.EnvBuilder``) and, when the tests themselves run inside a virtual environment
+(CI, development), one ``.pth`` file that adds this environment's site-packages behind its
+own: installing torch, spaCy and spacy-rnn from scratch would take minutes, and what is tested
+is the wheel, not those installs (the wheel is installed with this environment's pip,
+``pip --python``). The wheels are installed with ``--no-deps``, so the pipeline package brings nothing
 but its own files: everything the pipelines need besides spacy-rnn (and spaCy) must be inside
 the wheel, in particular the translator's SentencePiece model (checked: no separate
 SentencePiece file is in the wheel). The package's requirements are checked to name spacy-rnn
@@ -71,10 +72,12 @@ def package(pipeline_dir: Path, out_dir: Path, name: str) -> Path:
 
 def fresh_venv(path: Path) -> Path:
     """A new virtual environment without pip that sees this environment's packages."""
-    venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=os.name != "nt").create(path)
+    venv.EnvBuilder(system_site_packages=True, with_pip=False,
+                    symlinks=os.name != "nt").create(path)
     python = path / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    ask = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    purelib = subprocess.run([str(python), "-c", ask], capture_output=True, text=True,
+                             check=True).stdout.strip()
     # --system-site-packages exposes the *base* interpreter's packages; when this process
     # runs in a venv, chain its site-packages too (addsitedir also runs their .pth files,
     # which an editable install of spacy-rnn needs).

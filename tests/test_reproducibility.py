@@ -16,33 +16,19 @@ from typing import Dict
 import numpy
 import pytest
 import spacy
-from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training.initialize import init_nlp
 from spacy.training.loop import train as spacy_train
 from spacy.util import load_config
 
-from tiny_pipelines import (PAIRS, TAGGED, TEXTS, tagger_examples, tagger_nlp, tags, train,
-                            translations, translator_examples, translator_nlp)
+from tiny_pipelines import (PAIRS, TAGGED, component_weights, tagger_examples, tagger_nlp, tags,
+                            train, translations, translator_examples, translator_nlp)
 
 ROOT = Path(__file__).parent.parent
 N_UPDATES = 12
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:SentencePiece. the training texts support at most")
-
-
-def component_weights(nlp: Language, name: str) -> Dict[str, numpy.ndarray]:
-    """Every thinc param and every torch tensor of a component's model, by position."""
-    weights = {}
-    for i, node in enumerate(nlp.get_pipe(name).model.walk()):
-        for param in node.param_names:
-            if node.has_param(param):
-                weights[f"{i}:{node.name}:{param}"] = numpy.array(node.get_param(param))
-        for j, shim in enumerate(node.shims):
-            for key, tensor in shim._model.state_dict().items():
-                weights[f"{i}:{node.name}:shim{j}:{key}"] = tensor.detach().cpu().numpy().copy()
-    return weights
 
 
 def assert_same_weights(a: Dict[str, numpy.ndarray], b: Dict[str, numpy.ndarray]) -> None:

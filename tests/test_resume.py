@@ -21,8 +21,8 @@ from spacy.training.initialize import init_nlp
 from spacy.training.loop import train
 from spacy.util import load_config
 
-from test_reproducibility import component_weights
-from tiny_pipelines import PAIRS, ROOT_CONFIGS, TAGGED, trained_tagger, trained_translator
+from tiny_pipelines import (PAIRS, ROOT_CONFIGS, TAGGED, component_weights, trained_tagger,
+                            trained_translator)
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:SentencePiece. the training texts support at most")

@@ -5,7 +5,6 @@ start method stands in for Ray actors / Spark executors: fresh processes that sh
 with the driver but the saved pipeline's path.
 """
 import multiprocessing
-import os
 import random
 import warnings
 from typing import Dict, List

@@ -10,6 +10,8 @@ rootdir ``conftest.py`` (pytest puts its folder on ``sys.path``).
 from pathlib import Path
 from typing import Dict, List
 
+import numpy
+
 import spacy
 from spacy.language import Language
 from spacy.training import Example
@@ -102,3 +104,16 @@ def tags(nlp: Language, texts=TEXTS, **pipe_kwargs) -> List[List[str]]:
 
 def translations(nlp: Language, texts=TEXTS, **pipe_kwargs) -> List[str]:
     return [doc._.translation for doc in nlp.pipe(texts, **pipe_kwargs)]
+
+
+def component_weights(nlp: Language, name: str) -> Dict[str, numpy.ndarray]:
+    """Every thinc param and every torch tensor of a component's model, by position."""
+    weights = {}
+    for i, node in enumerate(nlp.get_pipe(name).model.walk()):
+        for param in node.param_names:
+            if node.has_param(param):
+                weights[f"{i}:{node.name}:{param}"] = numpy.array(node.get_param(param))
+        for j, shim in enumerate(node.shims):
+            for key, tensor in shim._model.state_dict().items():
+                weights[f"{i}:{node.name}:shim{j}:{key}"] = tensor.detach().cpu().numpy().copy()
+    return weights

@@ -7,7 +7,8 @@ python scripts/evaluate_tagger.py TEST.spacy --task pos|tag|ner --model DIR --ou
 python scripts/evaluate_tagger.py MODEL_DIR TEST.spacy OUT.json --task pos|tag|ner   (one model)
 
 --task is given once (for all models) or once per model: pos scores token.pos (rnn_tagger),
-tag token.tag (spaCy's tagger trained on UPOS copied into token.tag), ner doc.ents. Each --model is a pipeline directory (e.g. training/pos-lstm/model-best); its training log is
+tag token.tag (spaCy's tagger trained on UPOS copied into token.tag), ner doc.ents. Each --model
+is a pipeline directory (e.g. training/pos-lstm/model-best); its training log is
 read from the folder above it (training/pos-lstm/log.jsonl, written by spacy-rnn.JSONLLogger.v1)
 unless --log is given once per model. The input docs keep the test file's (gold) tokens.
 """

@@ -95,7 +95,8 @@ def from_data_dir(asset, data_dir, fallbacks, overrides):
         source = data_dir / name
         tried.append(str(source))
         if source.is_file():
-            actual = verify(source, expected, "the original file" if is_fallback else asset.get("url"))
+            origin = "the original file" if is_fallback else asset.get("url")
+            actual = verify(source, expected, origin)
             Path(asset["dest"]).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, asset["dest"])
             note = " (fallback: not the file of the URL)" if is_fallback else ""
@@ -133,7 +134,8 @@ def record(source, actual, expected, expected_from, is_fallback, asset):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("project", help="project.yml, whose assets list the files")
-    parser.add_argument("--data-dir", default="", help="local folder with the corpora; \"\" = assets in place")
+    parser.add_argument("--data-dir", default="",
+                        help="local folder with the corpora; \"\" = check the assets in place")
     parser.add_argument("--checksums", default="", help="JSON file: local name or dest -> expected md5")
     parser.add_argument("--fallback", action="append", default=[], help="DEST=LOCAL_NAME[:MD5]")
     args = parser.parse_args()

@@ -75,7 +75,8 @@ def notes(provenance_path, max_minutes, threads):
              f"- Each training ran for a wall-clock budget of {max_minutes} minutes (time-limited batcher), "
              f"evaluated with torch threads = {threads} on CPU; train s and train words/s are read "
              "from the log at the last dev evaluation (steps after it are not counted).",
-             "- Scores are for the evaluated checkpoint (model-best unless --vars.checkpoint says otherwise).",
+             "- Scores are for the evaluated checkpoint (model-best unless --vars.checkpoint says "
+             "otherwise).",
              "- spaCy baselines train `tagger` on UPOS copied into token.tag; rnn_tagger predicts token.pos."]
     lines += provenance_notes(provenance_path)
     return lines + [""]
@@ -94,7 +95,8 @@ def provenance_notes(path):
             lines.append(f"- {dest} was checked against a checksum override file instead of the "
                          f"published md5, so it may not be the published file (md5 {info.get('md5')}).")
         elif not info.get("verified"):
-            lines.append(f"- {dest}: no checksum was declared, so it was not verified (md5 {info.get('md5')}).")
+            lines.append(f"- {dest}: no checksum was declared, so it was not verified "
+                         f"(md5 {info.get('md5')}).")
     return lines
 
 

@@ -51,7 +51,8 @@ def by_length(sources, hypotheses, references):
     result = {}
     for lo, hi in BUCKETS:
         idx = [i for i, s in enumerate(sources) if lo <= len(s.split()) <= hi]
-        bleu = corpus_scores([hypotheses[i] for i in idx], [references[i] for i in idx])["bleu"] if idx else None
+        hyps, refs = [hypotheses[i] for i in idx], [references[i] for i in idx]
+        bleu = corpus_scores(hyps, refs)["bleu"] if idx else None
         result[bucket_name(lo, hi)] = {"n": len(idx), "bleu": bleu}
     return result
 

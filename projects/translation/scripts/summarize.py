@@ -1,7 +1,8 @@
 """Summarize the translation comparison: results/summary.md and two plots,
 results/bleu_by_length.png and results/bleu_vs_speed.png.
 
-python scripts/summarize.py metrics results [--provenance assets/provenance.json] [--max-minutes 85] [--threads 1] [--direction en-de]
+python scripts/summarize.py metrics results [--provenance assets/provenance.json]
+    [--max-minutes 85] [--threads 1] [--direction en-de]
 
 Reads every metrics/*.json written by scripts/evaluate_translator.py (one per architecture).
 """
@@ -51,7 +52,8 @@ def table(runs, direction):
     return [f"## Multi30k {direction}, test_2016_flickr ({first['n_sentences']} sentences)", "",
             "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
             *[row(name, r) for name, r in runs.items()], "",
-            f"BLEU by source length (whitespace words) is for beam {beam}; sentences per bucket — {counts}.",
+            f"BLEU by source length (whitespace words) is for beam {beam}; sentences per bucket — "
+            f"{counts}.",
             ""]
 
 
@@ -81,7 +83,8 @@ def provenance_notes(path):
             lines.append(f"- {dest} was checked against a checksum override file instead of the "
                          f"published md5, so it may not be the published file (md5 {info.get('md5')}).")
         elif not info.get("verified"):
-            lines.append(f"- {dest}: no checksum was declared, so it was not verified (md5 {info.get('md5')}).")
+            lines.append(f"- {dest}: no checksum was declared, so it was not verified "
+                         f"(md5 {info.get('md5')}).")
     return lines
 
 
