@@ -88,3 +88,27 @@ def test_long_sequence_memory_is_linear():
     with torch.no_grad():
         out = encoder(torch.randn(20000, 8), torch.tensor([20000]))
     assert out.shape == (20000, 8)
+
+
+def test_length_groups_give_the_same_output_and_gradients():
+    torch.manual_seed(0)
+    grouped = RNNEncoder(6, 2, cell="lstm", length_groups=3).eval()
+    single = RNNEncoder(6, 2, cell="lstm", length_groups=1).eval()
+    single.load_state_dict(grouped.state_dict())
+    lengths = torch.randint(0, 30, (40,))
+    flat = torch.randn(int(lengths.sum()), 6, requires_grad=True)
+    out_grouped = grouped(flat, lengths)
+    grad_grouped, = torch.autograd.grad(out_grouped.sum(), flat)
+    out_single = single(flat, lengths)
+    grad_single, = torch.autograd.grad(out_single.sum(), flat)
+    torch.testing.assert_close(out_grouped, out_single, atol=1e-6, rtol=0)
+    torch.testing.assert_close(grad_grouped, grad_single, atol=1e-5, rtol=0)
+
+
+def test_group_rows_selects_each_sequence_in_order():
+    from spacy_rnn.torch.encoder import group_rows, length_groups
+
+    lengths = torch.tensor([2, 0, 3, 1])
+    assert group_rows(lengths, torch.tensor([2, 0])).tolist() == [2, 3, 4, 0, 1]
+    groups = length_groups(torch.arange(20), 3)
+    assert sorted(torch.cat(groups).tolist()) == list(range(20)) and len(groups) == 2
