@@ -99,13 +99,17 @@ class SequenceLabelingPipe(TrainablePipe):
 
     def get_loss(self, examples: Iterable[Example], scores) -> tuple:
         validate_examples(examples, f"{type(self).__name__}.get_loss")
-        truths = [self.truth_ids(eg) for eg in examples]
+        index = self._label_index()
+        truths = [self.truth_ids(eg, index) for eg in examples]
         loss, backprop = self.model.get_ref("loss")((scores, truths), is_train=True)
         return float(loss), backprop(1.0)
 
-    def truth_ids(self, example: Example) -> numpy.ndarray:
-        """Gold label ids of the predicted tokens, -1 where unknown."""
-        index = {label: i for i, label in enumerate(self.labels)}
+    def _label_index(self) -> Dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels)}
+
+    def truth_ids(self, example: Example, index: Optional[Dict[str, int]] = None) -> numpy.ndarray:
+        """Gold label ids of the predicted tokens, -1 where unknown (``index``: label -> id)."""
+        index = self._label_index() if index is None else index
         gold = self.gold_labels(example)
         return numpy.asarray([index.get(g, -1) if g is not None else -1 for g in gold],
                              dtype="int64")

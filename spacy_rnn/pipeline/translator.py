@@ -1,5 +1,4 @@
 """The ``rnn_translator`` component: ``doc._.translation`` from a recurrent seq2seq model."""
-from itertools import islice
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 

@@ -7,7 +7,6 @@ reversed *within its own length*, so it too starts at the last real token.
 The output for a sequence therefore does not depend on what else is in the
 batch, unlike a bidirectional cuDNN call over a padded batch.
 """
-from typing import List, Optional, Tuple
 
 import torch
 from torch import nn

@@ -1,7 +1,6 @@
 """validate_conllu in the tagging project's convert_ud.py: a malformed CoNLL-U file is refused
 with its file name, 1-based line number, the problem and the fix, before anything is converted."""
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest

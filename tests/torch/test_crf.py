@@ -1,6 +1,5 @@
 import itertools
 
-import pytest
 import torch
 
 from spacy_rnn.torch.crf import CRF, log_partition, negative_log_likelihood, viterbi_decode

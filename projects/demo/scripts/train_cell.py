@@ -4,7 +4,6 @@ python scripts/train_cell.py tagging lstm --seeds 0 1 2 --steps 300 --data corpu
 python scripts/train_cell.py translation gru --seeds 0 1 2 --steps 400 --data ../../assets/demo --out ...
 """
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ import srsly
 from spacy.cli.train import train as spacy_train
 from wasabi import msg
 
+from spacy_rnn.stats import count_parameters
 from spacy_rnn.scorers import corpus_scores
 
 BUCKETS = [(1, 5), (6, 10), (11, 20), (21, 30), (31, 40), (41, 10**6)]
@@ -85,15 +85,6 @@ def evaluate_translation(nlp, test_jsonl):
 
 def _order(item):
     return int(item[0].split("-")[0].rstrip("+"))
-
-
-def count_parameters(nlp):
-    total = 0
-    for _, proc in nlp.pipeline:
-        for node in proc.model.walk():
-            total += sum(node.get_param(n).size for n in node.param_names if node.has_param(n))
-            total += sum(p.numel() for shim in node.shims for p in shim._model.parameters())
-    return total
 
 
 def run_seed(args, seed):

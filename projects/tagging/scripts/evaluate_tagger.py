@@ -24,6 +24,8 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from wasabi import msg
 
+from spacy_rnn.stats import count_parameters, directory_size
+
 BUCKETS = [(1, 10), (11, 20), (21, 40), (41, 10**9)]
 
 
@@ -35,23 +37,6 @@ def score(examples, task):
     if task == "ner":
         return get_ner_prf(examples)["ents_f"] if examples else None
     return Scorer.score_token_attr(examples, task)[f"{task}_acc"] if examples else None
-
-
-def count_params(nlp):
-    total = 0
-    for _, proc in nlp.pipeline:
-        model = getattr(proc, "model", None)
-        if model is None:
-            continue
-        for node in model.walk():
-            total += sum(node.get_param(n).size for n in node.param_names if node.has_param(n))
-            for shim in node.shims:
-                total += sum(p.numel() for p in shim._model.parameters())
-    return total
-
-
-def dir_size(path):
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
 def training_stats(log_path):
@@ -90,7 +75,7 @@ def evaluate(model_dir, test_path, task, threads, log_path=None):
               "test": str(test_path), "task": task, "score": score(examples, task),
               "n_sentences": len(refs), "n_words": n_words,
               "pipe_words_per_second": n_words / seconds, "torch_threads": threads,
-              "size_bytes": dir_size(model_dir), "parameters": count_params(nlp),
+              "size_bytes": directory_size(model_dir), "parameters": count_parameters(nlp),
               "by_length": {}, **training_stats(log_path or Path(model_dir).parent / "log.jsonl")}
     if task == "ner":
         result["ner"] = get_ner_prf(examples)

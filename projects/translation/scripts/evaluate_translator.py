@@ -19,6 +19,7 @@ import spacy
 import srsly
 from wasabi import msg
 
+from spacy_rnn.stats import count_parameters, directory_size
 from spacy_rnn.architectures.translator import _Pieces
 from spacy_rnn.readers import read_parallel
 from spacy_rnn.scorers import corpus_scores
@@ -94,20 +95,6 @@ def training_stats(log_path, ratio):
             "best_dev_bleu": 100 * max(r["scores"].get("translation_bleu", 0.0) for r in records)}
 
 
-def count_params(nlp):
-    total = 0
-    for _, proc in nlp.pipeline:
-        for node in proc.model.walk():
-            total += sum(node.get_param(n).size for n in node.param_names if node.has_param(n))
-            for shim in node.shims:
-                total += sum(p.numel() for p in shim._model.parameters())
-    return total
-
-
-def dir_size(path):
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
-
-
 def evaluate(args):
     nlp = spacy.load(args.model)
     sources, references = read_pairs(args.source, args.target)
@@ -115,7 +102,7 @@ def evaluate(args):
     result = {"name": Path(args.model).resolve().parent.name, "model": str(args.model),
               "test_source": str(args.source), "test_target": str(args.target),
               "n_sentences": len(sources), "torch_threads": args.threads,
-              "size_bytes": dir_size(args.model), "parameters": count_params(nlp),
+              "size_bytes": directory_size(args.model), "parameters": count_parameters(nlp),
               "model_config": dict(nlp.config["components"][args.pipe]["model"]),
               "train_target_pieces_per_epoch": n_pieces, "target_pieces_per_source_word": ratio,
               **training_stats(args.log or Path(args.model).parent / "log.jsonl", ratio)}
