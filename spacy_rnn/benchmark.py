@@ -408,7 +408,8 @@ class TranslatorRun:
         size = sizes["mt_batch"]
         self.batches = [examples[i * size:(i + 1) * size] for i in range(1, sizes["mt_batches"] + 1)]
         self.sources = [s for s, _ in pairs[-sizes["mt_decode"]:]]
-        self.times: Dict[str, List[float]] = {"train": [], "greedy": [], "beam5": []}
+        self.searches = decode_searches(device)
+        self.times: Dict[str, List[float]] = {"train": [], **{k: [] for k in self.searches}}
         self.gpu_peak = 0.0
         self.update([examples[:size]])
 
@@ -425,8 +426,8 @@ class TranslatorRun:
         self.timed("train", lambda: self.update(self.batches))
 
     def time_decoding(self) -> None:
-        for label, beam in (("greedy", 1), ("beam5", 5)):
-            self.translator.cfg["beam_size"] = beam
+        for label, (beam, quantize) in self.searches.items():
+            self.translator.cfg.update(beam_size=beam, quantize=quantize)
             docs = [self.nlp.make_doc(s) for s in self.sources]
             self.timed(label, lambda: list(self.nlp.pipe(docs, batch_size=len(docs))))
 
@@ -455,11 +456,22 @@ class TranslatorRun:
                    gpu_peak_mib=self.gpu_peak if self.device == "gpu" else None)
         row["train_seconds"] = median(self.times["train"])
         row["train_tokens_per_s"] = tokens / row["train_seconds"]
-        for label in ("greedy", "beam5"):
+        for label in self.searches:
             row[f"{label}_seconds"] = seconds = median(self.times[label])
             row[f"{label}_sents_per_s"] = len(self.sources) / seconds
             row[f"{label}_pieces_per_s"] = steps / seconds
+        for label in ("greedy", "beam5"):
+            if f"{label}_int8" in self.searches:
+                row[f"{label}_int8_speedup"] = row[f"{label}_seconds"] / row[f"{label}_int8_seconds"]
         return row
+
+
+def decode_searches(device: str) -> Dict[str, Tuple[int, Optional[str]]]:
+    """The timed searches: label -> (beam size, quantize); int8 exists on CPU only."""
+    searches = {"greedy": (1, None), "beam5": (5, None)}
+    if device == "cpu":
+        searches.update(greedy_int8=(1, "int8"), beam5_int8=(5, "int8"))
+    return searches
 
 
 def run_translators(sizes: Dict, device: str) -> List[Dict]:
@@ -478,7 +490,8 @@ def run_translators(sizes: Dict, device: str) -> List[Dict]:
     rows = [run.row() for run in runs]
     for row in rows:
         log(f"[{device}] {row['model']}: train {row['train_tokens_per_s']:.0f} tok/s, greedy "
-            f"{row['greedy_sents_per_s']:.1f} sent/s, beam5 {row['beam5_sents_per_s']:.1f} sent/s")
+            f"{row['greedy_sents_per_s']:.1f} sent/s, beam5 {row['beam5_sents_per_s']:.1f} sent/s, "
+            f"int8 beam5 {int8_cell(row, 'beam5')}")
     return rows
 
 
@@ -529,14 +542,22 @@ def encoder_table(rows: List[Dict]) -> List[str]:
 
 def translator_table(rows: List[Dict]) -> List[str]:
     lines = ["| model | train target pieces/s | greedy sents/s | greedy pieces/s | beam-5 sents/s "
-             "| peak RSS MiB | GPU peak MiB |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| int8 greedy sents/s (x) | int8 beam-5 sents/s (x) | peak RSS MiB | GPU peak MiB |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         gpu = "-" if r["gpu_peak_mib"] is None else f"{r['gpu_peak_mib']:,.0f}"
         lines.append(f"| {r['model']} | {r['train_tokens_per_s']:,.0f} | "
                      f"{r['greedy_sents_per_s']:,.1f} | {r['greedy_pieces_per_s']:,.0f} | "
-                     f"{r['beam5_sents_per_s']:,.1f} | "
-                     f"{r['peak_rss_mib']:,.0f} | {gpu} |")
+                     f"{r['beam5_sents_per_s']:,.1f} | {int8_cell(r, 'greedy')} | "
+                     f"{int8_cell(r, 'beam5')} | {r['peak_rss_mib']:,.0f} | {gpu} |")
     return lines
+
+
+def int8_cell(row: Dict, label: str) -> str:
+    if f"{label}_int8_sents_per_s" not in row:
+        return "-"
+    return (f"{row[f'{label}_int8_sents_per_s']:,.1f} "
+            f"({fmt_ratio(row[f'{label}_int8_speedup'])})")
 
 
 def fmt_ratio(value: Optional[float]) -> str:

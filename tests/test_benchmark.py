@@ -50,8 +50,11 @@ def test_every_translator_has_positive_numbers(quick_run):
     assert set(rows) == TRANSLATORS
     for row in rows.values():
         for key in ("train_tokens_per_s", "greedy_sents_per_s", "greedy_pieces_per_s",
-                    "beam5_sents_per_s", "beam5_pieces_per_s", "peak_rss_mib"):
+                    "beam5_sents_per_s", "beam5_pieces_per_s", "peak_rss_mib",
+                    "greedy_int8_sents_per_s", "beam5_int8_sents_per_s"):
             assert row[key] > 0, (row["model"], key)
+        assert row["beam5_int8_speedup"] == pytest.approx(
+            row["beam5_seconds"] / row["beam5_int8_seconds"])
 
 
 def test_gpu_section_measured_or_explained(quick_run):

@@ -11,7 +11,8 @@ The model tree has three nodes the component reaches by reference:
   gradients into the torch parameters.
 - ``translate``: ``(sources, search) -> translations``, where ``search`` is a
   dict with ``beam_size``, ``length_penalty``, ``max_length_ratio``,
-  ``max_length_constant``.
+  ``max_length_constant`` and optionally ``module``: a stand-in for the core's
+  torch module, e.g. the int8 copy from ``quantized_module(core)``.
 """
 import functools
 import io
@@ -127,6 +128,17 @@ def _deserialize_module(module, data: bytes, device):
 def torch_module(core: Model):
     """The ``Seq2Seq`` module held by the core layer."""
     return core.shims[0]._model
+
+
+def quantized_module(core: Model):
+    """An int8 dynamically quantized copy of the core's module, for CPU decoding
+    (``None`` when the module is not on CPU, where int8 kernels do not exist)."""
+    from ..torch.quantize import quantize_int8
+
+    module = torch_module(core)
+    if any(p.device.type != "cpu" for p in module.parameters()):
+        return None
+    return quantize_int8(module)
 
 
 # ----- initialization: SentencePiece + module sizes -----------------------------------------------
@@ -273,7 +285,8 @@ def _search(core: Model, rows: List[List[int]], search: Dict) -> List[List[int]]
 
     from ..torch.search import beam_search, greedy_search
 
-    module = torch_module(core)
+    module = search.get("module")
+    module = torch_module(core) if module is None else module
     module.eval()
     src, src_lengths = _padded(rows, core.shims[0].device)
     limits = dict(max_len_ratio=search["max_length_ratio"],

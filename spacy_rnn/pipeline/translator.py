@@ -1,4 +1,5 @@
 """The ``rnn_translator`` component: ``doc._.translation`` from a recurrent seq2seq model."""
+import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
@@ -9,6 +10,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
+from ..architectures.translator import quantized_module
 from ..extensions import ensure_doc_extensions
 
 ensure_doc_extensions()
@@ -37,29 +39,38 @@ max_source_pieces = 200
 """
 DEFAULT_TRANSLATOR_MODEL = Config().from_str(default_model_config)["model"]
 SEARCH_KEYS = ("beam_size", "length_penalty", "max_length_ratio", "max_length_constant")
+QUANTIZE_OPTIONS = (None, "int8")
 
 
 @Language.factory(
     "rnn_translator",
     assigns=["doc._.translation"],
     default_config={"model": DEFAULT_TRANSLATOR_MODEL, "beam_size": 5, "length_penalty": 0.6,
-                    "max_length_ratio": 1.5, "max_length_constant": 10,
+                    "max_length_ratio": 1.5, "max_length_constant": 10, "quantize": None,
                     "scorer": {"@scorers": "spacy-rnn.translation_scorer.v1"}},
     default_score_weights={"translation_bleu": 1.0, "translation_chrf": 0.0},
 )
 def make_rnn_translator(nlp: Language, name: str, model: Model, beam_size: int,
                         length_penalty: float, max_length_ratio: float,
-                        max_length_constant: int, scorer: Optional[Callable]) -> "RNNTranslator":
+                        max_length_constant: int, quantize: Optional[str],
+                        scorer: Optional[Callable]) -> "RNNTranslator":
     """A recurrent translator writing ``doc._.translation``.
 
     beam_size: 1 = greedy search; larger = beam search with GNMT length penalty
         ``length_penalty`` (alpha).
     max_length_ratio, max_length_constant: the longest output of a sentence is
         ``ratio * source pieces + constant`` pieces.
+    quantize: null, or "int8" to decode with an int8 dynamically quantized copy
+        of the network (CPU only; faster, slightly different output; training
+        still updates the float32 weights).
+
+    These decoding settings come from the config, also when a saved pipeline is
+    loaded: ``spacy.load(path, config={"components": {name: {"beam_size": 1}}})``.
     """
     return RNNTranslator(nlp.vocab, model, name, beam_size=beam_size,
                          length_penalty=length_penalty, max_length_ratio=max_length_ratio,
-                         max_length_constant=max_length_constant, scorer=scorer)
+                         max_length_constant=max_length_constant, quantize=quantize,
+                         scorer=scorer)
 
 
 class RNNTranslator(TrainablePipe):
@@ -67,13 +78,16 @@ class RNNTranslator(TrainablePipe):
 
     def __init__(self, vocab: Vocab, model: Model, name: str = "rnn_translator", *,
                  beam_size: int = 5, length_penalty: float = 0.6, max_length_ratio: float = 1.5,
-                 max_length_constant: int = 10, scorer: Optional[Callable] = None):
+                 max_length_constant: int = 10, quantize: Optional[str] = None,
+                 scorer: Optional[Callable] = None):
         if beam_size < 1:
             raise ValueError(f"rnn_translator: beam_size must be >= 1, got {beam_size}")
+        _check_quantize(quantize)
         self.vocab, self.model, self.name, self.scorer = vocab, model, name, scorer
         self.cfg = {"beam_size": beam_size, "length_penalty": length_penalty,
                     "max_length_ratio": max_length_ratio,
-                    "max_length_constant": max_length_constant}
+                    "max_length_constant": max_length_constant, "quantize": quantize}
+        self._int8 = None  # cached quantized copy; False = not possible on this device
 
     def predict(self, docs: Iterable[Doc]) -> List[str]:
         """One translation per doc."""
@@ -81,8 +95,41 @@ class RNNTranslator(TrainablePipe):
         segments = [self._segments(doc) for doc in docs]
         flat = [text for doc_segments in segments for text in doc_segments]
         search = {key: self.cfg[key] for key in SEARCH_KEYS}
+        search["module"] = self._decoding_module()
         translated = self.model.get_ref("translate").predict((flat, search)) if flat else []
         return _regroup(translated, [len(s) for s in segments])
+
+    def _decoding_module(self):
+        """The int8 copy of the network when cfg["quantize"] asks for it, else None."""
+        _check_quantize(self.cfg.get("quantize"))
+        if self.cfg.get("quantize") != "int8":
+            return None
+        if self._int8 is None:
+            module = quantized_module(self.model.get_ref("core"))
+            if module is None:
+                warnings.warn(f"[{self.name}] quantize = 'int8' runs on CPU only; this model "
+                              f"is on a GPU, so it decodes in float32.")
+            self._int8 = False if module is None else module
+        return None if self._int8 is False else self._int8
+
+    def finish_update(self, sgd: Optional[Optimizer]) -> None:
+        """Update the weights (and drop the quantized copy made from the old ones)."""
+        self._int8 = None
+        super().finish_update(sgd)
+
+    def from_bytes(self, bytes_data, *, exclude=tuple()):
+        """Load weights; the decoding settings stay those of the config (see the factory)."""
+        return self._keeping_cfg(super().from_bytes, bytes_data, exclude=exclude)
+
+    def from_disk(self, path, *, exclude=tuple()):
+        """Load weights; the decoding settings stay those of the config (see the factory)."""
+        return self._keeping_cfg(super().from_disk, path, exclude=exclude)
+
+    def _keeping_cfg(self, load, data, exclude):
+        cfg = dict(self.cfg)
+        load(data, exclude=exclude)
+        self.cfg, self._int8 = cfg, None
+        return self
 
     def _segments(self, doc: Doc) -> List[str]:
         if doc.has_annotation("SENT_START") and len(doc):
@@ -124,6 +171,14 @@ class RNNTranslator(TrainablePipe):
         self.model.initialize(X={"sources": sources, "targets": targets,
                                  "source_model": sentencepiece_model,
                                  "target_model": target_sentencepiece_model})
+        self._int8 = None
+
+
+def _check_quantize(value) -> None:
+    if value not in QUANTIZE_OPTIONS:
+        raise ValueError(f"rnn_translator: quantize must be one of "
+                         f"{', '.join(repr(v) if v else 'null' for v in QUANTIZE_OPTIONS)}, "
+                         f"got {value!r}.")
 
 
 def _training_pairs(examples: Iterable[Example]):

@@ -18,6 +18,7 @@ import pytest
 import sentencepiece as spm
 import spacy
 import srsly
+import torch
 from spacy.language import Language
 from spacy.training import Example
 from thinc.api import fix_random_seed
@@ -58,11 +59,11 @@ CAP_WARNING = "SentencePiece: the training texts support at most"
 
 
 def make_nlp(cell: str = "gru", attention: str = "bahdanau", beam_size: int = 1,
-             **model) -> Language:
+             quantize: Optional[str] = None, **model) -> Language:
     fix_random_seed(0)
     nlp = spacy.blank("en")
     config = {"model": {**SMALL, "cell": cell, "attention": attention, **model},
-              "beam_size": beam_size}
+              "beam_size": beam_size, "quantize": quantize}
     nlp.add_pipe("rnn_translator", config=config)
     return nlp
 
@@ -211,6 +212,55 @@ def test_beam_settings_come_from_cfg(beam):
         translator.cfg["max_length_ratio"] = 1.5
         translator.cfg["max_length_constant"] = 10
     assert one_by_one(nlp, SOURCES) == TARGETS
+
+
+# -- int8 decoding and decoding settings on load ---------------------------------------------
+@pytest.mark.parametrize("beam_size", [1, 5])
+def test_int8_decoding_keeps_memorized_translations(beam, beam_size, monkeypatch):
+    nlp = beam(beam_size)
+    translator = nlp.get_pipe("rnn_translator")
+    monkeypatch.setitem(translator.cfg, "quantize", "int8")
+    monkeypatch.setattr(translator, "_int8", None)
+    assert translate(nlp, SOURCES) == TARGETS
+    int8 = translator._int8
+    assert "quantized" in type(int8.generator).__module__
+    assert translate(nlp, SOURCES[:3]) == TARGETS[:3]
+    assert translator._int8 is int8  # made once, reused
+    core = translator.model.get_ref("core")
+    assert type(core.shims[0]._model.generator).__name__ == "Linear"  # float model kept
+
+
+def test_int8_copy_is_remade_after_an_update():
+    nlp = make_nlp("lstm", "luong", quantize="int8")
+    egs = examples(nlp)
+    train(nlp, n_iter=2, egs=egs)
+    translator = nlp.get_pipe("rnn_translator")
+    nlp("the cat sleeps")
+    first = translator._int8
+    assert first is not None
+    nlp.update(egs, sgd=nlp.create_optimizer())
+    assert translator._int8 is None
+    nlp("the cat sleeps")
+    assert translator._int8 is not None and translator._int8 is not first
+    new_weights = translator._int8.generator.weight()
+    assert not torch.equal(new_weights.int_repr(), first.generator.weight().int_repr())
+
+
+def test_unknown_quantize_value_lists_the_allowed_ones():
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="quantize must be one of null, 'int8', got 'int4'"):
+        nlp.add_pipe("rnn_translator", config={"quantize": "int4"})
+
+
+def test_decoding_settings_on_load_come_from_the_config(trained, tmp_path):
+    trained.to_disk(tmp_path)
+    overrides = {"components": {"rnn_translator": {"beam_size": 3, "quantize": "int8"}}}
+    nlp = spacy.load(tmp_path, config=overrides)
+    translator = nlp.get_pipe("rnn_translator")
+    assert (translator.cfg["beam_size"], translator.cfg["quantize"]) == (3, "int8")
+    assert translate(nlp, SOURCES) == TARGETS
+    plain = spacy.load(tmp_path).get_pipe("rnn_translator")
+    assert (plain.cfg["beam_size"], plain.cfg["quantize"]) == (1, None)
 
 
 # -- sentences, long, empty and odd input -----------------------------------------------------

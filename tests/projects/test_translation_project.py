@@ -38,11 +38,19 @@ def test_translation_workflow_runs_end_to_end(tmp_path, tiny_translation_data):
         metrics = srsly.read_json(project / "metrics" / f"{run}.json")
         check_metrics(run, metrics)
     summary = (project / "results" / "summary.md").read_text()
-    rows = [line.split(" | ")[0] for line in summary.splitlines() if line.startswith("| ")]
-    assert sorted(rows[1:]) == sorted(f"| {run}" for run in RUNS)  # one row per architecture
+    sections = {part.split("\n")[0]: part for part in summary.split("\n## ")[1:]}
+    main_table = next(text for title, text in sections.items() if title.startswith("Multi30k"))
+    int8_table = next(text for title, text in sections.items() if title.startswith("Int8"))
+    assert table_names(main_table) == sorted(RUNS)  # one row per architecture
+    assert table_names(int8_table) == sorted(RUNS * 2)  # greedy and beam per architecture
     assert "nrefs:1|case:mixed|eff:no|tok:13a" in summary  # the BLEU signature
     for png in ("bleu_by_length.png", "bleu_vs_speed.png"):
         assert (project / "results" / png).stat().st_size > 10_000
+
+
+def table_names(section):
+    rows = [line.split(" | ")[0][2:] for line in section.splitlines() if line.startswith("| ")]
+    return sorted(rows[1:])
 
 
 def check_metrics(run, metrics):
@@ -50,7 +58,9 @@ def check_metrics(run, metrics):
     assert metrics["model_config"]["attention"] == attention
     assert metrics["model_config"]["cell"] == run.split("_")[0]
     assert metrics["greedy"]["beam_size"] == 1 and metrics["beam"]["beam_size"] == 5
-    for search in ("greedy", "beam"):
+    assert metrics["beam_int8"]["quantize"] == "int8" and metrics["beam_int8"]["beam_size"] == 5
+    assert metrics["beam_int8"]["speedup"] > 0
+    for search in ("greedy", "beam", "greedy_int8", "beam_int8"):
         assert set(metrics[search]["by_length"]) == {"1-10", "11-15", "16-20", "21+"}
         assert metrics[search]["sentences_per_second"] > 0
     assert metrics["train_words"] > 0 and metrics["train_target_tokens_estimated"] > 0

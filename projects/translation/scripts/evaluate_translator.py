@@ -4,8 +4,10 @@ speed, size, parameters, and the training time and speed read from the run's log
 
 python scripts/evaluate_translator.py MODEL_DIR OUT.json --source test.en.gz --target test.de.gz
     --train-source train.en.gz --train-target train.de.gz [--beam 5] [--threads 1] [--log LOG]
+    [--int8]
 
-Decoding: the component's cfg["beam_size"] is set to 1 (greedy), then to --beam. The training
+Decoding: the component's cfg["beam_size"] is set to 1 (greedy), then to --beam; with --int8 both
+are repeated with cfg["quantize"] = "int8" (results under greedy_int8 / beam_int8). The training
 log (spacy-rnn.JSONLLogger.v1, default: the folder above MODEL_DIR) counts source words (spaCy
 tokens); target tokens seen are estimated from it with the ratio of target SentencePiece pieces
 (+1 </s> per sentence, the pipeline's own model) to source words over the training files.
@@ -38,9 +40,9 @@ def read_pairs(source_path, target_path):
     return [s for s, _ in pairs], [t for _, t in pairs]
 
 
-def decode(nlp, pipe_name, sources, beam_size):
+def decode(nlp, pipe_name, sources, beam_size, quantize=None):
     """Translations of sources with the given beam size, and sentences per second."""
-    nlp.get_pipe(pipe_name).cfg["beam_size"] = beam_size
+    nlp.get_pipe(pipe_name).cfg.update(beam_size=beam_size, quantize=quantize)
     list(nlp.pipe(sources[:8]))  # warm-up
     start = time.perf_counter()
     hypotheses = [doc._.translation or "" for doc in nlp.pipe(sources, batch_size=64)]
@@ -58,10 +60,10 @@ def by_length(sources, hypotheses, references):
     return result
 
 
-def search_scores(nlp, pipe_name, sources, references, beam_size):
-    hypotheses, speed = decode(nlp, pipe_name, sources, beam_size)
+def search_scores(nlp, pipe_name, sources, references, beam_size, quantize=None):
+    hypotheses, speed = decode(nlp, pipe_name, sources, beam_size, quantize)
     scores = corpus_scores(hypotheses, references)
-    return {"beam_size": beam_size, "bleu": scores["bleu"], "chrf": scores["chrf"],
+    return {"beam_size": beam_size, "quantize": quantize, "bleu": scores["bleu"], "chrf": scores["chrf"],
             "bleu_signature": str(scores["bleu_signature"]),
             "chrf_signature": str(scores["chrf_signature"]),
             "sentences_per_second": speed, "by_length": by_length(sources, hypotheses, references),
@@ -108,6 +110,11 @@ def evaluate(args):
               **training_stats(args.log or Path(args.model).parent / "log.jsonl", ratio)}
     result["greedy"] = search_scores(nlp, args.pipe, sources, references, 1)
     result["beam"] = search_scores(nlp, args.pipe, sources, references, args.beam)
+    if args.int8:
+        for key, beam in (("greedy_int8", 1), ("beam_int8", args.beam)):
+            result[key] = search_scores(nlp, args.pipe, sources, references, beam, "int8")
+            result[key]["speedup"] = (result[key]["sentences_per_second"]
+                                      / result[key[:-5]]["sentences_per_second"])
     return result
 
 
@@ -121,6 +128,8 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--log", default=None, help="training log.jsonl (default: next to MODEL_DIR)")
     parser.add_argument("--pipe", default="rnn_translator", help="name of the translator component")
+    parser.add_argument("--int8", action="store_true",
+                        help="also decode with the int8 dynamically quantized network")
     args = parser.parse_args()
     import torch
     torch.set_num_threads(args.threads)
@@ -128,8 +137,9 @@ def main():
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(args.out, result)
     brief = {k: result[k] for k in ("name", "train_seconds", "train_target_tokens_per_second")}
-    for search in ("greedy", "beam"):
-        brief[search] = {k: result[search][k] for k in ("bleu", "chrf", "sentences_per_second")}
+    for search in ("greedy", "beam", "greedy_int8", "beam_int8"):
+        if search in result:
+            brief[search] = {k: result[search][k] for k in ("bleu", "chrf", "sentences_per_second")}
     print(json.dumps(brief, indent=2))
     msg.good(f"BLEU signature: {result['greedy']['bleu_signature']}")
 

@@ -57,6 +57,27 @@ def table(runs, direction):
             ""]
 
 
+def int8_table(runs):
+    """Float32 vs int8 dynamic quantization (runs evaluated with --int8)."""
+    quantized = {name: r for name, r in runs.items() if "beam_int8" in r}
+    if not quantized:
+        return []
+    header = ["architecture", "search", "BLEU float32", "BLEU int8", "BLEU change",
+              "sent/s float32", "sent/s int8", "speed-up"]
+    lines = ["## Int8 dynamic quantization (rnn_translator quantize = \"int8\")", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, r in quantized.items():
+        for search in ("greedy", "beam"):
+            base, int8 = r[search], r[f"{search}_int8"]
+            label = "greedy" if search == "greedy" else f"beam {base['beam_size']}"
+            cells = [name, label, num(base["bleu"], ".2f"), num(int8["bleu"], ".2f"),
+                     num(int8["bleu"] - base["bleu"], "+.2f"),
+                     num(base["sentences_per_second"], ",.1f"),
+                     num(int8["sentences_per_second"], ",.1f"), num(int8["speedup"], ".2f") + "x"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def notes(runs, max_minutes, threads, provenance_path):
     first = next(iter(runs.values()))
     return ["## Setting", "", *provenance_notes(provenance_path),
@@ -142,7 +163,7 @@ def main():
     runs = load(args.metrics_dir)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     lines = ["# Translation: RNN vs LSTM vs GRU, and attention variants (spacy-rnn rnn_translator)", ""]
-    lines += table(runs, args.direction) + notes(runs, args.max_minutes, args.threads, args.provenance)
+    lines += table(runs, args.direction) + int8_table(runs) + notes(runs, args.max_minutes, args.threads, args.provenance)
     lines += ["![BLEU by source length](bleu_by_length.png)", "",
               "![BLEU vs decoding speed](bleu_vs_speed.png)", ""]
     (args.out_dir / "summary.md").write_text("\n".join(lines), encoding="utf8")
