@@ -12,8 +12,11 @@ One process measures, on the same generated data (or a given ``.spacy`` file):
    ``spacy.TorchBiLSTMEncoder.v1``; also the ``encode`` layer alone on the same
    batches (forward+backward and forward words/s, and its share of the pipeline
    time, which bounds what a faster encoder can gain end to end).
-2. Translator: ``rnn_translator`` (LSTM with Bahdanau and with Luong attention)
-   on generated parallel data: training target pieces/s, greedy and beam-5
+2. Translator: ``rnn_translator`` (LSTM with Bahdanau and with Luong attention;
+   with ``--mt-preset reference``, the ~15M-parameter size of common RNN NMT
+   recipes: 2-layer bi-LSTM encoder and 2-layer 512 LSTM decoder, Bahdanau,
+   with and without input feeding) on generated parallel data or on the
+   ``--mt-data`` files: training target pieces/s, greedy and beam-5
    decoding sentences/s (EOS suppressed, every sentence decodes source pieces + 1
    steps, so the work does not depend on how far the short training got), peak
    memory (process max RSS; ``torch.cuda.max_memory_allocated`` on GPU).
@@ -28,6 +31,8 @@ Usage::
     python -m spacy_rnn.benchmark --out bench.json
     python -m spacy_rnn.benchmark --quick --skip-translator
     python -m spacy_rnn.benchmark --data en_ewt-ud-train.spacy --batches 30
+    python -m spacy_rnn.benchmark --skip-taggers --mt-preset reference \
+        --mt-data train.en.gz train.de.gz
 """
 import argparse
 import json
@@ -67,6 +72,10 @@ FULL = dict(words_per_batch=1000, warmup=3, infer_words=20000, infer_batch=64, v
 QUICK = dict(words_per_batch=150, warmup=1, infer_words=300, infer_batch=16, vocab=300,
              mt_emb=16, mt_hidden=32, mt_vocab=120, mt_pairs=80, mt_batch=8,
              mt_batches=2, mt_decode=6, mt_max_len=10)
+# The size of common RNN NMT recipes (~15M parameters with an 8k shared vocabulary): bi-LSTM 2 x 256
+# per direction, 2 x 512 LSTM decoder, Bahdanau attention, emb 256; batches of ~4k target pieces.
+REFERENCE = dict(mt_emb=256, mt_hidden=512, mt_vocab=8000, mt_pairs=29000, mt_batch=256,
+                 mt_batches=3, mt_decode=64, mt_max_len=30)
 
 
 # ----- command line and settings ---------------------------------------------------------------
@@ -83,6 +92,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="timing rounds; the median is reported (default 3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for tests")
     parser.add_argument("--skip-translator", action="store_true")
+    parser.add_argument("--skip-taggers", action="store_true")
+    parser.add_argument("--mt-preset", choices=("default", "reference"), default="default",
+                        help="translator sizes: default (the harness's small LSTM models) or "
+                             "reference (~15M parameters, with/without input feeding)")
+    parser.add_argument("--mt-data", type=Path, nargs=2, default=None, metavar=("SOURCE", "TARGET"),
+                        help="parallel text files for the translator (default: generated pairs)")
     parser.add_argument("--data", type=Path, default=None,
                         help=".spacy file with tagged docs (token.tag_, else token.pos_)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
@@ -92,11 +107,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def make_settings(args: argparse.Namespace) -> Dict:
     sizes = dict(QUICK if args.quick else FULL)
+    if args.mt_preset == "reference" and not args.quick:
+        sizes.update(REFERENCE)
     default_w, default_d, default_b = (16, 1, 2) if args.quick else (96, 2, 30)
     sizes.update(width=args.width or default_w, depth=args.depth or default_d,
                  batches=args.batches or default_b,
                  repeats=args.repeats or (1 if args.quick else 3), threads=args.threads, seed=args.seed,
                  quick=args.quick, data=str(args.data) if args.data else None,
+                 skip_taggers=args.skip_taggers, mt_preset=args.mt_preset, mt_data=[str(p) for p in args.mt_data or []],
                  train_dropout=TRAIN_DROPOUT)
     if sizes["width"] % 2:
         raise SystemExit("--width must be even (a bidirectional encoder splits it in two)")
@@ -379,7 +397,24 @@ def generate_parallel(n: int, sizes: Dict, seed: int) -> List[Tuple[str, str]]:
     return pairs
 
 
-def translator_variants() -> Dict[str, Dict]:
+def read_pairs(paths: List[str], n: int) -> List[Tuple[str, str]]:
+    """The first ``n`` non-empty pairs of two parallel text files."""
+    from spacy_rnn.readers import read_parallel
+
+    pairs = []
+    for _, source, target in read_parallel(*paths):
+        if source and target:
+            pairs.append((source, target))
+        if len(pairs) == n:
+            break
+    return pairs
+
+
+def translator_variants(preset: str = "default") -> Dict[str, Dict]:
+    if preset == "reference":
+        deep = {"cell": "lstm", "attention": "bahdanau", "encoder_depth": 2, "decoder_depth": 2}
+        return {"rnn_translator 15M lstm + bahdanau + input feeding": dict(deep, input_feeding=True),
+                "rnn_translator 15M lstm + bahdanau": dict(deep, input_feeding=False)}
     return {f"rnn_translator lstm + {att}": {"cell": "lstm", "attention": att}
             for att in ("bahdanau", "luong")}
 
@@ -451,6 +486,8 @@ class TranslatorRun:
         tokens = self.pieces([eg.reference._.translation for b in self.batches for eg in b], "target")
         steps = self.pieces(self.sources, "source")
         row = dict(model=self.name, config=self.variant, train_target_pieces=tokens,
+                   parameters=count_torch_parameters(self.translator),
+                   target_pieces_per_batch=tokens / len(self.batches),
                    decode_sentences=len(self.sources), decode_steps_per_beam=steps,
                    seconds_per_round=self.times, peak_rss_mib=peak_rss_mib(),
                    gpu_peak_mib=self.gpu_peak if self.device == "gpu" else None)
@@ -466,6 +503,10 @@ class TranslatorRun:
         return row
 
 
+def count_torch_parameters(translator) -> int:
+    return sum(p.numel() for p in torch_module(translator.model.get_ref("core")).parameters())
+
+
 def decode_searches(device: str) -> Dict[str, Tuple[int, Optional[str]]]:
     """The timed searches: label -> (beam size, quantize); int8 exists on CPU only."""
     searches = {"greedy": (1, None), "beam5": (5, None)}
@@ -476,9 +517,12 @@ def decode_searches(device: str) -> Dict[str, Tuple[int, Optional[str]]]:
 
 def run_translators(sizes: Dict, device: str) -> List[Dict]:
     """Median over ``repeats`` rounds of training, then of greedy and beam-5 decoding."""
-    pairs = generate_parallel(sizes["mt_pairs"], sizes, sizes["seed"])
+    if sizes.get("mt_data"):
+        pairs = read_pairs(sizes["mt_data"], sizes["mt_pairs"])
+    else:
+        pairs = generate_parallel(sizes["mt_pairs"], sizes, sizes["seed"])
     runs = [TranslatorRun(name, variant, pairs, sizes, device)
-            for name, variant in translator_variants().items()]
+            for name, variant in translator_variants(sizes.get("mt_preset", "default")).items()]
     for _ in range(sizes["repeats"]):
         for run in runs:
             run.time_training()
@@ -489,7 +533,9 @@ def run_translators(sizes: Dict, device: str) -> List[Dict]:
             run.time_decoding()
     rows = [run.row() for run in runs]
     for row in rows:
-        log(f"[{device}] {row['model']}: train {row['train_tokens_per_s']:.0f} tok/s, greedy "
+        log(f"[{device}] {row['model']} ({row['parameters']:,} parameters, "
+            f"{row['target_pieces_per_batch']:,.0f} target pieces per batch): "
+            f"train {row['train_tokens_per_s']:.0f} tok/s, greedy "
             f"{row['greedy_sents_per_s']:.1f} sent/s, beam5 {row['beam5_sents_per_s']:.1f} sent/s, "
             f"int8 beam5 {int8_cell(row, 'beam5')}")
     return rows
@@ -502,7 +548,10 @@ def run_device(device: str, sizes: Dict, skip_translator: bool, data) -> Dict:
         require_gpu()
     else:
         require_cpu()
-    result = {"tagger": run_taggers(sizes, device, data), "peak_rss_mib_after_taggers": peak_rss_mib()}
+    result = {}
+    if not sizes.get("skip_taggers"):
+        result.update(tagger=run_taggers(sizes, device, data),
+                      peak_rss_mib_after_taggers=peak_rss_mib())
     if not skip_translator:
         result["translator"] = run_translators(sizes, device)
     return result
@@ -541,12 +590,12 @@ def encoder_table(rows: List[Dict]) -> List[str]:
 
 
 def translator_table(rows: List[Dict]) -> List[str]:
-    lines = ["| model | train target pieces/s | greedy sents/s | greedy pieces/s | beam-5 sents/s "
+    lines = ["| model | parameters | train target pieces/s | greedy sents/s | greedy pieces/s | beam-5 sents/s "
              "| int8 greedy sents/s (x) | int8 beam-5 sents/s (x) | peak RSS MiB | GPU peak MiB |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         gpu = "-" if r["gpu_peak_mib"] is None else f"{r['gpu_peak_mib']:,.0f}"
-        lines.append(f"| {r['model']} | {r['train_tokens_per_s']:,.0f} | "
+        lines.append(f"| {r['model']} | {r['parameters']:,} | {r['train_tokens_per_s']:,.0f} | "
                      f"{r['greedy_sents_per_s']:,.1f} | {r['greedy_pieces_per_s']:,.0f} | "
                      f"{r['beam5_sents_per_s']:,.1f} | {int8_cell(r, 'greedy')} | "
                      f"{int8_cell(r, 'beam5')} | {r['peak_rss_mib']:,.0f} | {gpu} |")
@@ -585,12 +634,15 @@ def format_header(m: Dict, s: Dict) -> List[str]:
 def format_device(result: Dict, s: Dict) -> List[str]:
     if "skipped" in result:
         return [result["skipped"]]
-    lines = ["", "Tagger (tok2vec + tagger; process peak RSS "
-             f"{result['peak_rss_mib_after_taggers']:,.0f} MiB):"] + tagger_table(result["tagger"])
-    lines += ["", "The encode layer alone (same batches, on precomputed embeddings):"]
-    lines += encoder_table(result["tagger"])
+    lines = []
+    if "tagger" in result:
+        lines += ["", "Tagger (tok2vec + tagger; process peak RSS "
+                  f"{result['peak_rss_mib_after_taggers']:,.0f} MiB):"] + tagger_table(result["tagger"])
+        lines += ["", "The encode layer alone (same batches, on precomputed embeddings):"]
+        lines += encoder_table(result["tagger"])
     if "translator" in result:
-        lines += ["", f"Translator ({s['mt_batches']} timed batches of {s['mt_batch']} pairs; "
+        lines += ["", f"Translator ({s['mt_batches']} timed batches of {s['mt_batch']} pairs "
+                  f"({s.get('mt_data') or 'generated'}); "
                   f"decoding {s['mt_decode']} sentences in one batch, each exactly "
                   f"source pieces + 1 steps; median of {s['repeats']} rounds; peak RSS "
                   f"is the process peak):"]
@@ -606,7 +658,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     sizes = make_settings(args)
-    data = tagger_data(sizes)
+    data = None if args.skip_taggers else tagger_data(sizes)
     results = {"machine": machine_info(args.threads), "settings": sizes, "devices": {}}
     results["devices"]["cpu"] = run_device("cpu", sizes, args.skip_translator, data)
     results["devices"]["gpu"] = run_gpu(sizes, args.skip_translator, data)

@@ -81,3 +81,23 @@ def test_reads_a_spacy_file(tmp_path):
     DocBin(docs=docs).to_disk(tmp_path / "tiny.spacy")
     results = benchmark.main(["--quick", "--skip-translator", "--data", str(tmp_path / "tiny.spacy")])
     assert all(r["train_wps"] > 0 for r in results["devices"]["cpu"]["tagger"])
+
+
+def test_reference_preset_on_given_parallel_files(tmp_path, capsys):
+    pairs = benchmark.generate_parallel(100, dict(benchmark.QUICK, vocab=50), seed=0)
+    (tmp_path / "src.txt").write_text("".join(s + "\n" for s, _ in pairs), encoding="utf8")
+    (tmp_path / "tgt.txt").write_text("".join(t + "\n" for _, t in pairs), encoding="utf8")
+    results = benchmark.main(["--quick", "--skip-taggers", "--mt-preset", "reference", "--mt-data",
+                              str(tmp_path / "src.txt"), str(tmp_path / "tgt.txt")])
+    cpu = results["devices"]["cpu"]
+    assert "tagger" not in cpu
+    rows = {r["model"]: r for r in cpu["translator"]}
+    assert set(rows) == set(benchmark.translator_variants("reference"))
+    feeding = [r["config"]["input_feeding"] for r in rows.values()]
+    assert sorted(feeding) == [False, True]
+    for row in rows.values():
+        assert row["config"]["encoder_depth"] == row["config"]["decoder_depth"] == 2
+        assert row["parameters"] > 0 and row["train_tokens_per_s"] > 0
+        assert row["target_pieces_per_batch"] > 0
+    printed = capsys.readouterr().out
+    assert "src.txt" in printed and "Tagger" not in printed
