@@ -37,14 +37,14 @@ def build_softmax_loss() -> Model:
 def _softmax_loss_forward(model: Model, scores_truths, is_train: bool):
     scores, truths = scores_truths
     ops = model.ops
+    xp = ops.xp  # numpy on CPU, cupy on GPU: index arrays must live with the scores
     flat = ops.flatten(scores, pad=0) if scores else ops.alloc2f(0, 0)
-    gold = numpy.concatenate([numpy.asarray(t, dtype="int64") for t in truths]) if truths else []
-    gold = numpy.asarray(gold, dtype="int64")
+    gold = xp.asarray(_concat_labels(truths))
     known = gold >= 0
     n_known = max(int(known.sum()), 1)
     probs = ops.softmax(flat, axis=-1) if len(flat) else flat
-    rows = numpy.nonzero(known)[0]
-    loss = -float(numpy.log(probs[rows, gold[rows]] + 1e-12).sum()) / n_known
+    rows = xp.nonzero(known)[0]
+    loss = -float(xp.log(probs[rows, gold[rows]] + 1e-12).sum()) / n_known
     d_flat = probs.copy()
     d_flat[rows, gold[rows]] -= 1.0
     d_flat[~known] = 0.0
@@ -56,26 +56,34 @@ def _softmax_loss_forward(model: Model, scores_truths, is_train: bool):
     return loss, backprop
 
 
+def _concat_labels(truths) -> numpy.ndarray:
+    """All docs' gold label indices in one int64 array (on the host)."""
+    parts = [numpy.asarray(t.get() if hasattr(t, "get") else t, dtype="int64") for t in truths]
+    return numpy.concatenate(parts) if parts else numpy.zeros((0,), dtype="int64")
+
+
 def build_crf_loss(params: Model) -> Model:
     """CRF negative log-likelihood, summed over docs and divided by the number of tokens."""
     return Model("crf-loss", _crf_loss_forward, layers=[params])
 
 
 def _crf_loss_forward(model: Model, scores_truths, is_train: bool):
+    import torch
+
     from ..torch.crf import negative_log_likelihood
     from ..torch.padding import length_mask, pad_flat
 
     scores, truths = scores_truths
     params = model.layers[0]
     keep = [i for i, s in enumerate(scores) if len(s)]
-    lengths = xp2torch(numpy.asarray([len(scores[i]) for i in keep], dtype="int64"))
-    n_tokens = max(int(lengths.sum()) if len(keep) else 0, 1)
     if not keep:
         return 0.0, lambda d_loss=1.0: [model.ops.alloc2f(*s.shape) for s in scores]
     flat = _flat_tensor(model, [scores[i] for i in keep], requires_grad=True)
+    lengths = torch.tensor([len(scores[i]) for i in keep], dtype=torch.long, device=flat.device)
+    n_tokens = max(int(lengths.sum()), 1)
     emissions = pad_flat(flat, lengths)
-    tags = pad_flat(xp2torch(numpy.concatenate([numpy.asarray(truths[i], dtype="int64")
-                                                for i in keep])), lengths)
+    gold = torch.from_numpy(_concat_labels([truths[i] for i in keep])).to(flat.device)
+    tags = pad_flat(gold, lengths)
     mask = length_mask(lengths, emissions.shape[1])
     tags = tags.masked_fill(~mask, -1)
     torch_params = [xp2torch(params.get_param(n), requires_grad=True) for n in CRF_PARAMS]
@@ -131,27 +139,31 @@ def _viterbi(model: Model, scores: List[Floats2d], constraints) -> List[Ints1d]:
     paths = [model.ops.alloc1i(0) for _ in scores]
     if not keep:
         return paths
-    lengths = torch.tensor([len(scores[i]) for i in keep], dtype=torch.long)
-    emissions = pad_flat(_flat_tensor(model, [scores[i] for i in keep]), lengths)
-    transitions, start, end = _decoder_params(model, emissions.shape[2], constraints)
+    flat = _flat_tensor(model, [scores[i] for i in keep])
+    lengths = torch.tensor([len(scores[i]) for i in keep], dtype=torch.long, device=flat.device)
+    emissions = pad_flat(flat, lengths)
+    transitions, start, end = _decoder_params(model, emissions.shape[2], constraints,
+                                              emissions.device)
     if not model.layers:
         emissions = torch.log_softmax(emissions, dim=-1)
     with torch.no_grad():
         best = viterbi_decode(emissions, length_mask(lengths, emissions.shape[1]),
-                              transitions, start, end).numpy()
+                              transitions, start, end).cpu().numpy()
     for row, i in enumerate(keep):
         paths[i] = best[row, : len(scores[i])].astype("int32")
     return paths
 
 
-def _decoder_params(model: Model, n_labels: int, constraints) -> Tuple:
+def _decoder_params(model: Model, n_labels: int, constraints, device) -> Tuple:
     import torch
 
     if model.layers:
-        values = [xp2torch(model.layers[0].get_param(n)).clone() for n in CRF_PARAMS]
+        values = [xp2torch(model.layers[0].get_param(n)).clone().to(device) for n in CRF_PARAMS]
     else:
-        values = [torch.zeros(n_labels, n_labels), torch.zeros(n_labels), torch.zeros(n_labels)]
+        values = [torch.zeros(n_labels, n_labels, device=device),
+                  torch.zeros(n_labels, device=device), torch.zeros(n_labels, device=device)]
     if constraints is not None:
         for value, allowed in zip(values, constraints):
-            value.masked_fill_(~torch.as_tensor(numpy.asarray(allowed, dtype=bool)), float("-inf"))
+            mask = torch.as_tensor(numpy.asarray(allowed, dtype=bool), device=device)
+            value.masked_fill_(~mask, float("-inf"))
     return values
