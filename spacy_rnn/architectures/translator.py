@@ -51,15 +51,23 @@ def build_seq2seq_translator(
     subword_model: SubwordModel = "unigram",
     character_coverage: float = 1.0,
     max_source_pieces: int = 200,
+    train_group_size: int = 64,
 ) -> Model:
-    """A recurrent encoder-decoder translator with attention over SentencePiece pieces."""
+    """A recurrent encoder-decoder translator with attention over SentencePiece pieces.
+
+    train_group_size: in training, a batch is sorted by target length and run in
+        sub-batches of about this many sentence pairs (one loss, one backward), so
+        that little time goes into padding; 0 runs the whole batch padded to its
+        longest pair.
+    """
     hyper = dict(cell=cell, encoder_cell=encoder_cell, decoder_cell=decoder_cell,
                  attention=attention, input_feeding=input_feeding, emb_size=emb_size,
                  hidden=hidden, encoder_depth=encoder_depth, decoder_depth=decoder_depth,
                  bidirectional=bidirectional, dropout=dropout, label_smoothing=label_smoothing,
                  tie_target_embeddings=tie_target_embeddings, vocab_size=vocab_size,
                  shared_vocab=shared_vocab, subword_model=subword_model,
-                 character_coverage=character_coverage, max_source_pieces=max_source_pieces)
+                 character_coverage=character_coverage, max_source_pieces=max_source_pieces,
+                 train_group_size=train_group_size)
     _check_sizes(hyper)
     core = Model("seq2seq-core", _no_forward, init=_init_core, shims=[_make_shim(hyper)],
                  attrs={"hyper": hyper, "spm_source": b"", "spm_target": b""})
@@ -73,6 +81,9 @@ def _check_sizes(hyper: Dict) -> None:
     if hyper["bidirectional"] and hyper["hidden"] % 2:
         raise ValueError(f"Seq2SeqTranslator: a bidirectional encoder needs an even hidden "
                          f"size, got hidden = {hyper['hidden']}.")
+    if hyper["train_group_size"] < 0:
+        raise ValueError(f"Seq2SeqTranslator: train_group_size must be >= 0 (0 = no grouping), "
+                         f"got {hyper['train_group_size']}.")
     if hyper["vocab_size"] < 8:
         raise ValueError(f"Seq2SeqTranslator: vocab_size must be at least 8, got {hyper['vocab_size']}.")
 
@@ -236,10 +247,16 @@ def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is
     core = model.layers[0]
     module = torch_module(core)
     module.train(is_train)
-    src, src_lengths, tgt_in, tgt_out = _training_batch(core, *sources_targets)
-    logits = module(src, src_lengths, tgt_in)
-    total, n_tokens = sequence_loss(logits, tgt_out, PAD_ID,
-                                    core.attrs["hyper"]["label_smoothing"])
+    hyper = core.attrs["hyper"]
+    src_rows, tgt_rows = _training_pieces(core, *sources_targets)
+    total, n_tokens = 0.0, 0
+    for group in length_groups([len(row) for row in tgt_rows], hyper["train_group_size"]):
+        src, src_lengths, tgt_in, tgt_out = _training_batch(
+            core, [src_rows[i] for i in group], [tgt_rows[i] for i in group])
+        logits = module(src, src_lengths, tgt_in)
+        group_total, group_tokens = sequence_loss(logits, tgt_out, PAD_ID,
+                                                  hyper["label_smoothing"])
+        total, n_tokens = total + group_total, n_tokens + group_tokens
     loss = total / max(n_tokens, 1)
 
     def backprop(d_loss: float = 1.0):
@@ -249,12 +266,29 @@ def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is
     return float(loss.detach()), backprop
 
 
-def _training_batch(core: Model, sources: List[str], targets: List[str]):
-    device = core.shims[0].device
+def _training_pieces(core: Model, sources: List[str], targets: List[str]):
+    """Source and target piece ids (sources cut at max_source_pieces, targets at twice that)."""
     pieces = _Pieces(core)
     limit = core.attrs["hyper"]["max_source_pieces"]
     src_rows = [pieces.source.encode(s)[:limit] or [EOS_ID] for s in sources]
     tgt_rows = [pieces.target.encode(t)[: 2 * limit] for t in targets]
+    return src_rows, tgt_rows
+
+
+def length_groups(lengths: List[int], group_size: int) -> List[List[int]]:
+    """Indices sorted by length, cut into ceil(n / group_size) groups of near-equal size
+    (one group of all indices in their order when group_size is 0 or covers them all)."""
+    n = len(lengths)
+    if group_size <= 0 or n <= group_size:
+        return [list(range(n))] if n else []
+    order = sorted(range(n), key=lambda i: lengths[i])
+    n_groups = -(-n // group_size)
+    bounds = [round(k * n / n_groups) for k in range(n_groups + 1)]
+    return [order[bounds[k]:bounds[k + 1]] for k in range(n_groups)]
+
+
+def _training_batch(core: Model, src_rows: List[List[int]], tgt_rows: List[List[int]]):
+    device = core.shims[0].device
     src, src_lengths = _padded(src_rows, device)
     tgt_in, _ = _padded([[BOS_ID] + row for row in tgt_rows], device)
     tgt_out, _ = _padded([row + [EOS_ID] for row in tgt_rows], device)

@@ -36,6 +36,7 @@ shared_vocab = true
 subword_model = "unigram"
 character_coverage = 1.0
 max_source_pieces = 200
+train_group_size = 64
 """
 DEFAULT_TRANSLATOR_MODEL = Config().from_str(default_model_config)["model"]
 SEARCH_KEYS = ("beam_size", "length_penalty", "max_length_ratio", "max_length_constant")

@@ -1,0 +1,56 @@
+"""Length-grouped training sub-batches of ``spacy-rnn.Seq2SeqTranslator.v1``."""
+import pytest
+import torch
+from thinc.api import fix_random_seed
+
+from spacy_rnn.architectures.translator import (build_seq2seq_translator, length_groups,
+                                                torch_module)
+
+
+@pytest.mark.parametrize("n,size", [(10, 3), (64, 64), (65, 64), (256, 64), (7, 1)])
+def test_groups_partition_sorted_indices_in_balanced_groups(n, size):
+    lengths = [(i * 37) % 11 for i in range(n)]
+    groups = length_groups(lengths, size)
+    flat = [i for group in groups for i in group]
+    assert sorted(flat) == list(range(n))
+    if len(groups) > 1:
+        assert [lengths[i] for i in flat] == sorted(lengths)
+    assert len(groups) == -(-n // size)
+    sizes = [len(g) for g in groups]
+    assert max(sizes) - min(sizes) <= 1 and max(sizes) <= size
+
+
+def test_no_grouping_keeps_the_batch_order():
+    assert length_groups([5, 1, 3], 0) == [[0, 1, 2]]
+    assert length_groups([5, 1, 3], 3) == [[0, 1, 2]]
+    assert length_groups([], 4) == []
+
+
+def test_negative_group_size_is_rejected():
+    with pytest.raises(ValueError, match="train_group_size must be >= 0"):
+        build_seq2seq_translator(train_group_size=-1)
+
+
+SOURCES = ["a b c d e f g h", "a b", "c d e", "f", "g h a b c", "b c d e f g h a b c d", "e f"]
+TARGETS = ["x y", "y z w v u t s", "z", "w v u", "t s x y z w v u t s x", "s", "x y z w"]
+
+
+def loss_and_grads(group_size: int):
+    fix_random_seed(0)
+    model = build_seq2seq_translator(emb_size=8, hidden=16, vocab_size=40, dropout=0.0,
+                                     label_smoothing=0.1, train_group_size=group_size)
+    model.initialize(X={"sources": SOURCES * 3, "targets": TARGETS * 3})
+    loss, backprop = model.get_ref("loss")((SOURCES, TARGETS), is_train=True)
+    backprop(1.0)
+    module = torch_module(model.get_ref("core"))
+    return loss, {name: p.grad.clone() for name, p in module.named_parameters()}
+
+
+@pytest.mark.filterwarnings("ignore:SentencePiece")
+def test_grouped_loss_and_gradients_equal_the_whole_batch():
+    whole_loss, whole_grads = loss_and_grads(0)
+    grouped_loss, grouped_grads = loss_and_grads(2)
+    assert grouped_loss == pytest.approx(whole_loss, rel=1e-5)
+    assert set(grouped_grads) == set(whole_grads)
+    for name, grad in whole_grads.items():
+        torch.testing.assert_close(grouped_grads[name], grad, rtol=1e-4, atol=1e-6)
