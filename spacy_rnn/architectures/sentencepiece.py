@@ -62,7 +62,20 @@ def read_model_file(path) -> bytes:
         raise FileNotFoundError(f"SentencePiece model file not found: {path}")
     data = path.read_bytes()
     try:
-        load_sentencepiece(data)
+        processor = load_sentencepiece(data)
     except Exception as err:  # sentencepiece raises RuntimeError/OSError variants
         raise ValueError(f"{path} is not a valid SentencePiece model: {err}") from None
+    _check_special_ids(processor, path)
     return data
+
+
+def _check_special_ids(processor, path) -> None:
+    """The translator pads with id 0 and starts/ends with 1/2: a model trained with other
+    special ids would turn padding into real pieces."""
+    expected = {"pad_id": PAD_ID, "bos_id": BOS_ID, "eos_id": EOS_ID, "unk_id": UNK_ID}
+    found = {name: getattr(processor, name)() for name in expected}
+    if found != expected:
+        raise ValueError(
+            f"{path}: SentencePiece special ids {found} differ from the ids the translator uses "
+            f"{expected}. Retrain it with --pad_id=0 --bos_id=1 --eos_id=2 --unk_id=3 (or leave "
+            f"sentencepiece_model unset to train one at initialization).")

@@ -396,6 +396,19 @@ def write_sentencepiece_model(path: Path, texts: List[str], vocab_size: int) -> 
     return path
 
 
+def test_sentencepiece_model_with_other_special_ids_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(SOURCES + TARGETS), model_writer=buffer,
+                                   vocab_size=60, minloglevel=2)  # defaults: unk 0, bos 1, eos 2
+    path = tmp_path / "default_ids.model"
+    path.write_bytes(buffer.getvalue())
+    nlp = make_nlp()
+    nlp.config["initialize"]["components"]["rnn_translator"] = {"sentencepiece_model": str(path)}
+    with pytest.raises(ValueError, match=r"default_ids.model: SentencePiece special ids .*"
+                                         r"--pad_id=0 --bos_id=1 --eos_id=2 --unk_id=3"):
+        nlp.initialize(lambda: examples(nlp))
+
+
 def test_initialize_with_sentencepiece_model_file(tmp_path):
     model_path = write_sentencepiece_model(tmp_path / "shared.model", SOURCES + TARGETS, 70)
     nlp = make_nlp(vocab_size=500)  # ignored: the file decides the vocabulary
