@@ -101,3 +101,11 @@ def test_reference_preset_on_given_parallel_files(tmp_path, capsys):
         assert row["target_pieces_per_batch"] > 0
     printed = capsys.readouterr().out
     assert "src.txt" in printed and "Tagger" not in printed
+
+
+def test_too_few_given_pairs_is_a_clear_error(tmp_path):
+    (tmp_path / "src.txt").write_text("a b\n" * 5, encoding="utf8")
+    (tmp_path / "tgt.txt").write_text("c d\n" * 5, encoding="utf8")
+    with pytest.raises(SystemExit, match=r"5 non-empty pairs, the translator benchmark needs at least"):
+        benchmark.main(["--quick", "--skip-taggers", "--mt-data",
+                        str(tmp_path / "src.txt"), str(tmp_path / "tgt.txt")])

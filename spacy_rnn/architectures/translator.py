@@ -66,24 +66,26 @@ def build_seq2seq_translator(
                  bidirectional=bidirectional, dropout=dropout, label_smoothing=label_smoothing,
                  tie_target_embeddings=tie_target_embeddings, vocab_size=vocab_size,
                  shared_vocab=shared_vocab, subword_model=subword_model,
-                 character_coverage=character_coverage, max_source_pieces=max_source_pieces,
-                 train_group_size=train_group_size)
-    _check_sizes(hyper)
+                 character_coverage=character_coverage, max_source_pieces=max_source_pieces)
+    _check_sizes(hyper, train_group_size)
     core = Model("seq2seq-core", _no_forward, init=_init_core, shims=[_make_shim(hyper)],
                  attrs={"hyper": hyper, "spm_source": b"", "spm_target": b""})
-    loss = Model("seq2seq-loss", _loss_forward, layers=[core])
+    # train_group_size is bound here, not stored with the weights: it is a training setting,
+    # so the config decides it, also for pipelines saved without it.
+    loss = Model("seq2seq-loss", functools.partial(_loss_forward, group_size=train_group_size),
+                 layers=[core])
     translate = Model("seq2seq-translate", _translate_forward, layers=[core])
     return Model("rnn-translator", _no_forward, init=_init_top, layers=[core, loss, translate],
                  refs={"core": core, "loss": loss, "translate": translate})
 
 
-def _check_sizes(hyper: Dict) -> None:
+def _check_sizes(hyper: Dict, train_group_size: int) -> None:
     if hyper["bidirectional"] and hyper["hidden"] % 2:
         raise ValueError(f"Seq2SeqTranslator: a bidirectional encoder needs an even hidden "
                          f"size, got hidden = {hyper['hidden']}.")
-    if hyper["train_group_size"] < 0:
+    if train_group_size < 0:
         raise ValueError(f"Seq2SeqTranslator: train_group_size must be >= 0 (0 = no grouping), "
-                         f"got {hyper['train_group_size']}.")
+                         f"got {train_group_size}.")
     if hyper["vocab_size"] < 8:
         raise ValueError(f"Seq2SeqTranslator: vocab_size must be at least 8, got {hyper['vocab_size']}.")
 
@@ -241,7 +243,8 @@ def split_long(rows: List[List[int]], limit: int) -> Tuple[List[List[int]], List
 
 # ----- loss ------------------------------------------------------------------------------------
 
-def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is_train: bool):
+def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is_train: bool,
+                  group_size: int = 0):
     from ..torch.seq2seq import sequence_loss
 
     core = model.layers[0]
@@ -249,8 +252,10 @@ def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is
     module.train(is_train)
     hyper = core.attrs["hyper"]
     src_rows, tgt_rows = _training_pieces(core, *sources_targets)
+    if not src_rows:
+        return 0.0, lambda d_loss=1.0: []
     total, n_tokens = 0.0, 0
-    for group in length_groups([len(row) for row in tgt_rows], hyper["train_group_size"]):
+    for group in length_groups([len(row) for row in tgt_rows], group_size):
         src, src_lengths, tgt_in, tgt_out = _training_batch(
             core, [src_rows[i] for i in group], [tgt_rows[i] for i in group])
         logits = module(src, src_lengths, tgt_in)

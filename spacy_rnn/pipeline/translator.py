@@ -1,4 +1,5 @@
 """The ``rnn_translator`` component: ``doc._.translation`` from a recurrent seq2seq model."""
+import math
 import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
@@ -10,7 +11,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
-from ..architectures.translator import quantized_module
+from ..architectures.translator import quantized_module, torch_module
 from ..extensions import ensure_doc_extensions
 
 ensure_doc_extensions()
@@ -88,7 +89,7 @@ class RNNTranslator(TrainablePipe):
         self.cfg = {"beam_size": beam_size, "length_penalty": length_penalty,
                     "max_length_ratio": max_length_ratio,
                     "max_length_constant": max_length_constant, "quantize": quantize}
-        self._int8 = None  # cached quantized copy; False = not possible on this device
+        self._int8 = None  # (weights key, quantized copy or None where int8 is impossible)
 
     def predict(self, docs: Iterable[Doc]) -> List[str]:
         """One translation per doc."""
@@ -105,13 +106,15 @@ class RNNTranslator(TrainablePipe):
         _check_quantize(self.cfg.get("quantize"))
         if self.cfg.get("quantize") != "int8":
             return None
-        if self._int8 is None:
-            module = quantized_module(self.model.get_ref("core"))
+        core = self.model.get_ref("core")
+        key = _weights_key(core)
+        if self._int8 is None or self._int8[0] != key:
+            module = quantized_module(core)
             if module is None:
                 warnings.warn(f"[{self.name}] quantize = 'int8' runs on CPU only; this model "
                               f"is on a GPU, so it decodes in float32.")
-            self._int8 = False if module is None else module
-        return None if self._int8 is False else self._int8
+            self._int8 = (key, module)
+        return self._int8[1]
 
     def finish_update(self, sgd: Optional[Optimizer]) -> None:
         """Update the weights (and drop the quantized copy made from the old ones)."""
@@ -129,6 +132,12 @@ class RNNTranslator(TrainablePipe):
     def _keeping_cfg(self, load, data, exclude):
         cfg = dict(self.cfg)
         load(data, exclude=exclude)
+        changed = {k: v for k, v in self.cfg.items() if k in cfg and _differs(cfg[k], v)}
+        if changed:
+            warnings.warn(f"[{self.name}] the saved decoding settings {changed} differ from the "
+                          f"config's; the config's are used ({ {k: cfg[k] for k in changed} }). "
+                          f"Set them in the config (or with spacy.load(..., config=...)) to keep "
+                          f"them.")
         self.cfg, self._int8 = cfg, None
         return self
 
@@ -173,6 +182,23 @@ class RNNTranslator(TrainablePipe):
                                  "source_model": sentencepiece_model,
                                  "target_model": target_sentencepiece_model})
         self._int8 = None
+
+
+def _differs(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return not (isinstance(a, (int, float)) and isinstance(b, (int, float))
+                    and math.isclose(a, b, rel_tol=1e-9))
+    return a != b
+
+
+def _weights_key(core: Model) -> tuple:
+    """Changes when the network is replaced (loading, initialization), moved to another
+    device, or edited in place (torch bumps a tensor's version on in-place writes; thinc's
+    optimizer step is caught by finish_update instead)."""
+    module = torch_module(core)
+    params = list(module.parameters())
+    device = str(params[0].device) if params else "cpu"
+    return id(module), device, sum(p._version for p in params)
 
 
 def _check_quantize(value) -> None:

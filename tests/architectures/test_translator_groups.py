@@ -54,3 +54,29 @@ def test_grouped_loss_and_gradients_equal_the_whole_batch():
     assert set(grouped_grads) == set(whole_grads)
     for name, grad in whole_grads.items():
         torch.testing.assert_close(grouped_grads[name], grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:SentencePiece")
+def test_group_size_comes_from_the_config_not_the_saved_bytes():
+    """Bytes saved by a model built with one group size (or before the setting existed)
+    load into a model built with another, which then trains with its own setting."""
+    fix_random_seed(0)
+    saved = build_seq2seq_translator(emb_size=8, hidden=16, vocab_size=40, train_group_size=0)
+    saved.initialize(X={"sources": SOURCES * 3, "targets": TARGETS * 3})
+    saved.get_ref("core").attrs["hyper"].pop("train_group_size", None)  # as an older version
+    loaded = build_seq2seq_translator(emb_size=8, hidden=16, vocab_size=40, dropout=0.0,
+                                      train_group_size=2).from_bytes(saved.to_bytes())
+    calls = []
+    module = torch_module(loaded.get_ref("core"))
+    module.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
+    loss, backprop = loaded.get_ref("loss")((SOURCES, TARGETS), is_train=True)
+    backprop(1.0)
+    assert loss > 0 and sorted(calls) == [1, 2, 2, 2]  # 7 pairs in groups of <= 2
+
+
+@pytest.mark.filterwarnings("ignore:SentencePiece")
+def test_empty_batch_has_zero_loss():
+    model = build_seq2seq_translator(emb_size=8, hidden=16, vocab_size=40)
+    model.initialize(X={"sources": SOURCES * 3, "targets": TARGETS * 3})
+    loss, backprop = model.get_ref("loss")(([], []), is_train=True)
+    assert loss == 0.0 and backprop(1.0) == []

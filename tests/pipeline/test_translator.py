@@ -23,6 +23,7 @@ from spacy.language import Language
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
+from spacy_rnn.architectures.translator import torch_module
 from spacy_rnn.architectures.sentencepiece import (BOS_ID, EOS_ID, PAD_ID, UNK_ID,
                                                    load_sentencepiece)
 
@@ -222,10 +223,10 @@ def test_int8_decoding_keeps_memorized_translations(beam, beam_size, monkeypatch
     monkeypatch.setitem(translator.cfg, "quantize", "int8")
     monkeypatch.setattr(translator, "_int8", None)
     assert translate(nlp, SOURCES) == TARGETS
-    int8 = translator._int8
+    int8 = translator._int8[1]
     assert "quantized" in type(int8.generator).__module__
     assert translate(nlp, SOURCES[:3]) == TARGETS[:3]
-    assert translator._int8 is int8  # made once, reused
+    assert translator._int8[1] is int8  # made once, reused
     core = translator.model.get_ref("core")
     assert type(core.shims[0]._model.generator).__name__ == "Linear"  # float model kept
 
@@ -236,14 +237,32 @@ def test_int8_copy_is_remade_after_an_update():
     train(nlp, n_iter=2, egs=egs)
     translator = nlp.get_pipe("rnn_translator")
     nlp("the cat sleeps")
-    first = translator._int8
+    first = translator._int8[1]
     assert first is not None
     nlp.update(egs, sgd=nlp.create_optimizer())
     assert translator._int8 is None
     nlp("the cat sleeps")
-    assert translator._int8 is not None and translator._int8 is not first
-    new_weights = translator._int8.generator.weight()
+    assert translator._int8[1] is not None and translator._int8[1] is not first
+    new_weights = translator._int8[1].generator.weight()
     assert not torch.equal(new_weights.int_repr(), first.generator.weight().int_repr())
+
+
+def test_int8_copy_is_remade_when_weights_change_outside_training(trained, monkeypatch):
+    translator = trained.get_pipe("rnn_translator")
+    monkeypatch.setitem(translator.cfg, "quantize", "int8")
+    monkeypatch.setattr(translator, "_int8", None)
+    saved = translator.model.to_bytes()
+    trained("the cat sleeps")
+    first = translator._int8[1]
+    translator.model.from_bytes(saved)  # replaces the torch module
+    trained("the cat sleeps")
+    second = translator._int8[1]
+    assert second is not first
+    module = torch_module(translator.model.get_ref("core"))
+    with torch.no_grad():
+        module.generator.bias.add_(0.0)  # an in-place write
+    trained("the cat sleeps")
+    assert translator._int8[1] is not second
 
 
 def test_unknown_quantize_value_lists_the_allowed_ones():
@@ -261,6 +280,14 @@ def test_decoding_settings_on_load_come_from_the_config(trained, tmp_path):
     assert translate(nlp, SOURCES) == TARGETS
     plain = spacy.load(tmp_path).get_pipe("rnn_translator")
     assert (plain.cfg["beam_size"], plain.cfg["quantize"]) == (1, None)
+
+
+def test_runtime_cfg_change_that_is_not_kept_is_announced(trained, tmp_path, monkeypatch):
+    monkeypatch.setitem(trained.get_pipe("rnn_translator").cfg, "beam_size", 3)
+    trained.to_disk(tmp_path)
+    with pytest.warns(UserWarning, match=r"saved decoding settings \{'beam_size': 3\} differ"):
+        nlp = spacy.load(tmp_path)
+    assert nlp.get_pipe("rnn_translator").cfg["beam_size"] == 1
 
 
 # -- sentences, long, empty and odd input -----------------------------------------------------
