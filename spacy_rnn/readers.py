@@ -19,7 +19,7 @@ import random
 import warnings
 from contextlib import closing
 from pathlib import Path
-from typing import IO, Callable, Generator, Iterable, Iterator, Tuple, Union
+from typing import IO, Callable, Generator, Iterable, Iterator, Optional, Tuple, Union
 
 import spacy
 from spacy.language import Language
@@ -39,8 +39,8 @@ class ParallelCorpusWarning(UserWarning):
 
 @spacy.registry.readers("spacy-rnn.ParallelCorpus.v1")
 def create_parallel_corpus_reader(
-    source_path: Path,
-    target_path: Path,
+    source_path: Optional[Path],
+    target_path: Optional[Path],
     max_length: int = 0,
     limit: int = 0,
     shuffle: bool = False,
@@ -58,6 +58,11 @@ def create_parallel_corpus_reader(
     warning at the end of each pass. Files with different line counts, missing
     files and lines that are not valid UTF-8 raise before anything is yielded.
     """
+    for name, value in (("source_path", source_path), ("target_path", target_path)):
+        if value is None:
+            raise ValueError(f"spacy-rnn.ParallelCorpus.v1: {name} is not set (null). Set it in "
+                             f"the config's [paths] section or on the command line, e.g. "
+                             f"--paths.train_source train.en --paths.train_target train.de.")
     source_path, target_path = Path(source_path), Path(target_path)
     _check_non_negative("max_length", max_length)
     _check_non_negative("limit", limit)

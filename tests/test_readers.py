@@ -309,3 +309,15 @@ def test_reader_property_round_trip(tmp_path, pairs, gz):
         assert str(skip_warnings[0].message).startswith(f"Skipped {n_skipped} line pair(s) of")
     else:
         assert skip_warnings == []
+
+
+def test_unset_path_is_a_clear_error(tmp_path):
+    from spacy_rnn.readers import create_parallel_corpus_reader
+
+    with pytest.raises(ValueError, match=r"target_path is not set \(null\)\. Set it in the config"):
+        create_parallel_corpus_reader(tmp_path / "a.txt", None)
+    # a shipped config with its null [paths] fails with that message, not a type error
+    cfg_path = Path(__file__).parent.parent / "configs" / "translator_lstm.cfg"
+    config = spacy.util.load_config(cfg_path, interpolate=True)
+    with pytest.raises(ValueError, match=r"source_path is not set \(null\)"):
+        spacy.util.registry.resolve({"train": config["corpora"]["train"]}, validate=True)
