@@ -126,20 +126,34 @@ class RNNTranslator(TrainablePipe):
         return self._keeping_cfg(super().from_bytes, bytes_data, exclude=exclude)
 
     def from_disk(self, path, *, exclude=tuple()):
-        """Load weights; the decoding settings stay those of the config (see the factory)."""
-        return self._keeping_cfg(super().from_disk, path, exclude=exclude)
+        """Load weights; the decoding settings stay those of the config (see the factory).
+        Warns when the saved pipeline's cfg holds runtime changes its config.cfg lacks."""
+        self._keeping_cfg(super().from_disk, path, exclude=exclude)
+        self._warn_unsaved_changes(Path(path))
+        return self
 
     def _keeping_cfg(self, load, data, exclude):
         cfg = dict(self.cfg)
         load(data, exclude=exclude)
-        changed = {k: v for k, v in self.cfg.items() if k in cfg and _differs(cfg[k], v)}
-        if changed:
-            warnings.warn(f"[{self.name}] the saved decoding settings {changed} differ from the "
-                          f"config's; the config's are used ({ {k: cfg[k] for k in changed} }). "
-                          f"Set them in the config (or with spacy.load(..., config=...)) to keep "
-                          f"them.")
+        self._loaded_cfg = dict(self.cfg)
         self.cfg, self._int8 = cfg, None
         return self
+
+    def _warn_unsaved_changes(self, path: Path) -> None:
+        config_path = path.parent / "config.cfg"
+        if not config_path.is_file():
+            return
+        saved = Config().from_disk(config_path, interpolate=False)
+        component = saved.get("components", {}).get(self.name, {})
+        changed = {k: v for k, v in self._loaded_cfg.items()
+                   if k in component and k in self.cfg and _differs(component[k], v)
+                   and _differs(self.cfg[k], v)}
+        if changed:
+            warnings.warn(f"[{self.name}] {path} holds decoding settings {changed} that were "
+                          f"changed at runtime before saving but are not in its config.cfg; "
+                          f"the config's values are used. Pass them to spacy.load(..., config="
+                          f"{{'components': {{'{self.name}': {changed}}}}}) or set them in the "
+                          f"training config.")
 
     def _segments(self, doc: Doc) -> List[str]:
         if doc.has_annotation("SENT_START") and len(doc):

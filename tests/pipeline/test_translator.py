@@ -285,9 +285,14 @@ def test_decoding_settings_on_load_come_from_the_config(trained, tmp_path):
 def test_runtime_cfg_change_that_is_not_kept_is_announced(trained, tmp_path, monkeypatch):
     monkeypatch.setitem(trained.get_pipe("rnn_translator").cfg, "beam_size", 3)
     trained.to_disk(tmp_path)
-    with pytest.warns(UserWarning, match=r"saved decoding settings \{'beam_size': 3\} differ"):
+    with pytest.warns(UserWarning, match=r"decoding settings \{'beam_size': 3\} that were changed"):
         nlp = spacy.load(tmp_path)
     assert nlp.get_pipe("rnn_translator").cfg["beam_size"] == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # deliberate overrides at load time: no warning
+        overrides = {"components": {"rnn_translator": {"beam_size": 3}}}
+        nlp = spacy.load(tmp_path, config=overrides)
+    assert nlp.get_pipe("rnn_translator").cfg["beam_size"] == 3
 
 
 # -- sentences, long, empty and odd input -----------------------------------------------------
