@@ -48,6 +48,10 @@ def training_stats(log_path):
         return {"train_log": str(path), "train_seconds": None, "train_words": None,
                 "train_words_per_second": None}
     last = records[-1]
+    if last["step"] == 0:
+        msg.warn(f"{path}: no dev evaluation after step 0, so model-best is the untrained "
+                 f"model: lower --training.eval_frequency (the eval_frequency variable) or "
+                 f"raise the time budget")
     seconds = last["seconds"]
     return {"train_log": str(path), "train_seconds": seconds, "train_words": last["words"],
             "train_words_per_second": last["words"] / seconds if seconds else None,

@@ -89,6 +89,10 @@ def training_stats(log_path, ratio):
         return {"train_log": str(path), "train_seconds": None, "train_words": None,
                 "train_target_tokens_per_second": None}
     last = records[-1]
+    if last["step"] == 0:
+        msg.warn(f"{path}: no dev evaluation after step 0, so model-best is the untrained "
+                 f"model: lower --training.eval_frequency (the eval_frequency variable) or "
+                 f"raise the time budget")
     seconds, target_tokens = last["seconds"], last["words"] * ratio
     return {"train_log": str(path), "train_seconds": seconds, "train_words": last["words"],
             "train_target_tokens_estimated": target_tokens,
