@@ -96,6 +96,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--mt-preset", choices=("default", "reference"), default="default",
                         help="translator sizes: default (the harness's small LSTM models) or "
                              "reference (~15M parameters, with/without input feeding)")
+    parser.add_argument("--mt-bf16", action="store_true",
+                        help="also time each translator trained with train_precision = bfloat16")
     parser.add_argument("--mt-data", type=Path, nargs=2, default=None, metavar=("SOURCE", "TARGET"),
                         help="parallel text files for the translator (default: generated pairs)")
     parser.add_argument("--data", type=Path, default=None,
@@ -114,7 +116,7 @@ def make_settings(args: argparse.Namespace) -> Dict:
                  batches=args.batches or default_b,
                  repeats=args.repeats or (1 if args.quick else 3), threads=args.threads, seed=args.seed,
                  quick=args.quick, data=str(args.data) if args.data else None,
-                 skip_taggers=args.skip_taggers, mt_preset=args.mt_preset, mt_data=[str(p) for p in args.mt_data or []],
+                 skip_taggers=args.skip_taggers, mt_preset=args.mt_preset, mt_bf16=args.mt_bf16, mt_data=[str(p) for p in args.mt_data or []],
                  train_dropout=TRAIN_DROPOUT)
     if sizes["width"] % 2:
         raise SystemExit("--width must be even (a bidirectional encoder splits it in two)")
@@ -410,7 +412,16 @@ def read_pairs(paths: List[str], n: int) -> List[Tuple[str, str]]:
     return pairs
 
 
-def translator_variants(preset: str = "default") -> Dict[str, Dict]:
+def translator_variants(preset: str = "default", bf16: bool = False) -> Dict[str, Dict]:
+    """Model settings by row name; with ``bf16`` each also trained under bfloat16 autocast."""
+    variants = _preset_variants(preset)
+    if bf16:
+        variants.update({f"{name}, bf16 training": dict(variant, train_precision="bfloat16")
+                         for name, variant in list(variants.items())})
+    return variants
+
+
+def _preset_variants(preset: str) -> Dict[str, Dict]:
     if preset == "reference":
         deep = {"cell": "lstm", "attention": "bahdanau", "encoder_depth": 2, "decoder_depth": 2}
         return {"rnn_translator 2+2-layer lstm + bahdanau + input feeding":
@@ -530,7 +541,8 @@ def run_translators(sizes: Dict, device: str) -> List[Dict]:
     else:
         pairs = generate_parallel(sizes["mt_pairs"], sizes, sizes["seed"])
     runs = [TranslatorRun(name, variant, pairs, sizes, device)
-            for name, variant in translator_variants(sizes.get("mt_preset", "default")).items()]
+            for name, variant in translator_variants(sizes.get("mt_preset", "default"),
+                                                      sizes.get("mt_bf16", False)).items()]
     for _ in range(sizes["repeats"]):
         for run in runs:
             run.time_training()

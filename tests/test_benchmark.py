@@ -103,6 +103,16 @@ def test_reference_preset_on_given_parallel_files(tmp_path, capsys):
     assert "src.txt" in printed and "Tagger" not in printed
 
 
+def test_bf16_flag_adds_a_bf16_trained_row_per_model():
+    variants = benchmark.translator_variants("default", bf16=True)
+    precisions = sorted(v.get("train_precision", "float32") for v in variants.values())
+    assert precisions == ["bfloat16", "bfloat16", "float32", "float32"]
+    results = benchmark.main(["--quick", "--skip-taggers", "--mt-bf16"])
+    rows = results["devices"]["cpu"]["translator"]
+    assert {r["model"] for r in rows} == set(variants)
+    assert all(r["train_tokens_per_s"] > 0 for r in rows)
+
+
 def test_too_few_given_pairs_is_a_clear_error(tmp_path):
     (tmp_path / "src.txt").write_text("a b\n" * 5, encoding="utf8")
     (tmp_path / "tgt.txt").write_text("c d\n" * 5, encoding="utf8")

@@ -38,6 +38,7 @@ subword_model = "unigram"
 character_coverage = 1.0
 max_source_pieces = 200
 train_group_size = 64
+train_precision = "float32"
 """
 DEFAULT_TRANSLATOR_MODEL = Config().from_str(default_model_config)["model"]
 SEARCH_KEYS = ("beam_size", "length_penalty", "max_length_ratio", "max_length_constant")

@@ -1,7 +1,10 @@
-"""Length-grouped training sub-batches of ``spacy-rnn.Seq2SeqTranslator.v1``."""
+"""Training settings of ``spacy-rnn.Seq2SeqTranslator.v1``: length-grouped sub-batches
+(``train_group_size``) and bfloat16 autocast (``train_precision``)."""
 import pytest
+import spacy
 import torch
-from thinc.api import fix_random_seed
+from thinc.api import Adam, fix_random_seed
+from thinc.config import ConfigValidationError
 
 from spacy_rnn.architectures.translator import (build_seq2seq_translator, length_groups,
                                                 torch_module)
@@ -35,14 +38,17 @@ SOURCES = ["a b c d e f g h", "a b", "c d e", "f", "g h a b c", "b c d e f g h a
 TARGETS = ["x y", "y z w v u t s", "z", "w v u", "t s x y z w v u t s x", "s", "x y z w"]
 
 
-def loss_and_grads(group_size: int):
+def loss_and_grads(group_size: int, precision: str = "float32", logit_dtypes=None):
     fix_random_seed(0)
     model = build_seq2seq_translator(emb_size=8, hidden=16, vocab_size=40, dropout=0.0,
-                                     label_smoothing=0.1, train_group_size=group_size)
+                                     label_smoothing=0.1, train_group_size=group_size,
+                                     train_precision=precision)
     model.initialize(X={"sources": SOURCES * 3, "targets": TARGETS * 3})
+    module = torch_module(model.get_ref("core"))
+    if logit_dtypes is not None:
+        module.generator.register_forward_hook(lambda mod, args, out: logit_dtypes.append(out.dtype))
     loss, backprop = model.get_ref("loss")((SOURCES, TARGETS), is_train=True)
     backprop(1.0)
-    module = torch_module(model.get_ref("core"))
     return loss, {name: p.grad.clone() for name, p in module.named_parameters()}
 
 
@@ -80,3 +86,45 @@ def test_empty_batch_has_zero_loss():
     model.initialize(X={"sources": SOURCES * 3, "targets": TARGETS * 3})
     loss, backprop = model.get_ref("loss")(([], []), is_train=True)
     assert loss == 0.0 and backprop(1.0) == []
+
+
+@pytest.mark.filterwarnings("ignore:SentencePiece")
+def test_bfloat16_runs_the_forward_in_bf16_and_keeps_float32_gradients():
+    dtypes32, dtypes16 = [], []
+    loss32, grads32 = loss_and_grads(0, "float32", dtypes32)
+    loss16, grads16 = loss_and_grads(0, "bfloat16", dtypes16)
+    assert dtypes32 == [torch.float32] and dtypes16 == [torch.bfloat16]
+    assert loss16 == pytest.approx(loss32, rel=0.02)
+    for name, grad in grads32.items():
+        assert grads16[name].dtype == torch.float32 and torch.isfinite(grads16[name]).all()
+    cosine = torch.nn.functional.cosine_similarity(
+        grads16["generator.weight"].flatten(), grads32["generator.weight"].flatten(), dim=0)
+    assert cosine > 0.98
+
+
+@pytest.mark.filterwarnings("ignore:SentencePiece")
+def test_bfloat16_training_overfits_a_tiny_set():
+    fix_random_seed(0)
+    model = build_seq2seq_translator(emb_size=16, hidden=32, vocab_size=40, dropout=0.0,
+                                     label_smoothing=0.0, train_precision="bfloat16")
+    model.initialize(X={"sources": SOURCES * 3, "targets": TARGETS * 3})
+    optimizer = Adam(0.01)
+    losses = []
+    for _ in range(60):
+        loss, backprop = model.get_ref("loss")((SOURCES, TARGETS), is_train=True)
+        backprop(1.0)
+        model.finish_update(optimizer)
+        losses.append(loss)
+    assert losses[-1] < 0.1 * losses[0]
+
+
+def test_unknown_precision_is_rejected():
+    with pytest.raises(ValueError, match="train_precision must be 'float32' or 'bfloat16'"):
+        build_seq2seq_translator(train_precision="float16")
+
+
+def test_config_validation_lists_the_allowed_precisions():
+    nlp = spacy.blank("en")
+    with pytest.raises(ConfigValidationError) as error:
+        nlp.add_pipe("rnn_translator", config={"model": {"train_precision": "fp16"}})
+    assert "float32" in str(error.value) and "bfloat16" in str(error.value)
