@@ -116,7 +116,8 @@ def make_settings(args: argparse.Namespace) -> Dict:
                  batches=args.batches or default_b,
                  repeats=args.repeats or (1 if args.quick else 3), threads=args.threads, seed=args.seed,
                  quick=args.quick, data=str(args.data) if args.data else None,
-                 skip_taggers=args.skip_taggers, mt_preset=args.mt_preset, mt_bf16=args.mt_bf16, mt_data=[str(p) for p in args.mt_data or []],
+                 skip_taggers=args.skip_taggers, mt_preset=args.mt_preset, mt_bf16=args.mt_bf16,
+                 mt_data=[str(p) for p in args.mt_data or []],
                  train_dropout=TRAIN_DROPOUT)
     if sizes["width"] % 2:
         raise SystemExit("--width must be even (a bidirectional encoder splits it in two)")
@@ -417,7 +418,7 @@ def translator_variants(preset: str = "default", bf16: bool = False) -> Dict[str
     variants = _preset_variants(preset)
     if bf16:
         variants.update({f"{name}, bf16 training": dict(variant, train_precision="bfloat16")
-                         for name, variant in list(variants.items())})
+                         for name, variant in variants.items()})
     return variants
 
 

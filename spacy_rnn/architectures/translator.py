@@ -17,7 +17,7 @@ The model tree has three nodes the component reaches by reference:
 import functools
 import io
 import warnings
-from typing import Dict, List, Literal, Optional, Tuple
+from typing import Dict, List, Literal, Optional, Tuple, get_args
 
 from spacy.util import registry
 from thinc.api import Model
@@ -62,9 +62,9 @@ def build_seq2seq_translator(
         that little time goes into padding; 0 runs the whole batch padded to its
         longest pair.
     train_precision: "bfloat16" runs the training forward pass under torch autocast
-        in bfloat16 (weights, gradients and the loss stay float32). Faster on CPUs
-        with AVX512-BF16/AMX and on GPUs with bf16 support, slow where the CPU
-        emulates it; decoding always runs in float32 (or int8, see quantize).
+        in bfloat16 (weights, gradients and the loss stay float32). Measured faster
+        on a CPU with AVX512-BF16 (BENCHMARKS.md); slow where the CPU emulates bf16;
+        not measured on GPU. Decoding always runs in float32 (or int8, see quantize).
     """
     hyper = dict(cell=cell, encoder_cell=encoder_cell, decoder_cell=decoder_cell,
                  attention=attention, input_feeding=input_feeding, emb_size=emb_size,
@@ -90,8 +90,9 @@ def _check_training(train_group_size: int, train_precision: str) -> None:
     if train_group_size < 0:
         raise ValueError(f"Seq2SeqTranslator: train_group_size must be >= 0 (0 = no grouping), "
                          f"got {train_group_size}.")
-    if train_precision not in ("float32", "bfloat16"):
-        raise ValueError(f"Seq2SeqTranslator: train_precision must be 'float32' or 'bfloat16', "
+    if train_precision not in get_args(Precision):
+        allowed = " or ".join(repr(p) for p in get_args(Precision))
+        raise ValueError(f"Seq2SeqTranslator: train_precision must be {allowed}, "
                          f"got {train_precision!r}.")
 
 
