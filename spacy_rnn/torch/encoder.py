@@ -1,17 +1,31 @@
 """Length-correct stacked (bi)directional recurrent encoder.
 
-Each direction of each layer is a separate unidirectional ``nn.RNN``/``nn.LSTM``/
-``nn.GRU`` run over a batch-first padded tensor. The forward direction reads
-real tokens before any padding; the backward direction runs over each sequence
-reversed *within its own length*, so it too starts at the last real token.
-The output for a sequence therefore does not depend on what else is in the
-batch, unlike a bidirectional cuDNN call over a padded batch.
+Each direction of each layer is a single-layer unidirectional ``nn.RNN``/
+``nn.LSTM``/``nn.GRU``. The forward direction reads real tokens before any
+padding; the backward direction reads each sequence reversed *within its own
+length*, so it too starts at the last real token. The output for a sequence
+therefore does not depend on what else is in the batch, unlike a bidirectional
+cuDNN call over a padded batch.
+
+Two computations give the same result (tests/torch/test_fused.py):
+
+- the PyTorch modules themselves (oneDNN on CPU, cuDNN on GPU) over padded
+  batches of sequences of similar length (``_encode_grouped``): used on GPU,
+  and for LSTM training on CPU, where oneDNN's LSTM is fastest;
+- one time-step loop for both directions over packed rows (``_encode_fused``,
+  see :mod:`.fused`): used on CPU for GRU and RNN, which PyTorch runs as
+  separate small operations per step and direction, and for LSTM inference.
+
+Measured with ``python -m spacy_rnn.benchmark`` (BENCHMARKS.md).
 """
+
+from dataclasses import dataclass
+from typing import Tuple
 
 import torch
 from torch import nn
 
-from .padding import pad_flat, reverse_index, reverse_padded, unpad
+from .fused import fused_layer, packed_layout
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -74,33 +88,98 @@ class RNNEncoder(nn.Module):
         """
         if flat.shape[0] == 0:
             return flat.new_zeros((0, self.width)) + flat.sum() * 0
+        if flat.device.type == "cpu" and (self.cell != "lstm" or not torch.is_grad_enabled()):
+            return self._encode_fused(flat, lengths)
+        return self._encode_grouped(flat, lengths)
+
+    def _encode_fused(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """All directions of a layer in one time-step loop over packed rows (see
+        :mod:`.fused`). Used for GRU and RNN on CPU, where PyTorch has no fused kernel."""
+        layout = packed_layout(lengths)
+        packed = flat.index_select(0, layout.to_packed)
+        for i in range(len(self.forward_layers)):
+            layer_in = self.dropout(packed) if i else packed
+            out = fused_layer(self.cell, self._directions(i), layer_in, layout)
+            packed = out + packed if (self.residual and i) else out
+        return packed.index_select(0, layout.to_flat)
+
+    def _directions(self, i: int) -> list:
+        """The modules of layer ``i``: forward, then backward if bidirectional."""
+        if len(self.backward_layers):
+            return [self.forward_layers[i], self.backward_layers[i]]
+        return [self.forward_layers[i]]
+
+    def _encode_grouped(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Run the PyTorch modules (oneDNN on CPU, cuDNN on GPU) on padded batches
+        of sequences of similar length."""
         groups = length_groups(lengths, self.length_groups)
         if len(groups) == 1:
-            return self._encode(flat, lengths)
-        out = flat.new_zeros((flat.shape[0], self.width))
-        for group in groups:
-            rows = group_rows(lengths, group)
-            out = out.index_copy(0, rows, self._encode(flat.index_select(0, rows), lengths[group]))
-        return out
+            return self._encode_padded(flat, lengths)
+        rows = [group_rows(lengths, group) for group in groups]
+        outputs = [self._encode_padded(flat.index_select(0, r), lengths[g]) for r, g in zip(rows, groups)]
+        order = torch.cat(rows)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
+        return torch.cat(outputs).index_select(0, inverse)
 
-    def _encode(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def _encode_padded(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Encode one group of sequences as a single padded batch."""
-        padded = pad_flat(flat, lengths)
-        index = reverse_index(lengths, padded.shape[1])
+        index = PaddedIndex.build(lengths)
         for i in range(len(self.forward_layers)):
-            layer_in = self.dropout(padded) if i else padded
-            out = self._layer(i, layer_in, index)
-            padded = out + padded if (self.residual and i) else out
-        return unpad(padded, lengths)
+            layer_in = self.dropout(flat) if i else flat
+            out = self._padded_layer(i, layer_in, index)
+            flat = out + flat if (self.residual and i) else out
+        return flat
 
-    def _layer(self, i: int, padded: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Run layer ``i`` (both directions) over a (B, T, W) padded batch."""
-        forward_out, _ = self.forward_layers[i](padded)
-        if not len(self.backward_layers):
-            return forward_out
-        reversed_in = reverse_padded(padded, index)
-        backward_out, _ = self.backward_layers[i](reversed_in)
-        return torch.cat([forward_out, reverse_padded(backward_out, index)], dim=-1)
+    def _padded_layer(self, i: int, flat: torch.Tensor, index: "PaddedIndex") -> torch.Tensor:
+        """Run layer ``i`` (both directions) over flat rows, padding them first."""
+        with_zero = torch.cat([flat, flat.new_zeros((1, flat.shape[1]))])
+        outputs = [index.run(self.forward_layers[i], with_zero, index.forward, index.forward_out)]
+        if len(self.backward_layers):
+            outputs.append(index.run(self.backward_layers[i], with_zero, index.backward, index.backward_out))
+        return torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
+
+
+@dataclass
+class PaddedIndex:
+    """Row indices that pad a flat batch (forward, and reversed within each
+    sequence's length for the backward direction) and that unpad the outputs.
+
+    ``forward``/``backward`` index rows of the flat input with one zero row
+    appended (index N) for padding; ``forward_out``/``backward_out`` index the
+    (B * T) rows of a direction's padded output, in flat row order.
+    """
+
+    shape: Tuple[int, int]
+    forward: torch.Tensor
+    backward: torch.Tensor
+    forward_out: torch.Tensor
+    backward_out: torch.Tensor
+
+    @classmethod
+    def build(cls, lengths: torch.Tensor) -> "PaddedIndex":
+        max_len = int(lengths.max())
+        steps = torch.arange(max_len, device=lengths.device).unsqueeze(0)
+        ends = lengths.unsqueeze(1)
+        valid = steps < ends
+        mirrored = ends - 1 - steps
+        starts = (torch.cumsum(lengths, 0) - lengths).unsqueeze(1)
+        padding = int(lengths.sum())
+        base = torch.arange(lengths.numel(), device=lengths.device).unsqueeze(1) * max_len
+        return cls(
+            shape=(lengths.numel(), max_len),
+            forward=torch.where(valid, starts + steps, padding).reshape(-1),
+            backward=torch.where(valid, starts + mirrored, padding).reshape(-1),
+            forward_out=(base + steps)[valid],
+            backward_out=(base + mirrored)[valid],
+        )
+
+    def run(self, module: nn.Module, with_zero: torch.Tensor, rows: torch.Tensor,
+            out_rows: torch.Tensor) -> torch.Tensor:
+        """Pad ``with_zero`` by ``rows``, run ``module``, unpad by ``out_rows``."""
+        padded = with_zero.index_select(0, rows).view(*self.shape, with_zero.shape[1])
+        out, _ = module(padded)
+        return out.reshape(-1, out.shape[-1]).index_select(0, out_rows)
 
 
 def length_groups(lengths: torch.Tensor, max_groups: int) -> list:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from spacy_rnn.torch.encoder import RNNEncoder, make_cell
-from spacy_rnn.torch.padding import pad_flat, reverse_index, reverse_padded, unpad
+from spacy_rnn.torch.padding import pad_flat, unpad
 
 CELLS = ["rnn", "lstm", "gru"]
 
@@ -18,15 +18,6 @@ def test_pad_unpad_round_trip():
     assert padded.shape == (4, 5, 4)
     assert torch.equal(unpad(padded, lengths), flat)
     assert torch.all(padded[1, 1:] == 0)
-
-
-def test_reverse_within_length_is_an_involution():
-    lengths = torch.tensor([3, 1, 4])
-    index = reverse_index(lengths, 4)
-    assert index.tolist() == [[2, 1, 0, 3], [0, 1, 2, 3], [3, 2, 1, 0]]
-    padded = torch.arange(12.0).view(3, 4, 1)
-    twice = reverse_padded(reverse_padded(padded, index), index)
-    assert torch.equal(twice, padded)
 
 
 @pytest.mark.parametrize("cell", CELLS)

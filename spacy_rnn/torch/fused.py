@@ -1,0 +1,135 @@
+"""Both directions of a recurrent layer in one time-step loop, over packed rows.
+
+On CPU a recurrent layer is bound by per-operation overhead, not arithmetic:
+``nn.LSTM`` runs each direction as its own loop of small matrix products. Here
+the sequences are sorted by length and laid out time-major ("packed": the rows
+of step ``t`` are the sequences longer than ``t``, longest first), the backward
+direction reads each sequence reversed within its own length, and one batched
+matrix product per step serves both directions. The batch shrinks as sequences
+end, so no step computes on padding. The weights are those of the
+``nn.RNN``/``nn.LSTM``/``nn.GRU`` modules the layer was built with (gate order
+as in PyTorch), so results equal running those modules sequence by sequence.
+"""
+from dataclasses import dataclass
+from typing import List, Sequence
+
+import torch
+from torch import nn
+
+
+@dataclass
+class PackedLayout:
+    """Where each flat row goes in packed order, and the per-step batch sizes.
+
+    :param to_packed: shape (N,): flat row index of each packed row
+    :param to_flat: shape (N,): packed row index of each flat row
+    :param reverse: shape (N,): packed row of the same sequence's token at
+        position ``length - 1 - t`` for the packed row at position ``t``
+    :param batch_sizes: number of sequences longer than ``t``, for each step ``t``
+    """
+
+    to_packed: torch.Tensor
+    to_flat: torch.Tensor
+    reverse: torch.Tensor
+    batch_sizes: List[int]
+
+
+def packed_layout(lengths: torch.Tensor) -> PackedLayout:
+    """The :class:`PackedLayout` of flat rows of sequences with ``lengths``."""
+    order = torch.argsort(lengths, descending=True, stable=True)
+    sorted_lengths = lengths[order]
+    max_len = int(sorted_lengths[0]) if lengths.numel() else 0
+    steps = torch.arange(max_len, device=lengths.device).unsqueeze(1)
+    active = steps < sorted_lengths.unsqueeze(0)  # (T, B)
+    starts = (torch.cumsum(lengths, 0) - lengths)[order]
+    to_packed = (starts.unsqueeze(0) + steps)[active]
+    position = torch.cumsum(active.reshape(-1), 0).reshape(active.shape) - 1
+    mirrored = (sorted_lengths.unsqueeze(0) - 1 - steps).clamp(min=0)
+    reverse = position.gather(0, mirrored)[active]
+    to_flat = torch.empty_like(to_packed)
+    to_flat[to_packed] = torch.arange(to_packed.numel(), device=lengths.device)
+    return PackedLayout(to_packed, to_flat, reverse, active.sum(1).tolist())
+
+
+def stacked_weights(cells: Sequence[nn.Module]):
+    """Input weights (D, W, G), recurrent weights (D, H, G) and the two biases
+    (D, 1, G) of the single-layer modules ``cells`` (one per direction)."""
+    w_ih = torch.stack([cell.weight_ih_l0.t() for cell in cells])
+    w_hh = torch.stack([cell.weight_hh_l0.t() for cell in cells])
+    b_ih = torch.stack([cell.bias_ih_l0 for cell in cells]).unsqueeze(1)
+    b_hh = torch.stack([cell.bias_hh_l0 for cell in cells]).unsqueeze(1)
+    return w_ih, w_hh, b_ih, b_hh
+
+
+def fused_layer(cell: str, cells: Sequence[nn.Module], packed: torch.Tensor,
+                layout: PackedLayout) -> torch.Tensor:
+    """Run one layer, all directions, over packed rows.
+
+    :param cell: "rnn", "lstm" or "gru"
+    :param cells: the forward module, and the backward one if bidirectional
+    :param packed: shape (N, W), rows in packed order
+    :return: shape (N, D * H) in packed order, forward half first
+    """
+    w_ih, w_hh, b_ih, b_hh = stacked_weights(cells)
+    inputs = [packed, packed.index_select(0, layout.reverse)][: len(cells)]
+    if cell == "gru":
+        projected = torch.baddbmm(b_ih, torch.stack(inputs), w_ih)
+        states = gru_steps(projected, w_hh, b_hh, layout.batch_sizes)
+    else:
+        projected = torch.baddbmm(b_ih + b_hh, torch.stack(inputs), w_ih)
+        step_fn = lstm_steps if cell == "lstm" else rnn_steps
+        states = step_fn(projected, w_hh, layout.batch_sizes)
+    if len(cells) == 1:
+        return states[0]
+    return torch.cat([states[0], states[1].index_select(0, layout.reverse)], dim=-1)
+
+
+def _offsets(batch_sizes: List[int]):
+    start = 0
+    for size in batch_sizes:
+        yield start, size
+        start += size
+
+
+def rnn_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[int]) -> torch.Tensor:
+    """tanh RNN over packed rows: (D, N, H) input projections -> (D, N, H) states."""
+    h = projected.new_zeros((projected.shape[0], batch_sizes[0], w_hh.shape[1]))
+    outputs = []
+    for start, size in _offsets(batch_sizes):
+        h = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh).tanh()
+        outputs.append(h)
+    return torch.cat(outputs, dim=1)
+
+
+def lstm_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[int]) -> torch.Tensor:
+    """LSTM over packed rows: (D, N, 4H) input projections -> (D, N, H) states."""
+    hidden = w_hh.shape[1]
+    h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
+    c = torch.zeros_like(h)
+    outputs = []
+    for start, size in _offsets(batch_sizes):
+        gates = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh)
+        sig = gates.sigmoid()
+        in_gate, forget, _, out_gate = sig.chunk(4, dim=-1)
+        candidate = gates[..., 2 * hidden : 3 * hidden].tanh()
+        c = torch.addcmul(forget * c[:, :size], in_gate, candidate)
+        h = out_gate * c.tanh()
+        outputs.append(h)
+    return torch.cat(outputs, dim=1)
+
+
+def gru_steps(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
+              batch_sizes: List[int]) -> torch.Tensor:
+    """GRU over packed rows: (D, N, 3H) input projections -> (D, N, H) states."""
+    hidden = w_hh.shape[1]
+    h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
+    outputs = []
+    for start, size in _offsets(batch_sizes):
+        x = projected[:, start : start + size]
+        h = h[:, :size]
+        recurrent = torch.baddbmm(b_hh, h, w_hh)
+        reset, update = (x[..., : 2 * hidden] + recurrent[..., : 2 * hidden]).sigmoid().chunk(2, dim=-1)
+        candidate = torch.addcmul(x[..., 2 * hidden :], reset, recurrent[..., 2 * hidden :]).tanh()
+        h = torch.lerp(candidate, h, update)
+        outputs.append(h)
+    return torch.cat(outputs, dim=1)

@@ -1,0 +1,63 @@
+"""The CPU time-step loop over packed rows (spacy_rnn.torch.fused) against the
+per-direction PyTorch modules it takes its weights from."""
+import pytest
+import torch
+
+from spacy_rnn.torch.encoder import PaddedIndex, RNNEncoder
+from spacy_rnn.torch.fused import packed_layout
+
+CELLS = ["rnn", "lstm", "gru"]
+
+
+def test_packed_layout_orders_rows_time_major_longest_first():
+    # flat rows: seq0 = rows 0-1, seq1 = (empty), seq2 = rows 2-4
+    layout = packed_layout(torch.tensor([2, 0, 3]))
+    assert layout.batch_sizes == [2, 2, 1]
+    assert layout.to_packed.tolist() == [2, 0, 3, 1, 4]
+    assert layout.to_flat[layout.to_packed].tolist() == [0, 1, 2, 3, 4]
+    # packed rows (t, seq): (0,2) (0,0) (1,2) (1,0) (2,2); reversal within length
+    assert layout.reverse.tolist() == [4, 3, 2, 1, 0]
+
+
+def test_padded_index_pads_and_reverses_within_length():
+    index = PaddedIndex.build(torch.tensor([2, 3]))
+    assert index.shape == (2, 3)
+    assert index.forward.tolist() == [0, 1, 5, 2, 3, 4]
+    assert index.backward.tolist() == [1, 0, 5, 4, 3, 2]
+    assert index.forward_out.tolist() == [0, 1, 3, 4, 5]
+    assert index.backward_out.tolist() == [1, 0, 5, 4, 3]
+
+
+def _grads(encoder, path, flat, lengths, grad_out):
+    x = flat.clone().requires_grad_()
+    out = getattr(encoder, path)(x, lengths)
+    grads = torch.autograd.grad(out, [x] + list(encoder.parameters()), grad_out)
+    return out, grads
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("residual", [False, True])
+def test_fused_loop_equals_pytorch_modules(cell, bidirectional, residual):
+    torch.manual_seed(0)
+    encoder = RNNEncoder(8, 2, cell=cell, bidirectional=bidirectional, residual=residual)
+    lengths = torch.tensor([3, 0, 7, 1, 7, 5, 2] * 4)
+    flat = torch.randn(int(lengths.sum()), 8)
+    grad_out = torch.randn(flat.shape[0], 8)
+    fused, fused_grads = _grads(encoder, "_encode_fused", flat, lengths, grad_out)
+    modules, module_grads = _grads(encoder, "_encode_grouped", flat, lengths, grad_out)
+    torch.testing.assert_close(fused, modules, atol=1e-5, rtol=1e-4)
+    for got, want in zip(fused_grads, module_grads):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_grouped_batches_equal_one_sequence_at_a_time(cell):
+    torch.manual_seed(1)
+    encoder = RNNEncoder(6, 2, cell=cell).eval()
+    lengths = torch.tensor([4, 9, 1, 6, 2, 8, 3, 5, 7, 2, 9, 1, 4, 6, 3, 8, 2])
+    flat = torch.randn(int(lengths.sum()), 6)
+    batched = encoder._encode_grouped(flat, lengths)
+    alone = torch.cat([encoder._encode_padded(rows, torch.tensor([len(rows)]))
+                       for rows in torch.split(flat, lengths.tolist())])
+    torch.testing.assert_close(batched, alone, atol=1e-6, rtol=0)
