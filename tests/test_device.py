@@ -162,3 +162,30 @@ def test_trained_on_gpu_loads_on_cpu(kind, tmp_path):
     loaded = spacy.load(tmp_path / "pipeline")  # also in this process, after require_cpu
     assert devices(loaded) == {"cpu"}
     assert outputs(loaded, texts) == on_cpu
+
+
+COMPACT_ON_GPU = r"""
+import sys, warnings
+sys.path.insert(0, "tests")
+import spacy
+spacy.require_gpu()
+from tiny_pipelines import SOURCES, TAGGED, tags, trained_tagger, trained_translator, translations
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    if sys.argv[1] == "tagger":
+        tags(trained_tagger(n_iter=5), [text for text, _ in TAGGED])
+    else:
+        translations(trained_translator(n_iter=5), SOURCES)
+print(sum("contiguous chunk of memory" in str(w.message) for w in caught))
+"""
+
+
+@needs_gpu
+@pytest.mark.parametrize("kind", ["tagger", "translator"])
+def test_gpu_training_keeps_cudnn_weights_compact(kind):
+    """After thinc's optimizer replaces the weights, cuDNN must not warn that it compacts
+    them at every call (a fresh process: PyTorch warns only once per process)."""
+    run = subprocess.run([sys.executable, "-c", COMPACT_ON_GPU, kind], capture_output=True,
+                         text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip().splitlines()[-1] == "0", run.stderr[-3000:]

@@ -25,6 +25,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
+from .cudnn import compact_weights
 from .fused import fused_layer, packed_layout
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -112,6 +113,7 @@ class RNNEncoder(nn.Module):
     def _encode_grouped(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Run the PyTorch modules (oneDNN on CPU, cuDNN on GPU) on padded batches
         of sequences of similar length."""
+        compact_weights(*self.forward_layers, *self.backward_layers)
         groups = length_groups(lengths, self.length_groups)
         if len(groups) == 1:
             return self._encode_padded(flat, lengths)

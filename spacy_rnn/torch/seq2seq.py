@@ -31,6 +31,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .attention import make_attention
 from .encoder import CELLS, init_forget_bias
+from .cudnn import compact_weights
 from .padding import length_mask
 
 
@@ -182,6 +183,7 @@ class Seq2Seq(nn.Module):
         :return: :class:`Encoded` with memory (B, S, H), src_mask (B, S) and the
             initial decoder state
         """
+        compact_weights(self.encoder_rnn, self.decoder_rnn)
         cpu_lengths = src_lengths.detach().cpu()
         if cpu_lengths.numel() and int(cpu_lengths.min()) < 1:
             raise ValueError("Every source sentence needs at least one token "
