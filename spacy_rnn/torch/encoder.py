@@ -9,12 +9,12 @@ cuDNN call over a padded batch.
 
 Two computations give the same result (tests/torch/test_fused.py):
 
-- the PyTorch modules themselves (oneDNN on CPU, cuDNN on GPU) over padded
-  batches of sequences of similar length (``_encode_grouped``): used on GPU,
-  and for LSTM training on CPU, where oneDNN's LSTM is fastest;
-- one time-step loop for both directions over packed rows (``_encode_fused``,
-  see :mod:`.fused`): used on CPU for GRU and RNN, which PyTorch runs as
-  separate small operations per step and direction, and for LSTM inference.
+- on CPU, one time-step loop for both directions over packed rows
+  (``_encode_fused``, see :mod:`.fused`; LSTM with a hand-written backward pass,
+  :mod:`.fused_lstm`): no step computes on padding, and one batched matrix
+  product per step serves both directions;
+- on GPU, the PyTorch modules themselves (cuDNN) over padded batches of
+  sequences of similar length (``_encode_grouped``).
 
 Measured with ``python -m spacy_rnn.benchmark`` (BENCHMARKS.md).
 """
@@ -89,13 +89,13 @@ class RNNEncoder(nn.Module):
         """
         if flat.shape[0] == 0:
             return flat.new_zeros((0, self.width)) + flat.sum() * 0
-        if flat.device.type == "cpu" and (self.cell != "lstm" or not torch.is_grad_enabled()):
+        if flat.device.type == "cpu":
             return self._encode_fused(flat, lengths)
         return self._encode_grouped(flat, lengths)
 
     def _encode_fused(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """All directions of a layer in one time-step loop over packed rows (see
-        :mod:`.fused`). Used for GRU and RNN on CPU, where PyTorch has no fused kernel."""
+        :mod:`.fused`); the CPU path."""
         layout = packed_layout(lengths)
         packed = flat.index_select(0, layout.to_packed)
         for i in range(len(self.forward_layers)):
@@ -111,8 +111,8 @@ class RNNEncoder(nn.Module):
         return [self.forward_layers[i]]
 
     def _encode_grouped(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Run the PyTorch modules (oneDNN on CPU, cuDNN on GPU) on padded batches
-        of sequences of similar length."""
+        """Run the PyTorch modules (cuDNN on GPU) on padded batches of sequences of
+        similar length; the GPU path."""
         compact_weights(*self.forward_layers, *self.backward_layers)
         groups = length_groups(lengths, self.length_groups)
         if len(groups) == 1:

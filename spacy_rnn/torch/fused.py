@@ -16,6 +16,10 @@ from typing import List, Sequence
 import torch
 from torch import nn
 
+from .fused_gru import GRUSteps
+from .fused_lstm import LSTMSteps
+from .packed_steps import step_rows
+
 
 @dataclass
 class PackedLayout:
@@ -26,12 +30,15 @@ class PackedLayout:
     :param reverse: shape (N,): packed row of the same sequence's token at
         position ``length - 1 - t`` for the packed row at position ``t``
     :param batch_sizes: number of sequences longer than ``t``, for each step ``t``
+    :param previous: shape (N,): packed row of the same sequence at step ``t - 1``
+        for the packed row at step ``t``; N (one past the end) at step 0
     """
 
     to_packed: torch.Tensor
     to_flat: torch.Tensor
     reverse: torch.Tensor
     batch_sizes: List[int]
+    previous: torch.Tensor
 
 
 def packed_layout(lengths: torch.Tensor) -> PackedLayout:
@@ -48,7 +55,8 @@ def packed_layout(lengths: torch.Tensor) -> PackedLayout:
     reverse = position.gather(0, mirrored)[active]
     to_flat = torch.empty_like(to_packed)
     to_flat[to_packed] = torch.arange(to_packed.numel(), device=lengths.device)
-    return PackedLayout(to_packed, to_flat, reverse, active.sum(1).tolist())
+    before = torch.cat([torch.full_like(position[:1], to_packed.numel()), position[:-1]])
+    return PackedLayout(to_packed, to_flat, reverse, active.sum(1).tolist(), before[active])
 
 
 def stacked_weights(cells: Sequence[nn.Module]):
@@ -74,28 +82,27 @@ def fused_layer(cell: str, cells: Sequence[nn.Module], packed: torch.Tensor,
     inputs = [packed, packed.index_select(0, layout.reverse)][: len(cells)]
     if cell == "gru":
         projected = torch.baddbmm(b_ih, torch.stack(inputs), w_ih)
-        states = gru_steps(projected, w_hh, b_hh, layout.batch_sizes)
+        if torch.is_grad_enabled():
+            states = GRUSteps.apply(projected, w_hh, b_hh, layout.batch_sizes, layout.previous)
+        else:
+            states = gru_steps(projected, w_hh, b_hh, layout.batch_sizes)
     else:
         projected = torch.baddbmm(b_ih + b_hh, torch.stack(inputs), w_ih)
-        step_fn = lstm_steps if cell == "lstm" else rnn_steps
-        states = step_fn(projected, w_hh, layout.batch_sizes)
+        if cell == "lstm" and torch.is_grad_enabled():
+            states = LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
+        else:
+            step_fn = lstm_steps if cell == "lstm" else rnn_steps
+            states = step_fn(projected, w_hh, layout.batch_sizes)
     if len(cells) == 1:
         return states[0]
     return torch.cat([states[0], states[1].index_select(0, layout.reverse)], dim=-1)
-
-
-def _offsets(batch_sizes: List[int]):
-    start = 0
-    for size in batch_sizes:
-        yield start, size
-        start += size
 
 
 def rnn_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[int]) -> torch.Tensor:
     """tanh RNN over packed rows: (D, N, H) input projections -> (D, N, H) states."""
     h = projected.new_zeros((projected.shape[0], batch_sizes[0], w_hh.shape[1]))
     outputs = []
-    for start, size in _offsets(batch_sizes):
+    for start, size in step_rows(batch_sizes):
         h = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh).tanh()
         outputs.append(h)
     return torch.cat(outputs, dim=1)
@@ -107,7 +114,7 @@ def lstm_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[in
     h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
     c = torch.zeros_like(h)
     outputs = []
-    for start, size in _offsets(batch_sizes):
+    for start, size in step_rows(batch_sizes):
         gates = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh)
         sig = gates.sigmoid()
         in_gate, forget, _, out_gate = sig.chunk(4, dim=-1)
@@ -124,7 +131,7 @@ def gru_steps(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
     hidden = w_hh.shape[1]
     h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
     outputs = []
-    for start, size in _offsets(batch_sizes):
+    for start, size in step_rows(batch_sizes):
         x = projected[:, start : start + size]
         h = h[:, :size]
         recurrent = torch.baddbmm(b_hh, h, w_hh)

@@ -1,0 +1,84 @@
+"""The LSTM time-step loop of :mod:`.fused` with a hand-written backward pass.
+
+Under autograd, every small operation of every step is recorded and replayed
+backward one node at a time; on CPU that bookkeeping costs more than the
+arithmetic. Here the forward loop records nothing but the activations, and the
+backward loop runs through time once, with everything that does not depend on
+the recurrence (gate derivatives, previous cell states) computed for all rows at
+once before it, and the recurrent weight gradient as one batched matrix product
+after it.
+
+Shapes: D directions, N packed rows, H units per direction, gates in PyTorch's
+order (input, forget, cell, output).
+"""
+from typing import List
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from .packed_steps import pad_rows, previous_rows, step_rows
+
+
+class LSTMSteps(torch.autograd.Function):
+    """(D, N, 4H) input projections (both biases included) and (D, H, 4H) recurrent
+    weights -> (D, N, H) hidden states, over packed rows."""
+
+    @staticmethod
+    def forward(ctx, projected, w_hh, batch_sizes: List[int], previous: torch.Tensor):
+        hidden = w_hh.shape[1]
+        h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
+        c = torch.zeros_like(h)
+        acts, cells, outputs = [], [], []
+        for start, size in step_rows(batch_sizes):
+            gates = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh)
+            act = gates.sigmoid()
+            act[..., 2 * hidden : 3 * hidden] = gates[..., 2 * hidden : 3 * hidden].tanh()
+            in_gate, forget, cand, out_gate = act.chunk(4, dim=-1)
+            c = torch.addcmul(forget * c[:, :size], in_gate, cand)
+            h = out_gate * c.tanh()
+            acts.append(act)
+            cells.append(c)
+            outputs.append(h)
+        states = torch.cat(outputs, dim=1)
+        ctx.batch_sizes = batch_sizes
+        ctx.save_for_backward(w_hh, torch.cat(acts, dim=1), torch.cat(cells, dim=1), states, previous)
+        return states
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_states):
+        w_hh, acts, cells, states, previous = ctx.saved_tensors
+        d_pre = _lstm_backward_steps(grad_states, w_hh, acts, cells, previous, ctx.batch_sizes)
+        grad_w_hh = torch.bmm(previous_rows(states, previous).transpose(1, 2), d_pre)
+        return d_pre, grad_w_hh, None, None
+
+
+def _lstm_backward_steps(grad_states, w_hh, acts, cells, previous, batch_sizes):
+    """Gradient of the loss w.r.t. the gate pre-activations, (D, N, 4H)."""
+    hidden = w_hh.shape[1]
+    in_gate, forget, cand, out_gate = acts.chunk(4, dim=-1)
+    tanh_c = cells.tanh()
+    # d pre-activation = d activation * activation'; sigmoid' = a (1 - a), tanh' = 1 - a^2
+    deriv = torch.addcmul(acts, acts, acts, value=-1)
+    deriv[..., 2 * hidden : 3 * hidden] = 1 - cand * cand
+    d_in, d_forget, d_cand, d_out = deriv.chunk(4, dim=-1)
+    # per row: d(in, forget, cand) = dc * (cand, c_prev, in) * deriv; d out = dh * tanh(c) * deriv
+    from_dc = torch.stack([cand * d_in, previous_rows(cells, previous) * d_forget, in_gate * d_cand], dim=2)
+    from_dh = tanh_c * d_out
+    dc_from_dh = out_gate * (1 - tanh_c * tanh_c)
+    w_hh_t = w_hh.transpose(1, 2).contiguous()
+    d_pre_steps = []
+    dh_next = dc_next = None
+    for start, size in reversed(step_rows(batch_sizes)):
+        rows = slice(start, start + size)
+        dh = grad_states[:, rows]
+        if dh_next is not None:
+            dh = dh + pad_rows(dh_next, size)
+        dc = dh * dc_from_dh[:, rows]
+        if dc_next is not None:
+            dc = dc + pad_rows(dc_next, size)
+        d_pre = torch.cat([(dc.unsqueeze(2) * from_dc[:, rows]).flatten(2), dh * from_dh[:, rows]], dim=-1)
+        d_pre_steps.append(d_pre)
+        dh_next = torch.bmm(d_pre, w_hh_t)
+        dc_next = dc * forget[:, rows]
+    return torch.cat(d_pre_steps[::-1], dim=1)
