@@ -18,6 +18,7 @@ from torch import nn
 
 from .fused_gru import GRUSteps
 from .fused_lstm import LSTMSteps
+from .fused_rnn import RNNSteps
 from .packed_steps import step_rows
 
 
@@ -88,8 +89,9 @@ def fused_layer(cell: str, cells: Sequence[nn.Module], packed: torch.Tensor,
             states = gru_steps(projected, w_hh, b_hh, layout.batch_sizes)
     else:
         projected = torch.baddbmm(b_ih + b_hh, torch.stack(inputs), w_ih)
-        if cell == "lstm" and torch.is_grad_enabled():
-            states = LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
+        if torch.is_grad_enabled():
+            steps = LSTMSteps if cell == "lstm" else RNNSteps
+            states = steps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
         else:
             step_fn = lstm_steps if cell == "lstm" else rnn_steps
             states = step_fn(projected, w_hh, layout.batch_sizes)

@@ -7,6 +7,7 @@ from spacy_rnn.torch.encoder import PaddedIndex, RNNEncoder
 from spacy_rnn.torch.fused import lstm_steps, packed_layout
 from spacy_rnn.torch.fused_gru import GRUSteps
 from spacy_rnn.torch.fused_lstm import LSTMSteps
+from spacy_rnn.torch.fused_rnn import RNNSteps
 
 CELLS = ["rnn", "lstm", "gru"]
 
@@ -102,3 +103,13 @@ def test_gru_steps_backward_passes_gradcheck():
     assert torch.autograd.gradcheck(
         lambda p, w, b: GRUSteps.apply(p, w, b, layout.batch_sizes, layout.previous),
         (projected, w_hh, b_hh))
+
+
+def test_rnn_steps_backward_passes_gradcheck():
+    torch.manual_seed(5)
+    layout = packed_layout(torch.tensor([3, 0, 5, 1, 5, 2]))
+    n_rows, hidden = sum(layout.batch_sizes), 3
+    projected = torch.randn(2, n_rows, hidden, dtype=torch.float64, requires_grad=True)
+    w_hh = torch.randn(2, hidden, hidden, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda p, w: RNNSteps.apply(p, w, layout.batch_sizes, layout.previous), (projected, w_hh))
