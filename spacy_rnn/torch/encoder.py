@@ -10,11 +10,13 @@ cuDNN call over a padded batch.
 Two computations give the same result (tests/torch/test_fused.py):
 
 - on CPU, one time-step loop for both directions over packed rows
-  (``_encode_fused``, see :mod:`.fused`; LSTM with a hand-written backward pass,
-  :mod:`.fused_lstm`): no step computes on padding, and one batched matrix
-  product per step serves both directions;
-- on GPU, the PyTorch modules themselves (cuDNN) over padded batches of
-  sequences of similar length (``_encode_grouped``).
+  (``_encode_fused``, see :mod:`.fused`, with hand-written backward passes in
+  :mod:`.fused_lstm`, :mod:`.fused_gru`, :mod:`.fused_rnn`): no step computes on
+  padding, and one batched matrix product per step serves both directions;
+- the PyTorch modules themselves (cuDNN on GPU, oneDNN on CPU) over padded
+  batches of sequences of similar length (``_encode_grouped``): on GPU, and on
+  CPU for small LSTMs (under ``FUSED_LSTM_MIN_HIDDEN`` units per direction),
+  where oneDNN's LSTM kernel is faster than the Python loop.
 
 Measured with ``python -m spacy_rnn.benchmark`` (BENCHMARKS.md).
 """
@@ -29,6 +31,11 @@ from .cudnn import compact_weights
 from .fused import fused_layer, packed_layout
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+# Below this many units per direction, oneDNN's LSTM kernel on length groups beats the
+# fused Python loop on CPU (BENCHMARKS.md, "Current code": encoder fwd+bwd in the tagger,
+# UD EWT: 48 units 1.32x vs 1.19x the BiLSTM baseline; 80 units 1.53x vs 1.59x; 128 1.76x vs 1.85x).
+FUSED_LSTM_MIN_HIDDEN = 64
 
 
 def make_cell(cell: str, n_in: int, n_hidden: int) -> nn.Module:
@@ -74,7 +81,7 @@ class RNNEncoder(nn.Module):
         self.width, self.cell, self.residual = width, cell, residual
         self.length_groups = length_groups
         n_dirs = 2 if bidirectional else 1
-        hidden = width // n_dirs
+        hidden = self.hidden = width // n_dirs
         self.forward_layers = nn.ModuleList(make_cell(cell, width, hidden) for _ in range(depth))
         self.backward_layers = nn.ModuleList(
             make_cell(cell, width, hidden) for _ in range(depth if bidirectional else 0))
@@ -89,13 +96,13 @@ class RNNEncoder(nn.Module):
         """
         if flat.shape[0] == 0:
             return flat.new_zeros((0, self.width)) + flat.sum() * 0
-        if flat.device.type == "cpu":
+        if flat.device.type == "cpu" and (self.cell != "lstm" or self.hidden >= FUSED_LSTM_MIN_HIDDEN):
             return self._encode_fused(flat, lengths)
         return self._encode_grouped(flat, lengths)
 
     def _encode_fused(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """All directions of a layer in one time-step loop over packed rows (see
-        :mod:`.fused`); the CPU path."""
+        :mod:`.fused`); CPU only."""
         layout = packed_layout(lengths)
         packed = flat.index_select(0, layout.to_packed)
         for i in range(len(self.forward_layers)):
@@ -111,8 +118,8 @@ class RNNEncoder(nn.Module):
         return [self.forward_layers[i]]
 
     def _encode_grouped(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Run the PyTorch modules (cuDNN on GPU) on padded batches of sequences of
-        similar length; the GPU path."""
+        """Run the PyTorch modules (cuDNN on GPU, oneDNN on CPU) on padded batches
+        of sequences of similar length."""
         compact_weights(*self.forward_layers, *self.backward_layers)
         groups = length_groups(lengths, self.length_groups)
         if len(groups) == 1:

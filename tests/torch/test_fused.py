@@ -113,3 +113,15 @@ def test_rnn_steps_backward_passes_gradcheck():
     w_hh = torch.randn(2, hidden, hidden, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
         lambda p, w: RNNSteps.apply(p, w, layout.batch_sizes, layout.previous), (projected, w_hh))
+
+
+@pytest.mark.parametrize("cell,width,path", [
+    ("lstm", 96, "_encode_grouped"), ("lstm", 128, "_encode_fused"),
+    ("gru", 16, "_encode_fused"), ("rnn", 16, "_encode_fused")])
+def test_cpu_path_follows_the_measured_rule(cell, width, path, monkeypatch):
+    encoder = RNNEncoder(width, 1, cell=cell)
+    called = []
+    for name in ("_encode_grouped", "_encode_fused"):
+        monkeypatch.setattr(encoder, name, lambda flat, lengths, name=name: called.append(name) or flat)
+    encoder(torch.randn(5, width), torch.tensor([2, 3]))
+    assert called == [path]
