@@ -119,3 +119,16 @@ def test_too_few_given_pairs_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match=r"5 non-empty pairs, the translator benchmark needs at least"):
         benchmark.main(["--quick", "--skip-taggers", "--mt-data",
                         str(tmp_path / "src.txt"), str(tmp_path / "tgt.txt")])
+
+
+def test_paths_command_compares_both_cpu_computations():
+    from spacy_rnn import benchmark_paths
+    from spacy_rnn.torch.encoder import RNNEncoder
+
+    forward = RNNEncoder.forward
+    printed = benchmark_paths.main(["--quick", "--widths", "16", "--repeats", "1", "--batches", "2"])
+    assert RNNEncoder.forward is forward  # the forced path is undone
+    row = printed.splitlines()[-1]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "16"
+    assert all(c.endswith("x") and float(c[:-1]) > 0 for c in cells[1:]), row

@@ -33,8 +33,9 @@ from .fused import fused_layer, packed_layout
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 # Below this many units per direction, oneDNN's LSTM kernel on length groups beats the
-# fused Python loop on CPU (BENCHMARKS.md, "Current code": encoder fwd+bwd in the tagger,
-# UD EWT: 48 units 1.32x vs 1.19x the BiLSTM baseline; 80 units 1.53x vs 1.59x; 128 1.76x vs 1.85x).
+# fused Python loop on CPU: `python -m spacy_rnn.benchmark_paths` (BENCHMARKS.md, "Current
+# code"), fwd+bwd on UD EWT against the BiLSTM baseline: 48 units 1.37x vs 1.24x, 80 units
+# 1.58x vs 1.55x (a tie across runs), 128 units 1.84x vs 1.91x.
 FUSED_LSTM_MIN_HIDDEN = 64
 
 
