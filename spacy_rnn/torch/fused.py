@@ -9,6 +9,8 @@ matrix product per step serves both directions. The batch shrinks as sequences
 end, so no step computes on padding. The weights are those of the
 ``nn.RNN``/``nn.LSTM``/``nn.GRU`` modules the layer was built with (gate order
 as in PyTorch), so results equal running those modules sequence by sequence.
+For training, the loops are autograd Functions with hand-written backward passes
+(:mod:`.fused_lstm`, :mod:`.fused_gru`, :mod:`.fused_rnn`).
 """
 from dataclasses import dataclass
 from typing import List, Sequence
@@ -80,24 +82,27 @@ def fused_layer(cell: str, cells: Sequence[nn.Module], packed: torch.Tensor,
     :return: shape (N, D * H) in packed order, forward half first
     """
     w_ih, w_hh, b_ih, b_hh = stacked_weights(cells)
-    inputs = [packed, packed.index_select(0, layout.reverse)][: len(cells)]
-    if cell == "gru":
-        projected = torch.baddbmm(b_ih, torch.stack(inputs), w_ih)
-        if torch.is_grad_enabled():
-            states = GRUSteps.apply(projected, w_hh, b_hh, layout.batch_sizes, layout.previous)
-        else:
-            states = gru_steps(projected, w_hh, b_hh, layout.batch_sizes)
+    inputs = torch.stack([packed, packed.index_select(0, layout.reverse)][: len(cells)])
+    if cell == "gru":  # the GRU's recurrent bias sits inside the reset gate's product
+        states = run_steps(cell, torch.baddbmm(b_ih, inputs, w_ih), w_hh, b_hh, layout)
     else:
-        projected = torch.baddbmm(b_ih + b_hh, torch.stack(inputs), w_ih)
-        if torch.is_grad_enabled():
-            steps = LSTMSteps if cell == "lstm" else RNNSteps
-            states = steps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
-        else:
-            step_fn = lstm_steps if cell == "lstm" else rnn_steps
-            states = step_fn(projected, w_hh, layout.batch_sizes)
+        states = run_steps(cell, torch.baddbmm(b_ih + b_hh, inputs, w_ih), w_hh, None, layout)
     if len(cells) == 1:
         return states[0]
     return torch.cat([states[0], states[1].index_select(0, layout.reverse)], dim=-1)
+
+
+def run_steps(cell: str, projected: torch.Tensor, w_hh: torch.Tensor, b_hh, layout: PackedLayout):
+    """The time-step loop: with a hand-written backward pass when gradients are
+    needed, the plain loop (nothing saved) otherwise. Returns (D, N, H) states."""
+    if not torch.is_grad_enabled():
+        if cell == "gru":
+            return gru_steps(projected, w_hh, b_hh, layout.batch_sizes)
+        return (lstm_steps if cell == "lstm" else rnn_steps)(projected, w_hh, layout.batch_sizes)
+    if cell == "gru":
+        return GRUSteps.apply(projected, w_hh, b_hh, layout.batch_sizes, layout.previous)
+    steps = LSTMSteps if cell == "lstm" else RNNSteps
+    return steps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
 
 
 def rnn_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[int]) -> torch.Tensor:
