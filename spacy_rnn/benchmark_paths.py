@@ -1,7 +1,8 @@
 """Compare the two CPU computations of ``spacy-rnn.RNNEncoder.v1`` in the tagger harness.
 
 ``RNNEncoder`` computes the same outputs either with a fused Python time-step loop over
-packed rows or with PyTorch's own modules (oneDNN for LSTM) on length groups; on CPU it
+packed rows or with PyTorch's own modules (oneDNN's kernel for LSTM, small per-step
+operations for GRU and RNN) on length groups; on CPU it
 picks the loop except for LSTMs under ``FUSED_LSTM_MIN_HIDDEN`` units per direction.
 This command measures both, in one process, on the tagger batches of
 ``python -m spacy_rnn.benchmark`` (encode layer alone, forward+backward and forward),
@@ -70,8 +71,9 @@ def time_paths(width: int, args: argparse.Namespace) -> Dict[str, Dict[str, floa
 
 
 def table(cell: str, results: Dict[int, Dict[str, Dict[str, float]]]) -> List[str]:
-    lines = [f"| width | {cell} fused loop fwd+bwd | oneDNN groups fwd+bwd | fused loop fwd | "
-             "oneDNN groups fwd |", "| ---: | ---: | ---: | ---: | ---: |"]
+    modules = "oneDNN groups" if cell == "lstm" else f"nn.{cell.upper()} groups"
+    lines = [f"| width | {cell} fused loop fwd+bwd | {modules} fwd+bwd | fused loop fwd | "
+             f"{modules} fwd |", "| ---: | ---: | ---: | ---: | ---: |"]
     for width, seconds in results.items():
         base = seconds[BASELINE]
         ratio = {(p, k): base[k] / seconds[p][k] for p in PATHS for k in ("train", "infer")}

@@ -32,10 +32,11 @@ from .fused import fused_layer, packed_layout
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
-# Below this many units per direction, oneDNN's LSTM kernel on length groups beats the
-# fused Python loop on CPU: `python -m spacy_rnn.benchmark_paths` (BENCHMARKS.md, "Current
-# code"), fwd+bwd on UD EWT against the BiLSTM baseline: 48 units 1.37x vs 1.24x, 80 units
-# 1.58x vs 1.55x (a tie across runs), 128 units 1.84x vs 1.91x.
+# Below this many units per direction the CPU LSTM uses oneDNN on length groups instead of
+# the fused Python loop. `python -m spacy_rnn.benchmark_paths` (BENCHMARKS.md, "Current code"),
+# encoder fwd+bwd on UD EWT against the BiLSTM baseline, oneDNN groups vs loop: 48 units
+# 1.37x vs 1.24x (oneDNN clearly ahead), 80 units 1.58x vs 1.55x and 1.53x vs 1.59x in two runs
+# (a tie), 128 units 1.84x vs 1.91x (loop ahead). 64 is a judgement inside the tie.
 FUSED_LSTM_MIN_HIDDEN = 64
 
 
@@ -193,14 +194,15 @@ class PaddedIndex:
 
 
 def length_groups(lengths: torch.Tensor, max_groups: int) -> list:
-    """Split sequence indices, sorted by length, into up to ``max_groups`` groups of
-    about equal size (one group for small batches).
+    """Split the indices of the non-empty sequences, sorted by length, into up to
+    ``max_groups`` groups of about equal size (one group for small batches).
 
     :param lengths: shape (B,)
     :return: list of int64 index tensors into B
     """
-    n_groups = min(max_groups, lengths.numel() // 8)
     order = torch.argsort(lengths)
+    order = order[lengths[order] > 0]  # empty sequences have no rows; a group of them can't run
+    n_groups = min(max_groups, order.numel() // 8)
     if n_groups <= 1:
         return [order]
     return [chunk for chunk in torch.chunk(order, n_groups) if chunk.numel()]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from spacy_rnn.torch.encoder import PaddedIndex, RNNEncoder
-from spacy_rnn.torch.fused import lstm_steps, packed_layout
+from spacy_rnn.torch.fused import packed_layout
 from spacy_rnn.torch.fused_gru import GRUSteps
 from spacy_rnn.torch.fused_lstm import LSTMSteps
 from spacy_rnn.torch.fused_rnn import RNNSteps
@@ -78,15 +78,6 @@ def test_lstm_steps_backward_passes_gradcheck():
         lambda p, w: LSTMSteps.apply(p, w, layout.batch_sizes, layout.previous), (projected, w_hh))
 
 
-def test_lstm_steps_forward_equals_the_autograd_loop():
-    torch.manual_seed(3)
-    layout = packed_layout(torch.tensor([4, 2, 7]))
-    projected = torch.randn(2, 13, 8)
-    w_hh = torch.randn(2, 2, 8)
-    torch.testing.assert_close(LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous),
-                               lstm_steps(projected, w_hh, layout.batch_sizes), atol=0, rtol=0)
-
-
 def test_previous_rows_point_one_step_back():
     layout = packed_layout(torch.tensor([2, 0, 3]))
     # packed rows (t, seq): 0=(0,2) 1=(0,0) 2=(1,2) 3=(1,0) 4=(2,2); 5 = zero row
@@ -150,3 +141,29 @@ def test_training_with_the_loop_follows_the_pytorch_modules(cell):
         trained[path] = encoder.state_dict()
     for name, value in trained["_encode_fused"].items():
         torch.testing.assert_close(value, trained["_encode_grouped"][name], atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_inference_loops_equal_pytorch_modules(cell, bidirectional):
+    """Without gradients the plain loops run (nothing saved for backward): same outputs."""
+    torch.manual_seed(8)
+    encoder = RNNEncoder(8, 2, cell=cell, bidirectional=bidirectional).eval()
+    lengths = torch.tensor([3, 0, 7, 1, 7, 5, 2] * 4)
+    flat = torch.randn(int(lengths.sum()), 8)
+    with torch.no_grad():
+        torch.testing.assert_close(encoder._encode_fused(flat, lengths),
+                                   encoder._encode_grouped(flat, lengths), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_many_empty_docs_in_length_groups(cell):
+    """Sorted by length, empty docs could fill a whole group; they must be left out of it."""
+    torch.manual_seed(9)
+    encoder = RNNEncoder(8, 2, cell=cell).eval()
+    lengths = torch.tensor([0] * 10 + [3] * 6 + [0, 5])
+    flat = torch.randn(int(lengths.sum()), 8)
+    with torch.no_grad():
+        grouped = encoder._encode_grouped(flat, lengths)
+        torch.testing.assert_close(grouped, encoder._encode_fused(flat, lengths), atol=1e-5, rtol=1e-4)
+    assert grouped.shape == (23, 8)
