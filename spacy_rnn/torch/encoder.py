@@ -29,6 +29,7 @@ from torch import nn
 
 from .cudnn import compact_weights
 from .fused import fused_layer, packed_layout
+from .padding import inverse_permutation
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -128,10 +129,7 @@ class RNNEncoder(nn.Module):
             return self._encode_padded(flat, lengths)
         rows = [group_rows(lengths, group) for group in groups]
         outputs = [self._encode_padded(flat.index_select(0, r), lengths[g]) for r, g in zip(rows, groups)]
-        order = torch.cat(rows)
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(order.numel(), device=order.device)
-        return torch.cat(outputs).index_select(0, inverse)
+        return torch.cat(outputs).index_select(0, inverse_permutation(torch.cat(rows)))
 
     def _encode_padded(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Encode one group of sequences as a single padded batch."""

@@ -1,7 +1,7 @@
 """Both directions of a recurrent layer in one time-step loop, over packed rows.
 
-On CPU a recurrent layer is bound by per-operation overhead, not arithmetic:
-``nn.LSTM`` runs each direction as its own loop of small matrix products. Here
+On CPU, ``nn.GRU`` and ``nn.RNN`` run each direction as its own loop of small
+operations, and ``nn.LSTM`` (oneDNN) computes every padded position. Here
 the sequences are sorted by length and laid out time-major ("packed": the rows
 of step ``t`` are the sequences longer than ``t``, longest first), the backward
 direction reads each sequence reversed within its own length, and one batched
@@ -18,10 +18,10 @@ from typing import List, Sequence
 import torch
 from torch import nn
 
-from .fused_gru import GRUSteps
-from .fused_lstm import LSTMSteps
-from .fused_rnn import RNNSteps
-from .packed_steps import step_rows
+from .fused_gru import GRUSteps, gru_steps
+from .fused_lstm import LSTMSteps, lstm_steps
+from .fused_rnn import RNNSteps, rnn_steps
+from .padding import inverse_permutation
 
 
 @dataclass
@@ -56,8 +56,7 @@ def packed_layout(lengths: torch.Tensor) -> PackedLayout:
     position = torch.cumsum(active.reshape(-1), 0).reshape(active.shape) - 1
     mirrored = (sorted_lengths.unsqueeze(0) - 1 - steps).clamp(min=0)
     reverse = position.gather(0, mirrored)[active]
-    to_flat = torch.empty_like(to_packed)
-    to_flat[to_packed] = torch.arange(to_packed.numel(), device=lengths.device)
+    to_flat = inverse_permutation(to_packed)
     before = torch.cat([torch.full_like(position[:1], to_packed.numel()), position[:-1]])
     return PackedLayout(to_packed, to_flat, reverse, active.sum(1).tolist(), before[active])
 
@@ -97,53 +96,11 @@ def run_steps(cell: str, projected: torch.Tensor, w_hh: torch.Tensor, b_hh, layo
     needed, the plain loop (nothing saved) otherwise. Returns (D, N, H) states."""
     if not torch.is_grad_enabled():
         if cell == "gru":
-            return gru_steps(projected, w_hh, b_hh, layout.batch_sizes)
-        return (lstm_steps if cell == "lstm" else rnn_steps)(projected, w_hh, layout.batch_sizes)
+            return gru_steps(projected, w_hh, b_hh, layout.batch_sizes)[0]
+        if cell == "lstm":
+            return lstm_steps(projected, w_hh, layout.batch_sizes)[0]
+        return rnn_steps(projected, w_hh, layout.batch_sizes)
     if cell == "gru":
         return GRUSteps.apply(projected, w_hh, b_hh, layout.batch_sizes, layout.previous)
     steps = LSTMSteps if cell == "lstm" else RNNSteps
     return steps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
-
-
-def rnn_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[int]) -> torch.Tensor:
-    """tanh RNN over packed rows: (D, N, H) input projections -> (D, N, H) states."""
-    h = projected.new_zeros((projected.shape[0], batch_sizes[0], w_hh.shape[1]))
-    outputs = []
-    for start, size in step_rows(batch_sizes):
-        h = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh).tanh()
-        outputs.append(h)
-    return torch.cat(outputs, dim=1)
-
-
-def lstm_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[int]) -> torch.Tensor:
-    """LSTM over packed rows: (D, N, 4H) input projections -> (D, N, H) states."""
-    hidden = w_hh.shape[1]
-    h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
-    c = torch.zeros_like(h)
-    outputs = []
-    for start, size in step_rows(batch_sizes):
-        gates = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh)
-        sig = gates.sigmoid()
-        in_gate, forget, _, out_gate = sig.chunk(4, dim=-1)
-        candidate = gates[..., 2 * hidden : 3 * hidden].tanh()
-        c = torch.addcmul(forget * c[:, :size], in_gate, candidate)
-        h = out_gate * c.tanh()
-        outputs.append(h)
-    return torch.cat(outputs, dim=1)
-
-
-def gru_steps(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
-              batch_sizes: List[int]) -> torch.Tensor:
-    """GRU over packed rows: (D, N, 3H) input projections -> (D, N, H) states."""
-    hidden = w_hh.shape[1]
-    h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
-    outputs = []
-    for start, size in step_rows(batch_sizes):
-        x = projected[:, start : start + size]
-        h = h[:, :size]
-        recurrent = torch.baddbmm(b_hh, h, w_hh)
-        reset, update = (x[..., : 2 * hidden] + recurrent[..., : 2 * hidden]).sigmoid().chunk(2, dim=-1)
-        candidate = torch.addcmul(x[..., 2 * hidden :], reset, recurrent[..., 2 * hidden :]).tanh()
-        h = torch.lerp(candidate, h, update)
-        outputs.append(h)
-    return torch.cat(outputs, dim=1)

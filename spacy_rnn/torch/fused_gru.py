@@ -5,7 +5,7 @@ PyTorch's GRU: r = sigmoid(x_r + h W_r + b_r), z = sigmoid(x_z + h W_z + b_z),
 n = tanh(x_n + r * (h W_n + b_n)), h' = (1 - z) * n + z * h. Shapes: D
 directions, N packed rows, H units, gates in PyTorch's order (r, z, n).
 """
-from typing import List
+from typing import List, Optional, Tuple
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -13,30 +13,38 @@ from torch.autograd.function import once_differentiable
 from .packed_steps import pad_rows, previous_rows, step_rows
 
 
+def gru_steps(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, batch_sizes: List[int],
+              keep: bool = False) -> Tuple[torch.Tensor, Optional[List[torch.Tensor]]]:
+    """The forward loop: (D, N, 3H) input projections (input bias included),
+    (D, H, 3H) recurrent weights and (D, 1, 3H) recurrent bias -> (D, N, H) hidden
+    states, and with ``keep`` what the backward pass needs: the gates (r, z, n) as
+    (D, N, 3H) and the recurrent product of the candidate, h W_n + b_n, (D, N, H)."""
+    hidden = w_hh.shape[1]
+    h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
+    outputs, kept = [], []
+    for start, size in step_rows(batch_sizes):
+        x = projected[:, start : start + size]
+        h = h[:, :size]
+        recurrent = torch.baddbmm(b_hh, h, w_hh)
+        reset_update = (x[..., : 2 * hidden] + recurrent[..., : 2 * hidden]).sigmoid()
+        candidate = torch.addcmul(x[..., 2 * hidden :], reset_update[..., :hidden],
+                                  recurrent[..., 2 * hidden :]).tanh()
+        h = torch.lerp(candidate, h, reset_update[..., hidden:])
+        outputs.append(h)
+        if keep:
+            kept.append((torch.cat([reset_update, candidate], dim=-1), recurrent[..., 2 * hidden :]))
+    states = torch.cat(outputs, dim=1)
+    return states, ([torch.cat(parts, dim=1) for parts in zip(*kept)] if keep else None)
+
+
 class GRUSteps(torch.autograd.Function):
-    """(D, N, 3H) input projections (input bias included), (D, H, 3H) recurrent
-    weights and (D, 1, 3H) recurrent bias -> (D, N, H) hidden states."""
+    """:func:`gru_steps` with a hand-written backward pass."""
 
     @staticmethod
     def forward(ctx, projected, w_hh, b_hh, batch_sizes: List[int], previous: torch.Tensor):
-        hidden = w_hh.shape[1]
-        h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
-        gates, recurrent_n, outputs = [], [], []
-        for start, size in step_rows(batch_sizes):
-            x = projected[:, start : start + size]
-            h = h[:, :size]
-            recurrent = torch.baddbmm(b_hh, h, w_hh)
-            reset_update = (x[..., : 2 * hidden] + recurrent[..., : 2 * hidden]).sigmoid()
-            candidate = torch.addcmul(x[..., 2 * hidden :], reset_update[..., :hidden],
-                                      recurrent[..., 2 * hidden :]).tanh()
-            h = torch.lerp(candidate, h, reset_update[..., hidden:])
-            gates.append(torch.cat([reset_update, candidate], dim=-1))
-            recurrent_n.append(recurrent[..., 2 * hidden :])
-            outputs.append(h)
-        states = torch.cat(outputs, dim=1)
+        states, (gates, recurrent_n) = gru_steps(projected, w_hh, b_hh, batch_sizes, keep=True)
         ctx.batch_sizes = batch_sizes
-        ctx.save_for_backward(w_hh, torch.cat(gates, dim=1), torch.cat(recurrent_n, dim=1),
-                              states, previous)
+        ctx.save_for_backward(w_hh, gates, recurrent_n, states, previous)
         return states
 
     @staticmethod

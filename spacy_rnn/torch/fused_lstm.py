@@ -11,7 +11,7 @@ after it.
 Shapes: D directions, N packed rows, H units per direction, gates in PyTorch's
 order (input, forget, cell, output).
 """
-from typing import List
+from typing import List, Optional, Tuple
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -19,47 +19,56 @@ from torch.autograd.function import once_differentiable
 from .packed_steps import pad_rows, previous_rows, step_rows
 
 
+def lstm_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[int],
+               keep: bool = False) -> Tuple[torch.Tensor, Optional[List[torch.Tensor]]]:
+    """The forward loop: (D, N, 4H) input projections (both biases included) and
+    (D, H, 4H) recurrent weights -> (D, N, H) hidden states, and with ``keep`` the
+    activations the backward pass needs: sigmoid of all gates, tanh of the cell
+    gate and the cell states, each (D, N, *)."""
+    hidden = w_hh.shape[1]
+    h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
+    c = torch.zeros_like(h)
+    outputs, kept = [], []
+    for start, size in step_rows(batch_sizes):
+        gates = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh)
+        sig = gates.sigmoid()
+        in_gate, forget, _, out_gate = sig.chunk(4, dim=-1)
+        cand = gates[..., 2 * hidden : 3 * hidden].tanh()
+        c = torch.addcmul(forget * c[:, :size], in_gate, cand)
+        h = out_gate * c.tanh()
+        outputs.append(h)
+        if keep:
+            kept.append((sig, cand, c))
+    states = torch.cat(outputs, dim=1)
+    return states, ([torch.cat(parts, dim=1) for parts in zip(*kept)] if keep else None)
+
+
 class LSTMSteps(torch.autograd.Function):
-    """(D, N, 4H) input projections (both biases included) and (D, H, 4H) recurrent
-    weights -> (D, N, H) hidden states, over packed rows."""
+    """:func:`lstm_steps` with a hand-written backward pass."""
 
     @staticmethod
     def forward(ctx, projected, w_hh, batch_sizes: List[int], previous: torch.Tensor):
-        hidden = w_hh.shape[1]
-        h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
-        c = torch.zeros_like(h)
-        acts, cells, outputs = [], [], []
-        for start, size in step_rows(batch_sizes):
-            gates = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh)
-            act = gates.sigmoid()
-            act[..., 2 * hidden : 3 * hidden] = gates[..., 2 * hidden : 3 * hidden].tanh()
-            in_gate, forget, cand, out_gate = act.chunk(4, dim=-1)
-            c = torch.addcmul(forget * c[:, :size], in_gate, cand)
-            h = out_gate * c.tanh()
-            acts.append(act)
-            cells.append(c)
-            outputs.append(h)
-        states = torch.cat(outputs, dim=1)
+        states, (sig, cand, cells) = lstm_steps(projected, w_hh, batch_sizes, keep=True)
         ctx.batch_sizes = batch_sizes
-        ctx.save_for_backward(w_hh, torch.cat(acts, dim=1), torch.cat(cells, dim=1), states, previous)
+        ctx.save_for_backward(w_hh, sig, cand, cells, states, previous)
         return states
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_states):
-        w_hh, acts, cells, states, previous = ctx.saved_tensors
-        d_pre = _lstm_backward_steps(grad_states, w_hh, acts, cells, previous, ctx.batch_sizes)
+        w_hh, sig, cand, cells, states, previous = ctx.saved_tensors
+        d_pre = _lstm_backward_steps(grad_states, w_hh, sig, cand, cells, previous, ctx.batch_sizes)
         grad_w_hh = torch.bmm(previous_rows(states, previous).transpose(1, 2), d_pre)
         return d_pre, grad_w_hh, None, None
 
 
-def _lstm_backward_steps(grad_states, w_hh, acts, cells, previous, batch_sizes):
+def _lstm_backward_steps(grad_states, w_hh, sig, cand, cells, previous, batch_sizes):
     """Gradient of the loss w.r.t. the gate pre-activations, (D, N, 4H)."""
     hidden = w_hh.shape[1]
-    in_gate, forget, cand, out_gate = acts.chunk(4, dim=-1)
+    in_gate, forget, _, out_gate = sig.chunk(4, dim=-1)
     tanh_c = cells.tanh()
     # d pre-activation = d activation * activation'; sigmoid' = a (1 - a), tanh' = 1 - a^2
-    deriv = torch.addcmul(acts, acts, acts, value=-1)
+    deriv = torch.addcmul(sig, sig, sig, value=-1)
     deriv[..., 2 * hidden : 3 * hidden] = 1 - cand * cand
     d_in, d_forget, d_cand, d_out = deriv.chunk(4, dim=-1)
     # per row: d(in, forget, cand) = dc * (cand, c_prev, in) * deriv; d out = dh * tanh(c) * deriv

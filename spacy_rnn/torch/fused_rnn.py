@@ -8,18 +8,23 @@ from torch.autograd.function import once_differentiable
 from .packed_steps import pad_rows, previous_rows, step_rows
 
 
+def rnn_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[int]) -> torch.Tensor:
+    """The forward loop: (D, N, H) input projections (both biases included) and
+    (D, H, H) recurrent weights -> (D, N, H) hidden states."""
+    h = projected.new_zeros((projected.shape[0], batch_sizes[0], w_hh.shape[1]))
+    outputs = []
+    for start, size in step_rows(batch_sizes):
+        h = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh).tanh()
+        outputs.append(h)
+    return torch.cat(outputs, dim=1)
+
+
 class RNNSteps(torch.autograd.Function):
-    """(D, N, H) input projections (both biases included) and (D, H, H) recurrent
-    weights -> (D, N, H) hidden states, over packed rows."""
+    """:func:`rnn_steps` with a hand-written backward pass (the states are all it needs)."""
 
     @staticmethod
     def forward(ctx, projected, w_hh, batch_sizes: List[int], previous: torch.Tensor):
-        h = projected.new_zeros((projected.shape[0], batch_sizes[0], w_hh.shape[1]))
-        outputs = []
-        for start, size in step_rows(batch_sizes):
-            h = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh).tanh()
-            outputs.append(h)
-        states = torch.cat(outputs, dim=1)
+        states = rnn_steps(projected, w_hh, batch_sizes)
         ctx.batch_sizes = batch_sizes
         ctx.save_for_backward(w_hh, states, previous)
         return states

@@ -33,3 +33,10 @@ def pad_flat(flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 def unpad(padded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`pad_flat`: (B, T, W) -> (N, W)."""
     return padded[length_mask(lengths, padded.shape[1])]
+
+
+def inverse_permutation(order: torch.Tensor) -> torch.Tensor:
+    """The index that undoes ``x.index_select(0, order)`` for a permutation ``order``."""
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel(), device=order.device)
+    return inverse
