@@ -59,6 +59,7 @@ import spacy_rnn
 from spacy_rnn.architectures.sentencepiece import load_sentencepiece
 from spacy_rnn.architectures.translator import torch_module
 from spacy_rnn.readers import make_translation_example
+from spacy_rnn.torch.precision import bf16_supported
 
 BASELINE = "spacy.TorchBiLSTMEncoder.v1"
 RNN_CELLS = ("lstm", "gru", "rnn")
@@ -97,7 +98,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="translator sizes: default (the harness's small LSTM models) or "
                              "reference (~15M parameters, with/without input feeding)")
     parser.add_argument("--mt-bf16", action="store_true",
-                        help="also time each translator trained with train_precision = bfloat16")
+                        help="also time each translator trained with train_precision = bfloat16 "
+                             "(left out, with a note, where the device has no bf16 kernels)")
     parser.add_argument("--mt-data", type=Path, nargs=2, default=None, metavar=("SOURCE", "TARGET"),
                         help="parallel text files for the translator (default: generated pairs)")
     parser.add_argument("--data", type=Path, default=None,
@@ -529,8 +531,9 @@ def decode_searches(device: str) -> Dict[str, Tuple[int, Optional[str]]]:
     return searches
 
 
-def run_translators(sizes: Dict, device: str) -> List[Dict]:
-    """Median over ``repeats`` rounds of training, then of greedy and beam-5 decoding."""
+def run_translators(sizes: Dict, device: str, bf16: bool = False) -> List[Dict]:
+    """Median over ``repeats`` rounds of training, then of greedy and beam-5 decoding;
+    with ``bf16`` each model also trained in bfloat16."""
     if sizes.get("mt_data"):
         pairs = read_pairs(sizes["mt_data"], sizes["mt_pairs"])
         needed = (sizes["mt_batches"] + 1) * sizes["mt_batch"] + sizes["mt_decode"]
@@ -543,7 +546,7 @@ def run_translators(sizes: Dict, device: str) -> List[Dict]:
         pairs = generate_parallel(sizes["mt_pairs"], sizes, sizes["seed"])
     runs = [TranslatorRun(name, variant, pairs, sizes, device)
             for name, variant in translator_variants(sizes.get("mt_preset", "default"),
-                                                      sizes.get("mt_bf16", False)).items()]
+                                                      bf16).items()]
     for _ in range(sizes["repeats"]):
         for run in runs:
             run.time_training()
@@ -574,7 +577,13 @@ def run_device(device: str, sizes: Dict, skip_translator: bool, data) -> Dict:
         result.update(tagger=run_taggers(sizes, device, data),
                       peak_rss_mib_after_taggers=peak_rss_mib())
     if not skip_translator:
-        result["translator"] = run_translators(sizes, device)
+        bf16 = sizes.get("mt_bf16", False)
+        if bf16 and not bf16_supported("cuda" if device == "gpu" else "cpu"):
+            bf16 = False
+            result["translator_note"] = (f"--mt-bf16: this {device} has no bfloat16 kernels "
+                                         "(a CPU needs AVX-512), so no bf16-trained rows")
+            log(result["translator_note"])
+        result["translator"] = run_translators(sizes, device, bf16)
     return result
 
 
@@ -668,6 +677,8 @@ def format_device(result: Dict, s: Dict) -> List[str]:
                   f"source pieces + 1 steps; median of {s['repeats']} rounds; peak RSS "
                   f"is the process peak):"]
         lines += translator_table(result["translator"])
+        if "translator_note" in result:
+            lines.append(result["translator_note"])
     return lines
 
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from spacy_rnn import benchmark
+from spacy_rnn.torch.precision import bf16_supported
 
 TAGGER_ARCHS = {"spacy.MaxoutWindowEncoder.v2 (CNN)", "spacy.TorchBiLSTMEncoder.v1",
                 "spacy-rnn.RNNEncoder.v1 lstm", "spacy-rnn.RNNEncoder.v1 gru",
@@ -108,9 +109,23 @@ def test_bf16_flag_adds_a_bf16_trained_row_per_model():
     precisions = sorted(v.get("train_precision", "float32") for v in variants.values())
     assert precisions == ["bfloat16", "bfloat16", "float32", "float32"]
     results = benchmark.main(["--quick", "--skip-taggers", "--mt-bf16"])
-    rows = results["devices"]["cpu"]["translator"]
-    assert {r["model"] for r in rows} == set(variants)
+    cpu = results["devices"]["cpu"]
+    rows = cpu["translator"]
+    if bf16_supported("cpu"):
+        assert {r["model"] for r in rows} == set(variants) and "translator_note" not in cpu
+    else:  # e.g. an AVX2-only CPU: the bf16 rows are left out, and the report says why
+        assert {r["model"] for r in rows} == {name for name, v in variants.items()
+                                              if "train_precision" not in v}
+        assert "no bfloat16 kernels" in cpu["translator_note"]
     assert all(r["train_tokens_per_s"] > 0 for r in rows)
+
+
+def test_bf16_flag_without_bf16_kernels_leaves_the_bf16_rows_out(monkeypatch, capsys):
+    monkeypatch.setattr(benchmark, "bf16_supported", lambda device_type: False)
+    results = benchmark.main(["--quick", "--skip-taggers", "--mt-bf16", "--repeats", "1"])
+    rows = results["devices"]["cpu"]["translator"]
+    assert rows and not any("bf16" in r["model"] for r in rows)
+    assert "--mt-bf16: this cpu has no bfloat16 kernels" in capsys.readouterr().out
 
 
 def test_too_few_given_pairs_is_a_clear_error(tmp_path):

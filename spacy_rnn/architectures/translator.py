@@ -63,8 +63,9 @@ def build_seq2seq_translator(
         longest pair.
     train_precision: "bfloat16" runs the training forward pass under torch autocast
         in bfloat16 (weights, gradients and the loss stay float32). Measured faster
-        on a CPU with AVX512-BF16 (BENCHMARKS.md); slow where the CPU emulates bf16;
-        not measured on GPU. Decoding always runs in float32 (or int8, see quantize).
+        on a CPU with AVX512-BF16 (BENCHMARKS.md); not measured on GPU. Where the
+        device has no bf16 kernels (e.g. an AVX2-only CPU) it warns and trains in
+        float32. Decoding always runs in float32 (or int8, see quantize).
     """
     hyper = dict(cell=cell, encoder_cell=encoder_cell, decoder_cell=decoder_cell,
                  attention=attention, input_feeding=input_feeding, emb_size=emb_size,
@@ -287,11 +288,25 @@ def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is
 
 
 def _autocast(device, precision: str):
-    """torch autocast in bfloat16 for ``precision == "bfloat16"``, else a no-op context."""
+    """torch autocast in bfloat16 for ``precision == "bfloat16"`` where the device has
+    bf16 kernels (else a warning and float32); else a no-op context."""
     import torch
 
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                          enabled=precision == "bfloat16")
+    from ..torch.precision import bf16_supported
+
+    enabled = precision == "bfloat16" and bf16_supported(device.type)
+    if precision == "bfloat16" and not enabled:
+        _warn_no_bf16(device.type)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _warn_no_bf16(device_type: str) -> None:
+    """Python's default warning filter shows this once, not at every batch."""
+    what = ("this CPU has no oneDNN bfloat16 kernels (they need AVX-512)" if device_type == "cpu"
+            else f"this {device_type} device does not support bfloat16")
+    warnings.warn(f"Seq2SeqTranslator: train_precision = 'bfloat16', but {what}; training runs "
+                  f"in float32. Set train_precision = 'float32' to silence this warning.",
+                  stacklevel=3)
 
 
 def _training_pieces(core: Model, sources: List[str], targets: List[str]):

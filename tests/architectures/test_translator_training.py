@@ -8,6 +8,10 @@ from thinc.config import ConfigValidationError
 
 from spacy_rnn.architectures.translator import (build_seq2seq_translator, length_groups,
                                                 torch_module)
+from spacy_rnn.torch.precision import bf16_supported
+
+needs_cpu_bf16 = pytest.mark.skipif(
+    not bf16_supported("cpu"), reason="this CPU has no oneDNN bfloat16 kernels (needs AVX-512)")
 
 
 @pytest.mark.parametrize("n,size", [(10, 3), (64, 64), (65, 64), (256, 64), (7, 1)])
@@ -88,6 +92,7 @@ def test_empty_batch_has_zero_loss():
     assert loss == 0.0 and backprop(1.0) == []
 
 
+@needs_cpu_bf16
 @pytest.mark.filterwarnings("ignore:SentencePiece")
 def test_bfloat16_runs_the_forward_in_bf16_and_keeps_float32_gradients():
     dtypes32, dtypes16 = [], []
@@ -102,6 +107,7 @@ def test_bfloat16_runs_the_forward_in_bf16_and_keeps_float32_gradients():
     assert cosine > 0.98
 
 
+@needs_cpu_bf16
 @pytest.mark.filterwarnings("ignore:SentencePiece")
 def test_bfloat16_training_overfits_a_tiny_set():
     fix_random_seed(0)
@@ -116,6 +122,26 @@ def test_bfloat16_training_overfits_a_tiny_set():
         model.finish_update(optimizer)
         losses.append(loss)
     assert losses[-1] < 0.1 * losses[0]
+
+
+@pytest.mark.filterwarnings("ignore:SentencePiece")
+def test_bfloat16_without_bf16_kernels_warns_and_trains_in_float32(monkeypatch):
+    monkeypatch.setattr("spacy_rnn.torch.precision.bf16_supported", lambda device_type: False)
+    dtypes32, dtypes16 = [], []
+    loss32, grads32 = loss_and_grads(0, "float32", dtypes32)
+    with pytest.warns(UserWarning, match=r"train_precision = 'bfloat16', but this CPU has no "
+                                         r"oneDNN bfloat16 kernels .*training runs in float32"):
+        loss16, grads16 = loss_and_grads(0, "bfloat16", dtypes16)
+    assert dtypes16 == dtypes32 == [torch.float32]
+    assert loss16 == pytest.approx(loss32, rel=1e-6)
+    for name, grad in grads32.items():
+        torch.testing.assert_close(grads16[name], grad)
+
+
+def test_bf16_support_check_agrees_with_a_bf16_lstm_on_this_cpu():
+    from spacy_rnn.torch.precision import _bf16_lstm_runs
+
+    assert bf16_supported("cpu") == _bf16_lstm_runs()
 
 
 def test_unknown_precision_is_rejected():
