@@ -64,11 +64,32 @@ def packed_layout(lengths: torch.Tensor) -> PackedLayout:
 def stacked_weights(cells: Sequence[nn.Module]):
     """Input weights (D, W, G), recurrent weights (D, H, G) and the two biases
     (D, 1, G) of the single-layer modules ``cells`` (one per direction)."""
-    w_ih = torch.stack([cell.weight_ih_l0.t() for cell in cells])
-    w_hh = torch.stack([cell.weight_hh_l0.t() for cell in cells])
-    b_ih = torch.stack([cell.bias_ih_l0 for cell in cells]).unsqueeze(1)
-    b_hh = torch.stack([cell.bias_hh_l0 for cell in cells]).unsqueeze(1)
-    return w_ih, w_hh, b_ih, b_hh
+    return _stack([(cell.weight_ih_l0, cell.weight_hh_l0, cell.bias_ih_l0, cell.bias_hh_l0)
+                   for cell in cells])
+
+
+def layer_weights(module: nn.RNNBase, layer: int):
+    """:func:`stacked_weights` of layer ``layer`` of a stacked, possibly bidirectional
+    ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (directions in PyTorch's order: forward, reverse)."""
+    suffixes = ("", "_reverse") if module.bidirectional else ("",)
+    return _stack([tuple(getattr(module, f"{name}_l{layer}{suffix}")
+                         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                   for suffix in suffixes])
+
+
+def _stack(directions):
+    w_ih, w_hh, b_ih, b_hh = zip(*directions)
+    return (torch.stack([w.t() for w in w_ih]), torch.stack([w.t() for w in w_hh]),
+            torch.stack(b_ih).unsqueeze(1), torch.stack(b_hh).unsqueeze(1))
+
+
+def fusable(module: nn.Module) -> bool:
+    """Whether :func:`layer_states` can run this stacked PyTorch module's layers: a
+    float ``nn.RNN`` (tanh), ``nn.LSTM`` (no projection) or ``nn.GRU`` with biases
+    (not, e.g., a dynamically quantized copy)."""
+    if type(module) not in (nn.RNN, nn.LSTM, nn.GRU) or not module.bias:
+        return False
+    return getattr(module, "nonlinearity", "tanh") == "tanh" and not getattr(module, "proj_size", 0)
 
 
 def fused_layer(cell: str, cells: Sequence[nn.Module], packed: torch.Tensor,
@@ -80,27 +101,46 @@ def fused_layer(cell: str, cells: Sequence[nn.Module], packed: torch.Tensor,
     :param packed: shape (N, W), rows in packed order
     :return: shape (N, D * H) in packed order, forward half first
     """
-    w_ih, w_hh, b_ih, b_hh = stacked_weights(cells)
-    inputs = torch.stack([packed, packed.index_select(0, layout.reverse)][: len(cells)])
+    states, _ = layer_states(cell, stacked_weights(cells), packed, layout)
+    return merge_directions(states, layout)
+
+
+def layer_states(cell: str, weights, packed: torch.Tensor, layout: PackedLayout):
+    """Run one layer, all directions, over packed rows.
+
+    :param weights: from :func:`stacked_weights` or :func:`layer_weights`
+    :param packed: shape (N, W), rows in packed order
+    :return: hidden states (D, N, H) and, for an LSTM, cell states (D, N, H), else None;
+        direction d's row at step t of a sequence holds its state after t + 1 tokens (the
+        backward direction reads each sequence from its end, see :func:`merge_directions`)
+    """
+    w_ih, w_hh, b_ih, b_hh = weights
+    inputs = torch.stack([packed, packed.index_select(0, layout.reverse)][: w_ih.shape[0]])
     if cell == "gru":  # the GRU's recurrent bias sits inside the reset gate's product
-        states = run_steps(cell, torch.baddbmm(b_ih, inputs, w_ih), w_hh, b_hh, layout)
-    else:
-        states = run_steps(cell, torch.baddbmm(b_ih + b_hh, inputs, w_ih), w_hh, None, layout)
-    if len(cells) == 1:
+        return run_steps(cell, torch.baddbmm(b_ih, inputs, w_ih), w_hh, b_hh, layout)
+    return run_steps(cell, torch.baddbmm(b_ih + b_hh, inputs, w_ih), w_hh, None, layout)
+
+
+def merge_directions(states: torch.Tensor, layout: PackedLayout) -> torch.Tensor:
+    """(D, N, H) states -> (N, D * H) outputs in packed order, the backward direction's
+    put back at the positions they belong to, forward half first."""
+    if states.shape[0] == 1:
         return states[0]
     return torch.cat([states[0], states[1].index_select(0, layout.reverse)], dim=-1)
 
 
 def run_steps(cell: str, projected: torch.Tensor, w_hh: torch.Tensor, b_hh, layout: PackedLayout):
     """The time-step loop: with a hand-written backward pass when gradients are
-    needed, the plain loop (nothing saved) otherwise. Returns (D, N, H) states."""
+    needed, the plain loop (nothing saved) otherwise. Returns (D, N, H) hidden states
+    and, for an LSTM, (D, N, H) cell states, else None."""
     if not torch.is_grad_enabled():
         if cell == "gru":
-            return gru_steps(projected, w_hh, b_hh, layout.batch_sizes)[0]
+            return gru_steps(projected, w_hh, b_hh, layout.batch_sizes)[0], None
         if cell == "lstm":
-            return lstm_steps(projected, w_hh, layout.batch_sizes)[0]
-        return rnn_steps(projected, w_hh, layout.batch_sizes)
+            return lstm_steps(projected, w_hh, layout.batch_sizes)[:2]
+        return rnn_steps(projected, w_hh, layout.batch_sizes), None
     if cell == "gru":
-        return GRUSteps.apply(projected, w_hh, b_hh, layout.batch_sizes, layout.previous)
-    steps = LSTMSteps if cell == "lstm" else RNNSteps
-    return steps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
+        return GRUSteps.apply(projected, w_hh, b_hh, layout.batch_sizes, layout.previous), None
+    if cell == "lstm":
+        return LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
+    return RNNSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous), None

@@ -20,15 +20,15 @@ from .packed_steps import pad_rows, previous_rows, step_rows
 
 
 def lstm_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[int],
-               keep: bool = False) -> Tuple[torch.Tensor, Optional[List[torch.Tensor]]]:
+               keep: bool = False) -> Tuple[torch.Tensor, torch.Tensor, Optional[List[torch.Tensor]]]:
     """The forward loop: (D, N, 4H) input projections (both biases included) and
-    (D, H, 4H) recurrent weights -> (D, N, H) hidden states, and with ``keep`` the
-    activations the backward pass needs: sigmoid of all gates, tanh of the cell
-    gate and the cell states, each (D, N, *)."""
+    (D, H, 4H) recurrent weights -> (D, N, H) hidden states, (D, N, H) cell states,
+    and with ``keep`` the other activations the backward pass needs: sigmoid of all
+    gates and tanh of the cell gate, (D, N, 4H) and (D, N, H)."""
     hidden = w_hh.shape[1]
     h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
     c = torch.zeros_like(h)
-    outputs, kept = [], []
+    outputs, cells, kept = [], [], []
     for start, size in step_rows(batch_sizes):
         gates = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh)
         sig = gates.sigmoid()
@@ -37,33 +37,40 @@ def lstm_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[in
         c = torch.addcmul(forget * c[:, :size], in_gate, cand)
         h = out_gate * c.tanh()
         outputs.append(h)
+        cells.append(c)
         if keep:
-            kept.append((sig, cand, c))
-    states = torch.cat(outputs, dim=1)
-    return states, ([torch.cat(parts, dim=1) for parts in zip(*kept)] if keep else None)
+            kept.append((sig, cand))
+    kept = [torch.cat(parts, dim=1) for parts in zip(*kept)] if keep else None
+    return torch.cat(outputs, dim=1), torch.cat(cells, dim=1), kept
 
 
 class LSTMSteps(torch.autograd.Function):
-    """:func:`lstm_steps` with a hand-written backward pass."""
+    """:func:`lstm_steps` with a hand-written backward pass. Returns the hidden and the
+    cell states; either may receive a gradient (e.g. a final cell state)."""
 
     @staticmethod
     def forward(ctx, projected, w_hh, batch_sizes: List[int], previous: torch.Tensor):
-        states, (sig, cand, cells) = lstm_steps(projected, w_hh, batch_sizes, keep=True)
+        states, cells, (sig, cand) = lstm_steps(projected, w_hh, batch_sizes, keep=True)
         ctx.batch_sizes = batch_sizes
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(w_hh, sig, cand, cells, states, previous)
-        return states
+        return states, cells
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_states):
+    def backward(ctx, grad_states, grad_cells):
         w_hh, sig, cand, cells, states, previous = ctx.saved_tensors
-        d_pre = _lstm_backward_steps(grad_states, w_hh, sig, cand, cells, previous, ctx.batch_sizes)
+        if grad_states is None:
+            grad_states = torch.zeros_like(states)
+        d_pre = _lstm_backward_steps(grad_states, grad_cells, w_hh, sig, cand, cells, previous,
+                                     ctx.batch_sizes)
         grad_w_hh = torch.bmm(previous_rows(states, previous).transpose(1, 2), d_pre)
         return d_pre, grad_w_hh, None, None
 
 
-def _lstm_backward_steps(grad_states, w_hh, sig, cand, cells, previous, batch_sizes):
-    """Gradient of the loss w.r.t. the gate pre-activations, (D, N, 4H)."""
+def _lstm_backward_steps(grad_states, grad_cells, w_hh, sig, cand, cells, previous, batch_sizes):
+    """Gradient of the loss w.r.t. the gate pre-activations, (D, N, 4H); ``grad_cells``
+    (gradient w.r.t. the cell states as outputs) may be None."""
     hidden = w_hh.shape[1]
     in_gate, forget, _, out_gate = sig.chunk(4, dim=-1)
     tanh_c = cells.tanh()
@@ -84,6 +91,8 @@ def _lstm_backward_steps(grad_states, w_hh, sig, cand, cells, previous, batch_si
         if dh_next is not None:
             dh = dh + pad_rows(dh_next, size)
         dc = dh * dc_from_dh[:, rows]
+        if grad_cells is not None:
+            dc = dc + grad_cells[:, rows]
         if dc_next is not None:
             dc = dc + pad_rows(dc_next, size)
         d_pre = torch.cat([(dc.unsqueeze(2) * from_dc[:, rows]).flatten(2), dh * from_dh[:, rows]], dim=-1)

@@ -4,8 +4,9 @@ Shapes: ``B`` sentences, ``S`` padded source length, ``T`` padded target
 length, ``L`` decoder layers, ``H`` hidden width, ``E`` embedding width,
 ``V`` target vocabulary size.
 
-Encoder: a stacked (bi)directional ``nn.RNN``/``nn.LSTM``/``nn.GRU`` over a
-packed batch, so each sentence's memory and final states are exactly those it
+Encoder: a stacked (bi)directional ``nn.RNN``/``nn.LSTM``/``nn.GRU`` run over
+real tokens only (a packed batch, or on CPU the fused loops of :mod:`.fused` with
+the same weights), so each sentence's memory and final states are exactly those it
 gets alone (the backward direction starts at its last real token, the final
 states are taken at its last real token, LSTM cell state included). With a
 bidirectional encoder each direction has ``H // 2`` units, so the memory is
@@ -31,6 +32,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .attention import make_attention
 from .encoder import CELLS, init_forget_bias
+from .fused import fusable, layer_states, layer_weights, merge_directions, packed_layout
 from .cudnn import compact_weights
 from .padding import length_mask
 
@@ -81,6 +83,14 @@ class Encoded(NamedTuple):
         """Reorder/repeat sentences (e.g. B -> B * beam). :param index: shape (B',)."""
         return Encoded(_select(self.memory, index, 0), _select(self.src_mask, index, 0),
                        self.state.select(index), _select(self.keys, index, 0))
+
+
+def _autocast_on(device_type: str) -> bool:
+    """Whether torch autocast is enabled for ``device_type`` (older torch: CPU only)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:
+        return torch.is_autocast_cpu_enabled()
 
 
 def check_cell(cell: str) -> str:
@@ -194,12 +204,41 @@ class Seq2Seq(nn.Module):
         return Encoded(memory, src_mask, state, self.attention.project_keys(memory))
 
     def _run_encoder(self, emb: torch.Tensor, cpu_lengths: torch.Tensor):
-        """Run the packed encoder.
+        """Run the encoder over real tokens only: in CPU training (float32, no autocast)
+        the fused time-step loops of :mod:`.fused`, else the PyTorch module on a packed
+        batch; both give the same results (tests/torch/test_seq2seq_fused.py). Without
+        gradients the module was as fast or faster (BENCHMARKS.md).
 
         :param emb: shape (B, S, E)
         :param cpu_lengths: shape (B,), int64 on the CPU
         :return: memory (B, S, H); top-layer final hidden and (LSTM) cell states (B, H)
         """
+        if (emb.device.type == "cpu" and torch.is_grad_enabled() and fusable(self.encoder_rnn)
+                and not _autocast_on("cpu")):
+            return self._run_encoder_fused(emb, cpu_lengths)
+        return self._run_encoder_packed(emb, cpu_lengths)
+
+    def _run_encoder_fused(self, emb: torch.Tensor, cpu_lengths: torch.Tensor):
+        """:meth:`_run_encoder` with the fused loops (both directions of a layer in one
+        loop over packed rows; dropout between layers as ``nn.LSTM`` has it)."""
+        rnn, (batch, src_len, _) = self.encoder_rnn, emb.shape
+        layout = packed_layout(cpu_lengths)
+        real = torch.nonzero(length_mask(cpu_lengths, src_len).reshape(-1)).squeeze(1)
+        packed = emb.reshape(batch * src_len, -1).index_select(0, real[layout.to_packed])
+        for layer in range(rnn.num_layers):
+            if layer:
+                packed = F.dropout(packed, rnn.dropout, self.training)
+            states, cells = layer_states(self.enc_cell, layer_weights(rnn, layer), packed, layout)
+            packed = merge_directions(states, layout)
+        memory = packed.new_zeros((batch * src_len, packed.shape[1])).index_copy(
+            0, real, packed.index_select(0, layout.to_flat))
+        last = layout.to_flat[torch.cumsum(cpu_lengths, 0) - 1]  # packed row of each last token
+        finals = [None if x is None else x.index_select(1, last).transpose(0, 1).reshape(batch, -1)
+                  for x in (states, cells)]
+        return memory.view(batch, src_len, -1), finals[0], finals[1]
+
+    def _run_encoder_packed(self, emb: torch.Tensor, cpu_lengths: torch.Tensor):
+        """:meth:`_run_encoder` with the PyTorch module over a packed batch."""
         packed = pack_padded_sequence(emb, cpu_lengths, batch_first=True, enforce_sorted=False)
         out, finals = self.encoder_rnn(packed)
         memory, _ = pad_packed_sequence(out, batch_first=True, total_length=emb.shape[1])

@@ -67,8 +67,9 @@ def test_grouped_batches_equal_one_sequence_at_a_time(cell):
 
 
 def test_lstm_steps_backward_passes_gradcheck():
-    """The hand-written LSTM backward against finite differences (float64), with
-    sequences ending at different steps and an empty one."""
+    """The hand-written LSTM backward against finite differences (float64), through
+    both outputs (hidden and cell states), with sequences ending at different steps
+    and an empty one."""
     torch.manual_seed(2)
     layout = packed_layout(torch.tensor([3, 0, 5, 1, 5, 2]))
     n_rows, hidden = sum(layout.batch_sizes), 3
