@@ -16,7 +16,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch.autograd.function import once_differentiable
 
-from .packed_steps import pad_rows, previous_rows, step_rows
+from .packed_steps import previous_rows
 
 
 def lstm_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[int],
@@ -24,24 +24,25 @@ def lstm_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[in
     """The forward loop: (D, N, 4H) input projections (both biases included) and
     (D, H, 4H) recurrent weights -> (D, N, H) hidden states, (D, N, H) cell states,
     and with ``keep`` the other activations the backward pass needs: sigmoid of all
-    gates and tanh of the cell gate, (D, N, 4H) and (D, N, H)."""
-    hidden = w_hh.shape[1]
-    h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
-    c = torch.zeros_like(h)
-    outputs, cells, kept = [], [], []
-    for start, size in step_rows(batch_sizes):
-        gates = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh)
-        sig = gates.sigmoid()
+    gates and tanh of the cell gate, (D, N, 4H) and (D, N, H). Each step writes its
+    results into views of these tensors (one ``split`` each, no concatenation)."""
+    n_dirs, n_rows, n_gates = projected.shape
+    hidden = n_gates // 4
+    states, cells = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
+    kept = [projected.new_empty((n_dirs, n_rows, n_gates)),
+            projected.new_empty((n_dirs, n_rows, hidden))] if keep else None
+    outs = [x.split(batch_sizes, dim=1) for x in [projected, states, cells] + (kept or [])]
+    if not keep:
+        outs += [[None] * len(batch_sizes)] * 2
+    h = c = projected.new_zeros((n_dirs, batch_sizes[0], hidden))
+    for size, (x, h_out, c_out, sig_out, cand_out) in zip(batch_sizes, zip(*outs)):
+        gates = torch.baddbmm(x, h[:, :size], w_hh)
+        cand = torch.tanh(gates[..., 2 * hidden : 3 * hidden], out=cand_out)
+        sig = gates.sigmoid_() if sig_out is None else torch.sigmoid(gates, out=sig_out)
         in_gate, forget, _, out_gate = sig.chunk(4, dim=-1)
-        cand = gates[..., 2 * hidden : 3 * hidden].tanh()
-        c = torch.addcmul(forget * c[:, :size], in_gate, cand)
-        h = out_gate * c.tanh()
-        outputs.append(h)
-        cells.append(c)
-        if keep:
-            kept.append((sig, cand))
-    kept = [torch.cat(parts, dim=1) for parts in zip(*kept)] if keep else None
-    return torch.cat(outputs, dim=1), torch.cat(cells, dim=1), kept
+        c = torch.addcmul(forget * c[:, :size], in_gate, cand, out=c_out)
+        h = torch.mul(out_gate, c.tanh(), out=h_out)
+    return states, cells, kept
 
 
 class LSTMSteps(torch.autograd.Function):
@@ -82,21 +83,32 @@ def _lstm_backward_steps(grad_states, grad_cells, w_hh, sig, cand, cells, previo
     from_dc = torch.stack([cand * d_in, previous_rows(cells, previous) * d_forget, in_gate * d_cand], dim=2)
     from_dh = tanh_c * d_out
     dc_from_dh = out_gate * (1 - tanh_c * tanh_c)
-    w_hh_t = w_hh.transpose(1, 2).contiguous()
-    d_pre_steps = []
-    dh_next = dc_next = None
-    for start, size in reversed(step_rows(batch_sizes)):
-        rows = slice(start, start + size)
-        dh = grad_states[:, rows]
-        if dh_next is not None:
-            dh = dh + pad_rows(dh_next, size)
-        dc = dh * dc_from_dh[:, rows]
-        if grad_cells is not None:
-            dc = dc + grad_cells[:, rows]
-        if dc_next is not None:
-            dc = dc + pad_rows(dc_next, size)
-        d_pre = torch.cat([(dc.unsqueeze(2) * from_dc[:, rows]).flatten(2), dh * from_dh[:, rows]], dim=-1)
-        d_pre_steps.append(d_pre)
-        dh_next = torch.bmm(d_pre, w_hh_t)
-        dc_next = dc * forget[:, rows]
-    return torch.cat(d_pre_steps[::-1], dim=1)
+    return _lstm_recurrence(grad_states, grad_cells, (dc_from_dh, from_dc, from_dh, forget),
+                            w_hh.transpose(1, 2).contiguous(), batch_sizes)
+
+
+def _lstm_recurrence(grad_states, grad_cells, factors, w_hh_t, batch_sizes):
+    """The loop backward through time, with ``factors`` = (dc_from_dh, from_dc, from_dh,
+    forget) from :func:`_lstm_backward_steps`. Each step writes its gate gradients into
+    one (D, N, 4, H) tensor and what it passes to the step before into the first rows
+    of two (D, B, H) buffers, whose rows beyond a step's batch stay zero (batches only
+    grow going backward): no padding or concatenation per step, and the per-step
+    views come from one ``split`` each."""
+    n_dirs, n_rows, hidden = grad_states.shape
+    d_pre = grad_states.new_empty((n_dirs, n_rows, 4, hidden))
+    dh_next = grad_states.new_zeros((n_dirs, batch_sizes[0], hidden))
+    dc_next = torch.zeros_like(dh_next)
+    per_step = [x.split(batch_sizes, dim=1) for x in (grad_states, d_pre) + tuple(factors)]
+    per_step.append([None] * len(batch_sizes) if grad_cells is None
+                    else grad_cells.split(batch_sizes, dim=1))
+    for size, (grad_h, step, dc_from_dh, from_dc, from_dh, forget, grad_c) in zip(
+            reversed(batch_sizes), reversed(list(zip(*per_step)))):
+        dh = grad_h + dh_next[:, :size]
+        dc = torch.addcmul(dc_next[:, :size], dh, dc_from_dh)
+        if grad_c is not None:
+            dc += grad_c
+        torch.mul(dc.unsqueeze(2), from_dc, out=step[:, :, :3])
+        torch.mul(dh, from_dh, out=step[:, :, 3])
+        torch.bmm(step.view(n_dirs, size, 4 * hidden), w_hh_t, out=dh_next[:, :size])
+        torch.mul(dc, forget, out=dc_next[:, :size])
+    return d_pre.view(n_dirs, n_rows, 4 * hidden)
