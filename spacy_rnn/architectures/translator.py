@@ -300,10 +300,17 @@ def _autocast(device, precision: str):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
+_WARNED_NO_BF16 = set()
+
+
 def _warn_no_bf16(device_type: str) -> None:
-    """Python's default warning filter shows this once, not at every batch."""
-    what = ("this CPU has no oneDNN bfloat16 kernels (they need AVX-512)" if device_type == "cpu"
-            else f"this {device_type} device does not support bfloat16")
+    """Warn once per process and device type (not at every batch, nor again after some
+    other code resets Python's warning registry, as ``warnings.catch_warnings`` does)."""
+    if device_type in _WARNED_NO_BF16:
+        return
+    _WARNED_NO_BF16.add(device_type)
+    what = ("this CPU has no oneDNN bfloat16 kernels (on x86 they need AVX-512)"
+            if device_type == "cpu" else f"this {device_type} device does not support bfloat16")
     warnings.warn(f"Seq2SeqTranslator: train_precision = 'bfloat16', but {what}; training runs "
                   f"in float32. Set train_precision = 'float32' to silence this warning.",
                   stacklevel=3)

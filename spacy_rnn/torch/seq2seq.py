@@ -5,8 +5,8 @@ length, ``L`` decoder layers, ``H`` hidden width, ``E`` embedding width,
 ``V`` target vocabulary size.
 
 Encoder: a stacked (bi)directional ``nn.RNN``/``nn.LSTM``/``nn.GRU`` run over
-real tokens only (a packed batch, or on CPU the fused loops of :mod:`.fused` with
-the same weights), so each sentence's memory and final states are exactly those it
+real tokens only (a packed batch, or on CPU with gradients the fused loops of
+:mod:`.fused` with the same weights), so each sentence's memory and final states are exactly those it
 gets alone (the backward direction starts at its last real token, the final
 states are taken at its last real token, LSTM cell state included). With a
 bidirectional encoder each direction has ``H // 2`` units, so the memory is
@@ -204,10 +204,12 @@ class Seq2Seq(nn.Module):
         return Encoded(memory, src_mask, state, self.attention.project_keys(memory))
 
     def _run_encoder(self, emb: torch.Tensor, cpu_lengths: torch.Tensor):
-        """Run the encoder over real tokens only: in CPU training (float32, no autocast)
-        the fused time-step loops of :mod:`.fused`, else the PyTorch module on a packed
-        batch; both give the same results (tests/torch/test_seq2seq_fused.py). Without
-        gradients the module was as fast or faster (BENCHMARKS.md).
+        """Run the encoder over real tokens only: on CPU with gradients enabled and
+        autocast off, the fused time-step loops of :mod:`.fused`, else the PyTorch module
+        on a packed batch; both give the same results (tests/torch/test_seq2seq_fused.py).
+        Without gradients the module was as fast or faster (BENCHMARKS.md). The fused
+        loops' backward passes are not themselves differentiable (no gradients of
+        gradients, e.g. for a gradient penalty: use ``_run_encoder_packed`` for that).
 
         :param emb: shape (B, S, E)
         :param cpu_lengths: shape (B,), int64 on the CPU
