@@ -10,7 +10,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch.autograd.function import once_differentiable
 
-from .packed_steps import pad_rows, previous_rows, step_rows
+from .packed_steps import previous_rows
 
 
 def gru_steps(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, batch_sizes: List[int],
@@ -22,8 +22,7 @@ def gru_steps(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, b
     hidden = w_hh.shape[1]
     h = projected.new_zeros((projected.shape[0], batch_sizes[0], hidden))
     outputs, kept = [], []
-    for start, size in step_rows(batch_sizes):
-        x = projected[:, start : start + size]
+    for size, x in zip(batch_sizes, projected.split(batch_sizes, dim=1)):
         h = h[:, :size]
         recurrent = torch.baddbmm(b_hh, h, w_hh)
         reset_update = (x[..., : 2 * hidden] + recurrent[..., : 2 * hidden]).sigmoid()
@@ -67,21 +66,24 @@ def _gru_backward_steps(grad_states, w_hh, gates, recurrent_n, h_prev, batch_siz
                            (1 - update) * (1 - candidate * candidate)], dim=2)
     # d(r pre) = d(n pre) * (h W_n + b_n) * r (1 - r); d(h W_n + b_n) = d(n pre) * r
     from_dn = torch.stack([recurrent_n * reset * (1 - reset), reset], dim=2)
-    w_hh_t = w_hh.transpose(1, 2).contiguous()
-    d_recurrent_steps, d_n_steps = [], []
-    dh_next = None
-    for start, size in reversed(step_rows(batch_sizes)):
-        rows = slice(start, start + size)
-        dh = grad_states[:, rows]
-        if dh_next is not None:
-            dh = dh + pad_rows(dh_next, size)
-        d_zn = dh.unsqueeze(2) * from_dh[:, rows]
-        d_rn = d_zn[:, :, 1].unsqueeze(2) * from_dn[:, rows]
-        d_recurrent = torch.cat([d_rn[:, :, 0], d_zn[:, :, 0], d_rn[:, :, 1]], dim=-1)
-        d_recurrent_steps.append(d_recurrent)
-        d_n_steps.append(d_zn[:, :, 1])
-        dh_next = torch.baddbmm(dh * update[:, rows], d_recurrent, w_hh_t)
-    d_recurrent = torch.cat(d_recurrent_steps[::-1], dim=1)
-    hidden = w_hh.shape[1]
-    d_projected = torch.cat([d_recurrent[..., : 2 * hidden], torch.cat(d_n_steps[::-1], dim=1)], dim=-1)
-    return d_projected, d_recurrent
+    return _gru_recurrence(grad_states, from_dh, from_dn, update,
+                           w_hh.transpose(1, 2).contiguous(), batch_sizes)
+
+
+def _gru_recurrence(grad_states, from_dh, from_dn, update, w_hh_t, batch_sizes):
+    """The loop backward through time (see :func:`.fused_lstm._lstm_recurrence` for the
+    buffers): d(projected) and d(recurrent products), (D, N, 3H) each."""
+    n_dirs, n_rows, hidden = grad_states.shape
+    d_recurrent = grad_states.new_empty((n_dirs, n_rows, 3, hidden))  # r, z, n of h W + b
+    d_n = grad_states.new_empty((n_dirs, n_rows, hidden))  # n pre-activation
+    dh_next = grad_states.new_zeros((n_dirs, batch_sizes[0], hidden))
+    per_step = [x.split(batch_sizes, dim=1) for x in (grad_states, from_dh, from_dn, update, d_recurrent, d_n)]
+    for size, (grad_h, f_dh, f_dn, z, d_rec, dn) in zip(reversed(batch_sizes),
+                                                          reversed(list(zip(*per_step)))):
+        dh = grad_h + dh_next[:, :size]
+        torch.mul(dh, f_dh[:, :, 0], out=d_rec[:, :, 1])
+        torch.mul(dh, f_dh[:, :, 1], out=dn)
+        torch.mul(dn.unsqueeze(2), f_dn, out=d_rec[:, :, 0::2])
+        torch.baddbmm(dh * z, d_rec.view(n_dirs, size, 3 * hidden), w_hh_t, out=dh_next[:, :size])
+    d_recurrent = d_recurrent.view(n_dirs, n_rows, 3 * hidden)
+    return torch.cat([d_recurrent[..., : 2 * hidden], d_n], dim=-1), d_recurrent

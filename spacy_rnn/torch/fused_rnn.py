@@ -5,18 +5,19 @@ from typing import List
 import torch
 from torch.autograd.function import once_differentiable
 
-from .packed_steps import pad_rows, previous_rows, step_rows
+from .packed_steps import previous_rows
 
 
 def rnn_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[int]) -> torch.Tensor:
     """The forward loop: (D, N, H) input projections (both biases included) and
-    (D, H, H) recurrent weights -> (D, N, H) hidden states."""
+    (D, H, H) recurrent weights -> (D, N, H) hidden states, each step written into a
+    view of the result."""
+    states = torch.empty_like(projected)
     h = projected.new_zeros((projected.shape[0], batch_sizes[0], w_hh.shape[1]))
-    outputs = []
-    for start, size in step_rows(batch_sizes):
-        h = torch.baddbmm(projected[:, start : start + size], h[:, :size], w_hh).tanh()
-        outputs.append(h)
-    return torch.cat(outputs, dim=1)
+    for size, x, h_out in zip(batch_sizes, projected.split(batch_sizes, dim=1),
+                              states.split(batch_sizes, dim=1)):
+        h = torch.baddbmm(x, h[:, :size], w_hh, out=h_out).tanh_()
+    return states
 
 
 class RNNSteps(torch.autograd.Function):
@@ -33,16 +34,19 @@ class RNNSteps(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_states):
         w_hh, states, previous = ctx.saved_tensors
-        deriv = 1 - states * states
-        w_hh_t = w_hh.transpose(1, 2).contiguous()
-        d_pre_steps, dh_next = [], None
-        for start, size in reversed(step_rows(ctx.batch_sizes)):
-            dh = grad_states[:, start : start + size]
-            if dh_next is not None:
-                dh = dh + pad_rows(dh_next, size)
-            d_pre = dh * deriv[:, start : start + size]
-            d_pre_steps.append(d_pre)
-            dh_next = torch.bmm(d_pre, w_hh_t)
-        d_pre = torch.cat(d_pre_steps[::-1], dim=1)
+        d_pre = _rnn_recurrence(grad_states, 1 - states * states,
+                                w_hh.transpose(1, 2).contiguous(), ctx.batch_sizes)
         grad_w_hh = torch.bmm(previous_rows(states, previous).transpose(1, 2), d_pre)
         return d_pre, grad_w_hh, None, None
+
+
+def _rnn_recurrence(grad_states, deriv, w_hh_t, batch_sizes):
+    """The loop backward through time (see :func:`.fused_lstm._lstm_recurrence` for the
+    buffers): gradient w.r.t. the pre-activations, (D, N, H)."""
+    d_pre = torch.empty_like(grad_states)
+    dh_next = grad_states.new_zeros((grad_states.shape[0], batch_sizes[0], grad_states.shape[2]))
+    per_step = [x.split(batch_sizes, dim=1) for x in (grad_states, deriv, d_pre)]
+    for size, (grad_h, step_deriv, step) in zip(reversed(batch_sizes), reversed(list(zip(*per_step)))):
+        torch.mul(grad_h + dh_next[:, :size], step_deriv, out=step)
+        torch.bmm(step, w_hh_t, out=dh_next[:, :size])
+    return d_pre
