@@ -226,14 +226,14 @@ class Seq2Seq(nn.Module):
         rnn, (batch, src_len, _) = self.encoder_rnn, emb.shape
         layout = packed_layout(cpu_lengths)
         real = torch.nonzero(length_mask(cpu_lengths, src_len).reshape(-1)).squeeze(1)
-        packed = emb.reshape(batch * src_len, -1).index_select(0, real[layout.to_packed])
+        positions = real[layout.to_packed]  # padded (B * S) position of each packed row
+        packed = emb.reshape(batch * src_len, -1).index_select(0, positions)
         for layer in range(rnn.num_layers):
             if layer:
                 packed = F.dropout(packed, rnn.dropout, self.training)
             states, cells = layer_states(self.enc_cell, layer_weights(rnn, layer), packed, layout)
             packed = merge_directions(states, layout)
-        memory = packed.new_zeros((batch * src_len, packed.shape[1])).index_copy(
-            0, real, packed.index_select(0, layout.to_flat))
+        memory = packed.new_zeros((batch * src_len, packed.shape[1])).index_copy(0, positions, packed)
         last = layout.to_flat[torch.cumsum(cpu_lengths, 0) - 1]  # packed row of each last token
         finals = [None if x is None else x.index_select(1, last).transpose(0, 1).reshape(batch, -1)
                   for x in (states, cells)]
