@@ -11,12 +11,14 @@ Two computations give the same result (tests/torch/test_fused.py):
 
 - on CPU, one time-step loop for both directions over packed rows
   (``_encode_fused``, see :mod:`.fused`, with hand-written backward passes in
-  :mod:`.fused_lstm`, :mod:`.fused_gru`, :mod:`.fused_rnn`): no step computes on
+  :mod:`.fused_lstm`, :mod:`.fused_gru`, :mod:`.fused_rnn`; the LSTM's loops run
+  in C, :mod:`.native`, where a C compiler built them): no step computes on
   padding, and one batched matrix product per step serves both directions;
 - the PyTorch modules themselves (cuDNN on GPU, oneDNN on CPU) over padded
   batches of sequences of similar length (``_encode_grouped``): on GPU, and on
-  CPU for small LSTMs (under ``FUSED_LSTM_MIN_HIDDEN`` units per direction),
-  where oneDNN's LSTM kernel is faster than the Python loop.
+  CPU for small LSTMs (under ``FUSED_LSTM_MIN_HIDDEN`` units per direction)
+  when the C loops are not available, since there oneDNN's LSTM kernel is
+  faster than the PyTorch loop.
 
 Measured with ``python -m spacy_rnn.benchmark`` (BENCHMARKS.md).
 """
@@ -27,14 +29,15 @@ from typing import Tuple
 import torch
 from torch import nn
 
+from . import native
 from .cudnn import compact_weights
 from .fused import fused_layer, packed_layout
 from .padding import inverse_permutation
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
-# Below this many units per direction the CPU LSTM uses oneDNN on length groups instead of
-# the fused Python loop. `python -m spacy_rnn.benchmark_paths` (BENCHMARKS.md, "Current code"),
+# Without the C loops (:mod:`.native`), below this many units per direction the CPU LSTM uses
+# oneDNN on length groups instead of the fused PyTorch loop. `python -m spacy_rnn.benchmark_paths` (BENCHMARKS.md, "Current code"),
 # encoder fwd+bwd on UD EWT against the BiLSTM baseline, oneDNN groups vs loop: 48 units
 # 1.37x vs 1.24x (oneDNN clearly ahead), 80 units 1.58x vs 1.55x and 1.53x vs 1.59x in two runs
 # (a tie), 128 units 1.84x vs 1.91x (loop ahead). 64 is a judgement inside the tie.
@@ -99,9 +102,16 @@ class RNNEncoder(nn.Module):
         """
         if flat.shape[0] == 0:
             return flat.new_zeros((0, self.width)) + flat.sum() * 0
-        if flat.device.type == "cpu" and (self.cell != "lstm" or self.hidden >= FUSED_LSTM_MIN_HIDDEN):
+        if flat.device.type == "cpu" and self._fused_on_cpu(flat):
             return self._encode_fused(flat, lengths)
         return self._encode_grouped(flat, lengths)
+
+    def _fused_on_cpu(self, flat: torch.Tensor) -> bool:
+        """Whether the fused loop is the faster CPU path: always, except for small LSTMs
+        without the C loops."""
+        if self.cell != "lstm" or self.hidden >= FUSED_LSTM_MIN_HIDDEN:
+            return True
+        return native.usable(flat)
 
     def _encode_fused(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """All directions of a layer in one time-step loop over packed rows (see

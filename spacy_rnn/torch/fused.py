@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .fused_gru import GRUSteps, gru_steps
-from .fused_lstm import LSTMSteps, lstm_steps
+from .fused_lstm import LSTMSteps, lstm_states
 from .fused_rnn import RNNSteps, rnn_steps
 from .padding import inverse_permutation
 
@@ -137,7 +137,7 @@ def run_steps(cell: str, projected: torch.Tensor, w_hh: torch.Tensor, b_hh, layo
         if cell == "gru":
             return gru_steps(projected, w_hh, b_hh, layout.batch_sizes)[0], None
         if cell == "lstm":
-            return lstm_steps(projected, w_hh, layout.batch_sizes)[:2]
+            return lstm_states(projected, w_hh, layout.batch_sizes)
         return rnn_steps(projected, w_hh, layout.batch_sizes), None
     if cell == "gru":
         return GRUSteps.apply(projected, w_hh, b_hh, layout.batch_sizes, layout.previous), None

@@ -8,6 +8,10 @@ the recurrence (gate derivatives, previous cell states) computed for all rows at
 once before it, and the recurrent weight gradient as one batched matrix product
 after it.
 
+Both loops also exist in C (:mod:`.native`), which runs them whenever the library
+could be built and the tensors are float32 on CPU; the PyTorch loops below are the
+fallback (and the reference the tests compare the C loops with).
+
 Shapes: D directions, N packed rows, H units per direction, gates in PyTorch's
 order (input, forget, cell, output).
 """
@@ -16,7 +20,21 @@ from typing import List, Optional, Tuple
 import torch
 from torch.autograd.function import once_differentiable
 
+from . import native
 from .packed_steps import previous_rows
+
+
+def lstm_states(projected: torch.Tensor, w_hh: torch.Tensor,
+                batch_sizes: List[int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The forward loop without gradients: (D, N, H) hidden and cell states, from the C
+    loop where it can run, else from :func:`lstm_steps`."""
+    if native.usable(projected, w_hh):
+        return native.lstm_forward(projected, w_hh, _sizes(batch_sizes))[:2]
+    return lstm_steps(projected, w_hh, batch_sizes)[:2]
+
+
+def _sizes(batch_sizes: List[int]) -> torch.Tensor:
+    return torch.tensor(batch_sizes, dtype=torch.int64)
 
 
 def lstm_steps(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: List[int],
@@ -51,10 +69,15 @@ class LSTMSteps(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, projected, w_hh, batch_sizes: List[int], previous: torch.Tensor):
-        states, cells, (sig, cand) = lstm_steps(projected, w_hh, batch_sizes, keep=True)
+        ctx.native = native.usable(projected, w_hh)
+        if ctx.native:  # the C loop keeps all four gate activations in one tensor
+            states, cells, acts = native.lstm_forward(projected, w_hh, _sizes(batch_sizes))
+            kept = (acts, acts)
+        else:
+            states, cells, kept = lstm_steps(projected, w_hh, batch_sizes, keep=True)
         ctx.batch_sizes = batch_sizes
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(w_hh, sig, cand, cells, states, previous)
+        ctx.save_for_backward(w_hh, *kept, cells, states, previous)
         return states, cells
 
     @staticmethod
@@ -63,8 +86,11 @@ class LSTMSteps(torch.autograd.Function):
         w_hh, sig, cand, cells, states, previous = ctx.saved_tensors
         if grad_states is None:
             grad_states = torch.zeros_like(states)
-        d_pre = _lstm_backward_steps(grad_states, grad_cells, w_hh, sig, cand, cells, previous,
-                                     ctx.batch_sizes)
+        if ctx.native:
+            d_pre = native.lstm_backward(grad_states, grad_cells, w_hh, sig, cells, _sizes(ctx.batch_sizes))
+        else:
+            d_pre = _lstm_backward_steps(grad_states, grad_cells, w_hh, sig, cand, cells, previous,
+                                         ctx.batch_sizes)
         grad_w_hh = torch.bmm(previous_rows(states, previous).transpose(1, 2), d_pre)
         return d_pre, grad_w_hh, None, None
 

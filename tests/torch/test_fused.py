@@ -3,6 +3,7 @@ per-direction PyTorch modules it takes its weights from."""
 import pytest
 import torch
 
+from spacy_rnn.torch import native
 from spacy_rnn.torch.encoder import PaddedIndex, RNNEncoder
 from spacy_rnn.torch.fused import packed_layout
 from spacy_rnn.torch.fused_gru import GRUSteps
@@ -10,6 +11,15 @@ from spacy_rnn.torch.fused_lstm import LSTMSteps
 from spacy_rnn.torch.fused_rnn import RNNSteps
 
 CELLS = ["rnn", "lstm", "gru"]
+
+
+@pytest.fixture(params=["C loops", "PyTorch loops"])
+def loops(request, monkeypatch):
+    """Run a test with the LSTM's C loops (where they build) and with the PyTorch loops."""
+    if request.param == "C loops" and native.library() is None:
+        pytest.skip("the C loops could not be built here")
+    monkeypatch.setenv("SPACY_RNN_NATIVE", "1" if request.param == "C loops" else "0")
+    return request.param
 
 
 def test_packed_layout_orders_rows_time_major_longest_first():
@@ -41,7 +51,7 @@ def _grads(encoder, path, flat, lengths, grad_out):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [True, False])
 @pytest.mark.parametrize("residual", [False, True])
-def test_fused_loop_equals_pytorch_modules(cell, bidirectional, residual):
+def test_fused_loop_equals_pytorch_modules(cell, bidirectional, residual, loops):
     torch.manual_seed(0)
     encoder = RNNEncoder(8, 2, cell=cell, bidirectional=bidirectional, residual=residual)
     lengths = torch.tensor([3, 0, 7, 1, 7, 5, 2] * 4)
@@ -107,10 +117,14 @@ def test_rnn_steps_backward_passes_gradcheck():
         lambda p, w: RNNSteps.apply(p, w, layout.batch_sizes, layout.previous), (projected, w_hh))
 
 
-@pytest.mark.parametrize("cell,width,path", [
-    ("lstm", 96, "_encode_grouped"), ("lstm", 128, "_encode_fused"),
-    ("gru", 16, "_encode_fused"), ("rnn", 16, "_encode_fused")])
-def test_cpu_path_follows_the_measured_rule(cell, width, path, monkeypatch):
+@pytest.mark.parametrize("cell,width,with_c,path", [
+    ("lstm", 96, False, "_encode_grouped"), ("lstm", 96, True, "_encode_fused"),
+    ("lstm", 128, False, "_encode_fused"), ("gru", 16, False, "_encode_fused"),
+    ("rnn", 16, False, "_encode_fused")])
+def test_cpu_path_follows_the_measured_rule(cell, width, with_c, path, monkeypatch):
+    if with_c and native.library() is None:
+        pytest.skip("the C loops could not be built here")
+    monkeypatch.setenv("SPACY_RNN_NATIVE", "1" if with_c else "0")
     encoder = RNNEncoder(width, 1, cell=cell)
     called = []
     for name in ("_encode_grouped", "_encode_fused"):
@@ -120,7 +134,7 @@ def test_cpu_path_follows_the_measured_rule(cell, width, path, monkeypatch):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_training_with_the_loop_follows_the_pytorch_modules(cell):
+def test_training_with_the_loop_follows_the_pytorch_modules(cell, loops):
     """A few Adam steps through either computation give the same weights and a falling loss."""
     torch.manual_seed(6)
     lengths = torch.tensor([5, 1, 9, 3, 7, 2, 8, 4, 6, 9] * 2)
@@ -146,7 +160,7 @@ def test_training_with_the_loop_follows_the_pytorch_modules(cell):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [True, False])
-def test_inference_loops_equal_pytorch_modules(cell, bidirectional):
+def test_inference_loops_equal_pytorch_modules(cell, bidirectional, loops):
     """Without gradients the plain loops run (nothing saved for backward): same outputs."""
     torch.manual_seed(8)
     encoder = RNNEncoder(8, 2, cell=cell, bidirectional=bidirectional).eval()

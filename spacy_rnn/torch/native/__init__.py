@@ -1,0 +1,145 @@
+"""The LSTM time-step loops in C (``lstm_steps.c``), compiled at first use.
+
+The loops of :mod:`..fused_lstm` run a dozen small PyTorch operations per time step;
+on CPU their dispatch, and PyTorch's batched products of tiny matrices, cost more than
+the arithmetic. ``lstm_steps.c`` runs a whole direction's loop in one call: the small
+products as plain loops, the gate activations in one pass with an exp approximation
+(relative error about 2e-7) that the compiler vectorizes.
+
+The library is built with the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``)
+into a cache folder (``$SPACY_RNN_CACHE``, else ``~/.cache/spacy_rnn``), once per
+source, compiler and flags, and loaded with :mod:`ctypes`. Without a compiler, or with
+``SPACY_RNN_NATIVE=0``, the PyTorch loops run instead (same results up to float
+rounding), with one warning per process if a build was tried and failed.
+"""
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+SOURCE = Path(__file__).with_name("lstm_steps.c")
+_LIBRARY: Optional[ctypes.CDLL] = None
+_TRIED = False
+
+
+def enabled() -> bool:
+    """Whether the C loops may be used (``SPACY_RNN_NATIVE`` not set to 0/false/no)."""
+    return os.environ.get("SPACY_RNN_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def library() -> Optional[ctypes.CDLL]:
+    """The loaded C library, building it on first call; None if disabled or unbuildable."""
+    global _LIBRARY, _TRIED
+    if not enabled():
+        return None
+    if not _TRIED:
+        _TRIED = True
+        try:
+            _LIBRARY = _declare(ctypes.CDLL(str(build())))
+        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+            warnings.warn(f"spacy-rnn: could not build the C LSTM loops ({err}); using the slower "
+                          f"PyTorch loops. Install a C compiler (or set CC), or set "
+                          f"SPACY_RNN_NATIVE=0 to skip the build.", RuntimeWarning, stacklevel=2)
+    return _LIBRARY
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """Whether the C loops can take these tensors: float32, on CPU, no autograd
+    involvement needed from them, and the library loaded."""
+    if any(t.dtype != torch.float32 or t.device.type != "cpu" for t in tensors):
+        return False
+    return library() is not None
+
+
+def compile_flags() -> list:
+    """Compiler flags: optimized, vectorizable math; AVX2/FMA where the CPU has them."""
+    flags = ["-O3", "-std=gnu99", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math"]
+    if platform.machine().lower() in ("x86_64", "amd64") and \
+            torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        flags += ["-mavx2", "-mfma"]
+    return flags
+
+
+def compiler() -> str:
+    """The C compiler to use: ``$CC``, else the first of cc, gcc, clang on the PATH."""
+    found = os.environ.get("CC") or next(
+        (c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
+    if not found:
+        raise RuntimeError("no C compiler found (cc, gcc, clang; or set CC)")
+    return found
+
+
+def cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spacy_rnn"
+    return Path(os.environ.get("SPACY_RNN_CACHE", default))
+
+
+def build() -> Path:
+    """Compile ``lstm_steps.c`` into the cache folder unless already there; the path."""
+    cc, flags = compiler(), compile_flags()
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), cc, *flags]).encode()).hexdigest()[:16]
+    target = cache_dir() / f"lstm_steps-{key}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        built = Path(tmp) / target.name
+        result = subprocess.run([cc, *flags, "-o", str(built), str(SOURCE), "-lm"],
+                                capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            raise RuntimeError(f"{cc} failed: {result.stderr.strip()[-2000:]}")
+        os.replace(built, target)  # atomic: concurrent builds (e.g. n_process) all end well
+    return target
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    lib.lstm_forward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 6
+    lib.lstm_forward.restype = None
+    lib.lstm_backward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 7
+    lib.lstm_backward.restype = None
+    return lib
+
+
+def _ptr(t: Optional[torch.Tensor]):
+    return None if t is None else ctypes.c_void_p(t.data_ptr())
+
+
+def lstm_forward(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: torch.Tensor):
+    """(D, N, 4H) input projections (both biases in), (D, H, 4H) recurrent weights and the
+    int64 per-step batch sizes -> (D, N, H) hidden states, (D, N, H) cell states and the
+    (D, N, 4H) gate activations (input, forget, cell candidate, output)."""
+    projected, w_hh = projected.contiguous(), w_hh.contiguous()
+    n_dirs, n_rows, n_gates = projected.shape
+    hidden = n_gates // 4
+    states, cells = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
+    acts = torch.empty_like(projected)
+    zeros = projected.new_zeros(int(batch_sizes[0]) * hidden)
+    library().lstm_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
+                           _ptr(projected), _ptr(w_hh), _ptr(states), _ptr(cells), _ptr(acts), _ptr(zeros))
+    return states, cells, acts
+
+
+def lstm_backward(grad_states: torch.Tensor, grad_cells: Optional[torch.Tensor], w_hh: torch.Tensor,
+                  acts: torch.Tensor, cells: torch.Tensor, batch_sizes: torch.Tensor) -> torch.Tensor:
+    """Gradient w.r.t. the gate pre-activations, (D, N, 4H), from the gradients w.r.t. the
+    hidden states (D, N, H) and, if not None, the cell states, with ``acts`` and ``cells``
+    from :func:`lstm_forward`."""
+    n_dirs, n_rows, hidden = grad_states.shape
+    grad_states = grad_states.contiguous()
+    grad_cells = None if grad_cells is None else grad_cells.contiguous()
+    w_t = w_hh.transpose(1, 2).contiguous()
+    d_pre = torch.empty_like(acts)
+    work = acts.new_empty(3 * int(batch_sizes[0]) * hidden)
+    library().lstm_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(w_t),
+                            _ptr(acts), _ptr(cells), _ptr(grad_states), _ptr(grad_cells), _ptr(d_pre),
+                            _ptr(work))
+    return d_pre

@@ -1,0 +1,176 @@
+/* The LSTM time-step loops of spacy_rnn/torch/fused_lstm.py in C, float32, one thread.
+ *
+ * Layout (all contiguous, row-major): D directions, N packed rows, H units, G = 4H gates in
+ * PyTorch's order (input, forget, cell, output). Rows are packed time-major: step t holds the
+ * first batch_sizes[t] sequences (longest first), so the row of the same sequence one step
+ * earlier is offset[t - 1] + r. Compiled at first use by spacy_rnn/torch/native/__init__.py;
+ * the Python loops stay as the fallback and as the reference in the tests.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* exp(x) for the activations: 2^n * 2^f with n = rint(x / ln 2), |f| <= 1/2 and a degree-6
+ * polynomial for 2^f (relative error about 2e-7). Branch-free, so the loops vectorize. */
+static inline float exp_approx(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float t = x * 1.44269504088896341f;
+    float n = rintf(t);
+    float f = t - n;
+    float p = 1.535336188319500e-4f;
+    p = p * f + 1.339887440266574e-3f;
+    p = p * f + 9.618437357674640e-3f;
+    p = p * f + 5.550332471162809e-2f;
+    p = p * f + 2.402264791363012e-1f;
+    p = p * f + 6.931472028550421e-1f;
+    p = p * f + 1.0f;
+    union { int32_t i; float f; } scale;
+    scale.i = ((int32_t)n + 127) << 23;
+    return p * scale.f;
+}
+
+static inline float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+
+static inline float tanh_approx(float x) { return 2.0f / (1.0f + exp_approx(-2.0f * x)) - 1.0f; }
+
+/* out[r, c] += sum_k a[r, k] * w[k, c], for ROWS rows starting at a (row stride K) and out
+ * (row stride C): 16 columns at a time with the partial sums in vector registers, one
+ * load of w serving all ROWS rows; leftover columns one at a time. */
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+
+#define MATMUL_BLOCK(NAME, ROWS)                                                            \
+    static void NAME(const float *a, const float *restrict w, int K, int C, float *out) { \
+        int c = 0;                                                                           \
+        for (; c + 16 <= C; c += 16) {                                                       \
+            v8f lo[ROWS], hi[ROWS];                                                          \
+            for (int r = 0; r < ROWS; r++) {                                                 \
+                lo[r] = *(const v8f *)(out + (int64_t)r * C + c);                            \
+                hi[r] = *(const v8f *)(out + (int64_t)r * C + c + 8);                        \
+            }                                                                                \
+            for (int k = 0; k < K; k++) {                                                    \
+                const v8f w_lo = *(const v8f *)(w + (int64_t)k * C + c);                     \
+                const v8f w_hi = *(const v8f *)(w + (int64_t)k * C + c + 8);                 \
+                for (int r = 0; r < ROWS; r++) {                                             \
+                    const float x = a[(int64_t)r * K + k];                                   \
+                    lo[r] += x * w_lo;                                                       \
+                    hi[r] += x * w_hi;                                                       \
+                }                                                                            \
+            }                                                                                \
+            for (int r = 0; r < ROWS; r++) {                                                 \
+                *(v8f *)(out + (int64_t)r * C + c) = lo[r];                                  \
+                *(v8f *)(out + (int64_t)r * C + c + 8) = hi[r];                              \
+            }                                                                                \
+        }                                                                                    \
+        for (; c < C; c++)                                                                   \
+            for (int r = 0; r < ROWS; r++) {                                                 \
+                float sum = out[(int64_t)r * C + c];                                         \
+                for (int k = 0; k < K; k++)                                                  \
+                    sum += a[(int64_t)r * K + k] * w[(int64_t)k * C + c];                    \
+                out[(int64_t)r * C + c] = sum;                                               \
+            }                                                                                \
+    }
+
+MATMUL_BLOCK(matmul4, 4)
+MATMUL_BLOCK(matmul1, 1)
+
+/* out[r, c] += sum_k a[r, k] * w[k, c] for `rows` rows (strides K and C). */
+static void matmul_rows(const float *a, int rows, const float *w, int K, int C, float *out) {
+    int r = 0;
+    for (; r + 4 <= rows; r += 4)
+        matmul4(a + (int64_t)r * K, w, K, C, out + (int64_t)r * C);
+    for (; r < rows; r++)
+        matmul1(a + (int64_t)r * K, w, K, C, out + (int64_t)r * C);
+}
+
+/* One forward step's activations for `rows` rows: gates (rows, 4H) pre-activations in place
+ * -> activations (sigmoid, sigmoid, tanh, sigmoid); cell and hidden states out. */
+static void lstm_cell(float *restrict gates, const float *restrict c_prev, int rows, int H,
+                      float *restrict c_out, float *restrict h_out) {
+    for (int r = 0; r < rows; r++) {
+        float *g = gates + (int64_t)r * 4 * H;
+        for (int j = 0; j < H; j++) {
+            float i = sigmoid_approx(g[j]), f = sigmoid_approx(g[H + j]);
+            float cand = tanh_approx(g[2 * H + j]), o = sigmoid_approx(g[3 * H + j]);
+            float c = i * cand + f * c_prev[(int64_t)r * H + j];
+            g[j] = i, g[H + j] = f, g[2 * H + j] = cand, g[3 * H + j] = o;
+            c_out[(int64_t)r * H + j] = c;
+            h_out[(int64_t)r * H + j] = o * tanh_approx(c);
+        }
+    }
+}
+
+/* Forward loop. proj: (D, N, 4H) input projections with both biases; w: (D, H, 4H) recurrent
+ * weights (transposed as in h @ w). Writes states and cells (D, N, H) and the gate
+ * activations acts (D, N, 4H), which serve as the per-step work space. zeros: batch_sizes[0]
+ * * H zeros (the cell state before the first step). */
+void lstm_forward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
+                  const float *proj, const float *w, float *states, float *cells, float *acts,
+                  const float *zeros) {
+    const int64_t G = 4 * H;
+    for (int64_t d = 0; d < D; d++) {
+        const float *wd = w + d * H * G;
+        float *hd = states + d * N * H, *cd = cells + d * N * H, *ad = acts + d * N * G;
+        memcpy(ad, proj + d * N * G, sizeof(float) * N * G);
+        int64_t off = 0, prev = 0;
+        for (int64_t t = 0; t < T; t++) {
+            const int rows = (int)batch_sizes[t];
+            if (t > 0)
+                matmul_rows(hd + prev * H, rows, wd, (int)H, (int)G, ad + off * G);
+            lstm_cell(ad + off * G, t > 0 ? cd + prev * H : zeros, rows, (int)H, cd + off * H, hd + off * H);
+            prev = off;
+            off += rows;
+        }
+    }
+}
+
+/* One backward step's gate gradients for `rows` rows; dh_next/dc_next hold on entry what the
+ * step after passed back (zeros past its batch) and on exit dc_next holds what goes to the
+ * step before (dh_next is rewritten by the caller). */
+static void lstm_cell_backward(const float *restrict acts, const float *restrict c,
+                               const float *restrict c_prev, const float *restrict grad_h,
+                               const float *restrict grad_c, const float *restrict dh_next,
+                               float *restrict dc_next, int rows, int H, float *restrict d_pre) {
+    for (int r = 0; r < rows; r++) {
+        const float *a = acts + (int64_t)r * 4 * H;
+        float *dp = d_pre + (int64_t)r * 4 * H;
+        for (int j = 0; j < H; j++) {
+            const int64_t x = (int64_t)r * H + j;
+            float i = a[j], f = a[H + j], cand = a[2 * H + j], o = a[3 * H + j];
+            float tc = tanh_approx(c[x]);
+            float dh = grad_h[x] + dh_next[x];
+            float dc = dc_next[x] + dh * o * (1.0f - tc * tc) + grad_c[x];
+            dp[j] = dc * cand * i * (1.0f - i);
+            dp[H + j] = dc * c_prev[x] * f * (1.0f - f);
+            dp[2 * H + j] = dc * i * (1.0f - cand * cand);
+            dp[3 * H + j] = dh * tc * o * (1.0f - o);
+            dc_next[x] = dc * f;
+        }
+    }
+}
+
+/* Backward loop. w_t: (D, 4H, H) recurrent weights transposed; acts, cells from lstm_forward;
+ * grad_h (D, N, H); grad_c (D, N, H) or NULL. Writes d_pre (D, N, 4H), the gradient w.r.t.
+ * the gate pre-activations. work: 3 * batch_sizes[0] * H floats. */
+void lstm_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
+                   const float *w_t, const float *acts, const float *cells, const float *grad_h,
+                   const float *grad_c, float *d_pre, float *work) {
+    const int64_t G = 4 * H, B = batch_sizes[0];
+    float *dh_next = work, *dc_next = work + B * H, *zeros = work + 2 * B * H;
+    for (int64_t d = 0; d < D; d++) {
+        const float *wd = w_t + d * G * H, *ad = acts + d * N * G, *cd = cells + d * N * H;
+        const float *ghd = grad_h + d * N * H, *gcd = grad_c ? grad_c + d * N * H : NULL;
+        float *dpd = d_pre + d * N * G;
+        memset(work, 0, sizeof(float) * 3 * B * H);
+        int64_t off = N;
+        for (int64_t t = T - 1; t >= 0; t--) {
+            const int rows = (int)batch_sizes[t];
+            off -= rows;
+            const int64_t prev = t > 0 ? off - batch_sizes[t - 1] : 0;
+            lstm_cell_backward(ad + off * G, cd + off * H, t > 0 ? cd + prev * H : zeros, ghd + off * H,
+                               gcd ? gcd + off * H : zeros, dh_next, dc_next, rows, (int)H, dpd + off * G);
+            memset(dh_next, 0, sizeof(float) * rows * H);
+            if (t > 0)
+                matmul_rows(dpd + off * G, rows, wd, (int)G, (int)H, dh_next);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+"""The LSTM loops in C (spacy_rnn.torch.native) against the PyTorch loops of
+spacy_rnn.torch.fused_lstm, and how the library is built, cached and skipped."""
+import shutil
+
+import pytest
+import torch
+
+from spacy_rnn.torch import native
+from spacy_rnn.torch.fused import packed_layout
+from spacy_rnn.torch.fused_lstm import LSTMSteps, lstm_states
+
+needs_c = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                             reason="no C compiler")
+
+
+def _problem(hidden: int, lengths, seed: int = 0):
+    torch.manual_seed(seed)
+    layout = packed_layout(torch.tensor(lengths))
+    n_rows = sum(layout.batch_sizes)
+    projected = torch.randn(2, n_rows, 4 * hidden, requires_grad=True)
+    w_hh = (torch.randn(2, hidden, 4 * hidden) * 0.4).requires_grad_()
+    return layout, projected, w_hh
+
+
+def _run(layout, projected, w_hh, grad_states, grad_cells):
+    projected.grad = w_hh.grad = None
+    states, cells = LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
+    loss = (states * grad_states).sum() + (0 if grad_cells is None else (cells * grad_cells).sum())
+    loss.backward()
+    return states, cells, projected.grad, w_hh.grad
+
+
+@needs_c
+def test_the_library_builds_where_there_is_a_compiler():
+    assert native.library() is not None
+
+
+@needs_c
+@pytest.mark.parametrize("hidden", [1, 3, 16, 48, 50])  # 4H and H with and without a 16-column rest
+@pytest.mark.parametrize("with_cell_grad", [False, True])
+def test_c_loops_equal_pytorch_loops(hidden, with_cell_grad, monkeypatch):
+    # 11 sequences: step batches of 11, 9, 6, 5, 1 rows (4-row blocks and leftovers), one empty
+    layout, projected, w_hh = _problem(hidden, [5, 0, 2, 4, 1, 3, 2, 4, 3, 1, 2, 4])
+    grad_states = torch.randn(2, projected.shape[1], hidden)
+    grad_cells = torch.randn_like(grad_states) if with_cell_grad else None
+    results = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("SPACY_RNN_NATIVE", flag)
+        results[flag] = _run(layout, projected, w_hh, grad_states, grad_cells)
+    for got, want in zip(results["1"], results["0"]):
+        torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5)
+
+
+@needs_c
+def test_c_inference_loop_equals_the_training_loop(monkeypatch):
+    layout, projected, w_hh = _problem(7, [6, 2, 6, 3])
+    with torch.no_grad():
+        states, cells = lstm_states(projected, w_hh, layout.batch_sizes)
+    monkeypatch.setenv("SPACY_RNN_NATIVE", "0")
+    want = LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
+    torch.testing.assert_close((states, cells), tuple(x.detach() for x in want), atol=2e-6, rtol=1e-5)
+
+
+@needs_c
+def test_activations_stay_finite_for_large_inputs():
+    """The exp approximation clamps its argument: saturated gates give 0/1, not NaN."""
+    layout, projected, w_hh = _problem(4, [3, 2])
+    with torch.no_grad():
+        projected.mul_(1e4)
+        states, cells, acts = native.lstm_forward(projected, w_hh, torch.tensor(layout.batch_sizes))
+    assert torch.isfinite(states).all() and torch.isfinite(cells).all()
+    assert ((acts >= -1) & (acts <= 1)).all()
+    torch.testing.assert_close(acts, torch.cat([projected[..., :8].sigmoid(), projected[..., 8:12].tanh(),
+                                                projected[..., 12:].sigmoid()], -1), atol=1e-30, rtol=0)
+
+
+def test_float64_and_disabled_runs_take_the_pytorch_loops(monkeypatch):
+    assert not native.usable(torch.zeros(2, dtype=torch.float64))
+    monkeypatch.setenv("SPACY_RNN_NATIVE", "0")
+    assert native.library() is None and not native.usable(torch.zeros(2))
+
+
+@needs_c
+def test_build_is_cached_by_source_and_flags(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPACY_RNN_CACHE", str(tmp_path))
+    first = native.build()
+    stamp = first.stat().st_mtime_ns
+    assert native.build() == first and first.stat().st_mtime_ns == stamp
+    assert first.parent == tmp_path and [p.name for p in tmp_path.iterdir()] == [first.name]
+
+
+def test_a_failed_build_warns_once_and_falls_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPACY_RNN_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setattr(native, "_LIBRARY", None)
+    monkeypatch.setattr(native, "_TRIED", False)
+    with pytest.warns(RuntimeWarning, match="could not build the C LSTM loops.*SPACY_RNN_NATIVE=0"):
+        assert native.library() is None
+    assert not native.usable(torch.zeros(2))  # no second warning: the build is not retried
+    layout, projected, w_hh = _problem(3, [3, 1])
+    states, _ = LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
+    assert states.shape == (2, 4, 3)
