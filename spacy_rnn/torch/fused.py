@@ -18,7 +18,7 @@ from typing import List, Sequence
 import torch
 from torch import nn
 
-from .fused_gru import GRUSteps, gru_steps
+from .fused_gru import GRUSteps, gru_states
 from .fused_lstm import LSTMSteps, lstm_states
 from .fused_rnn import RNNSteps, rnn_steps
 from .padding import inverse_permutation
@@ -135,7 +135,7 @@ def run_steps(cell: str, projected: torch.Tensor, w_hh: torch.Tensor, b_hh, layo
     and, for an LSTM, (D, N, H) cell states, else None."""
     if not torch.is_grad_enabled():
         if cell == "gru":
-            return gru_steps(projected, w_hh, b_hh, layout.batch_sizes)[0], None
+            return gru_states(projected, w_hh, b_hh, layout.batch_sizes), None
         if cell == "lstm":
             return lstm_states(projected, w_hh, layout.batch_sizes)
         return rnn_steps(projected, w_hh, layout.batch_sizes), None

@@ -4,13 +4,30 @@
 PyTorch's GRU: r = sigmoid(x_r + h W_r + b_r), z = sigmoid(x_z + h W_z + b_z),
 n = tanh(x_n + r * (h W_n + b_n)), h' = (1 - z) * n + z * h. Shapes: D
 directions, N packed rows, H units, gates in PyTorch's order (r, z, n).
+
+As for the LSTM, both loops also exist in C (:mod:`.native`) and run there whenever the
+library could be built and the tensors are float32 on CPU.
 """
 from typing import List, Optional, Tuple
 
 import torch
 from torch.autograd.function import once_differentiable
 
+from . import native
 from .packed_steps import previous_rows
+
+
+def gru_states(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
+               batch_sizes: List[int]) -> torch.Tensor:
+    """The forward loop without gradients: (D, N, H) hidden states, from the C loop where
+    it can run, else from :func:`gru_steps`."""
+    if native.usable(projected, w_hh, b_hh):
+        return native.gru_forward(projected, w_hh, b_hh, _sizes(batch_sizes))[0]
+    return gru_steps(projected, w_hh, b_hh, batch_sizes)[0]
+
+
+def _sizes(batch_sizes: List[int]) -> torch.Tensor:
+    return torch.tensor(batch_sizes, dtype=torch.int64)
 
 
 def gru_steps(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, batch_sizes: List[int],
@@ -41,7 +58,11 @@ class GRUSteps(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, projected, w_hh, b_hh, batch_sizes: List[int], previous: torch.Tensor):
-        states, (gates, recurrent_n) = gru_steps(projected, w_hh, b_hh, batch_sizes, keep=True)
+        ctx.native = native.usable(projected, w_hh, b_hh)
+        if ctx.native:
+            states, gates, recurrent_n = native.gru_forward(projected, w_hh, b_hh, _sizes(batch_sizes))
+        else:
+            states, (gates, recurrent_n) = gru_steps(projected, w_hh, b_hh, batch_sizes, keep=True)
         ctx.batch_sizes = batch_sizes
         ctx.save_for_backward(w_hh, gates, recurrent_n, states, previous)
         return states
@@ -51,8 +72,12 @@ class GRUSteps(torch.autograd.Function):
     def backward(ctx, grad_states):
         w_hh, gates, recurrent_n, states, previous = ctx.saved_tensors
         h_prev = previous_rows(states, previous)
-        d_projected, d_recurrent = _gru_backward_steps(grad_states, w_hh, gates, recurrent_n,
-                                                       h_prev, ctx.batch_sizes)
+        if ctx.native:
+            d_projected, d_recurrent = native.gru_backward(grad_states, w_hh, gates, recurrent_n, states,
+                                                           _sizes(ctx.batch_sizes))
+        else:
+            d_projected, d_recurrent = _gru_backward_steps(grad_states, w_hh, gates, recurrent_n,
+                                                           h_prev, ctx.batch_sizes)
         grad_w_hh = torch.bmm(h_prev.transpose(1, 2), d_recurrent)
         return d_projected, grad_w_hh, d_recurrent.sum(1, keepdim=True), None, None
 

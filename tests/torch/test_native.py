@@ -1,5 +1,5 @@
-"""The LSTM loops in C (spacy_rnn.torch.native) against the PyTorch loops of
-spacy_rnn.torch.fused_lstm, and how the library is built, cached and skipped."""
+"""The LSTM and GRU loops in C (spacy_rnn.torch.native) against the PyTorch loops of
+spacy_rnn.torch.fused_lstm and fused_gru, and how the library is built, cached and skipped."""
 import shutil
 
 import pytest
@@ -7,6 +7,7 @@ import torch
 
 from spacy_rnn.torch import native
 from spacy_rnn.torch.fused import packed_layout
+from spacy_rnn.torch.fused_gru import GRUSteps, gru_states
 from spacy_rnn.torch.fused_lstm import LSTMSteps, lstm_states
 
 needs_c = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
@@ -49,6 +50,35 @@ def test_c_loops_equal_pytorch_loops(hidden, with_cell_grad, monkeypatch):
         results[flag] = _run(layout, projected, w_hh, grad_states, grad_cells)
     for got, want in zip(results["1"], results["0"]):
         torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5)
+
+
+def _run_gru(layout, projected, w_hh, b_hh, grad_states):
+    projected.grad = w_hh.grad = b_hh.grad = None
+    states = GRUSteps.apply(projected, w_hh, b_hh, layout.batch_sizes, layout.previous)
+    (states * grad_states).sum().backward()
+    return states, projected.grad, w_hh.grad, b_hh.grad
+
+
+@needs_c
+@pytest.mark.parametrize("hidden", [1, 5, 16, 48, 50])
+def test_c_gru_loops_equal_pytorch_loops(hidden, monkeypatch):
+    torch.manual_seed(3)
+    layout = packed_layout(torch.tensor([5, 0, 2, 4, 1, 3, 2, 4, 3, 1, 2, 4]))
+    n_rows = sum(layout.batch_sizes)
+    projected = torch.randn(2, n_rows, 3 * hidden, requires_grad=True)
+    w_hh = (torch.randn(2, hidden, 3 * hidden) * 0.4).requires_grad_()
+    b_hh = torch.randn(2, 1, 3 * hidden, requires_grad=True)
+    grad_states = torch.randn(2, n_rows, hidden)
+    results = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("SPACY_RNN_NATIVE", flag)
+        results[flag] = _run_gru(layout, projected, w_hh, b_hh, grad_states)
+    for got, want in zip(results["1"], results["0"]):
+        torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5)
+    monkeypatch.setenv("SPACY_RNN_NATIVE", "1")
+    with torch.no_grad():
+        torch.testing.assert_close(gru_states(projected, w_hh, b_hh, layout.batch_sizes), results["0"][0],
+                                   atol=2e-6, rtol=1e-5)
 
 
 @needs_c
@@ -94,7 +124,7 @@ def test_a_failed_build_warns_once_and_falls_back(tmp_path, monkeypatch):
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
     monkeypatch.setattr(native, "_LIBRARY", None)
     monkeypatch.setattr(native, "_TRIED", False)
-    with pytest.warns(RuntimeWarning, match="could not build the C LSTM loops.*SPACY_RNN_NATIVE=0"):
+    with pytest.warns(RuntimeWarning, match="could not build the C time-step loops.*SPACY_RNN_NATIVE=0"):
         assert native.library() is None
     assert not native.usable(torch.zeros(2))  # no second warning: the build is not retried
     layout, projected, w_hh = _problem(3, [3, 1])

@@ -1,10 +1,11 @@
-"""The LSTM time-step loops in C (``lstm_steps.c``), compiled at first use.
+"""The LSTM and GRU time-step loops in C (``steps.c``), compiled at first use.
 
-The loops of :mod:`..fused_lstm` run a dozen small PyTorch operations per time step;
-on CPU their dispatch, and PyTorch's batched products of tiny matrices, cost more than
-the arithmetic. ``lstm_steps.c`` runs a whole direction's loop in one call: the small
-products as plain loops, the gate activations in one pass with an exp approximation
-(relative error about 2e-7) that the compiler vectorizes.
+The loops of :mod:`..fused_lstm` and :mod:`..fused_gru` run a dozen small PyTorch
+operations per time step; on CPU their dispatch, and PyTorch's batched products of tiny
+matrices, cost more than the arithmetic. ``steps.c`` runs all directions' loops of a
+layer in one call: the small products as register-blocked loops, the gate activations
+in one pass with an exp approximation (relative error about 2e-7) that the compiler
+vectorizes.
 
 The library is built with the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``)
 into a cache folder (``$SPACY_RNN_CACHE``, else ``~/.cache/spacy_rnn``), once per
@@ -25,7 +26,7 @@ from typing import Optional
 
 import torch
 
-SOURCE = Path(__file__).with_name("lstm_steps.c")
+SOURCE = Path(__file__).with_name("steps.c")
 _LIBRARY: Optional[ctypes.CDLL] = None
 _TRIED = False
 
@@ -45,7 +46,7 @@ def library() -> Optional[ctypes.CDLL]:
         try:
             _LIBRARY = _declare(ctypes.CDLL(str(build())))
         except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-            warnings.warn(f"spacy-rnn: could not build the C LSTM loops ({err}); using the slower "
+            warnings.warn(f"spacy-rnn: could not build the C time-step loops ({err}); using the slower "
                           f"PyTorch loops. Install a C compiler (or set CC), or set "
                           f"SPACY_RNN_NATIVE=0 to skip the build.", RuntimeWarning, stacklevel=2)
     return _LIBRARY
@@ -83,10 +84,10 @@ def cache_dir() -> Path:
 
 
 def build() -> Path:
-    """Compile ``lstm_steps.c`` into the cache folder unless already there; the path."""
+    """Compile ``steps.c`` into the cache folder unless already there; the path."""
     cc, flags = compiler(), compile_flags()
     key = hashlib.sha256("\0".join([SOURCE.read_text(), cc, *flags]).encode()).hexdigest()[:16]
-    target = cache_dir() / f"lstm_steps-{key}.so"
+    target = cache_dir() / f"steps-{key}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +107,10 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.lstm_forward.restype = None
     lib.lstm_backward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 7
     lib.lstm_backward.restype = None
+    lib.gru_forward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 7
+    lib.gru_forward.restype = None
+    lib.gru_backward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 8
+    lib.gru_backward.restype = None
     return lib
 
 
@@ -143,3 +148,34 @@ def lstm_backward(grad_states: torch.Tensor, grad_cells: Optional[torch.Tensor],
                             _ptr(acts), _ptr(cells), _ptr(grad_states), _ptr(grad_cells), _ptr(d_pre),
                             _ptr(work))
     return d_pre
+
+
+def gru_forward(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
+                batch_sizes: torch.Tensor):
+    """(D, N, 3H) input projections (input bias in), (D, H, 3H) recurrent weights, (D, 1, 3H)
+    recurrent bias -> (D, N, H) hidden states, the (D, N, 3H) gates (reset, update,
+    candidate) and the (D, N, H) recurrent products of the candidate, h W_n + b_n."""
+    projected, w_hh, b_hh = projected.contiguous(), w_hh.contiguous(), b_hh.contiguous()
+    n_dirs, n_rows, n_gates = projected.shape
+    hidden = n_gates // 3
+    states, rec_n = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
+    gates = torch.empty_like(projected)
+    work = projected.new_empty(4 * int(batch_sizes[0]) * hidden)
+    library().gru_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(projected),
+                          _ptr(w_hh), _ptr(b_hh), _ptr(states), _ptr(gates), _ptr(rec_n), _ptr(work))
+    return states, gates, rec_n
+
+
+def gru_backward(grad_states: torch.Tensor, w_hh: torch.Tensor, gates: torch.Tensor, rec_n: torch.Tensor,
+                 states: torch.Tensor, batch_sizes: torch.Tensor):
+    """Gradients w.r.t. the input projections and w.r.t. the recurrent products h W + b_hh,
+    (D, N, 3H) each, with ``gates``, ``rec_n`` and ``states`` from :func:`gru_forward`."""
+    n_dirs, n_rows, hidden = grad_states.shape
+    grad_states = grad_states.contiguous()
+    w_t = w_hh.transpose(1, 2).contiguous()
+    d_proj, d_rec = torch.empty_like(gates), torch.empty_like(gates)
+    work = gates.new_empty(2 * int(batch_sizes[0]) * hidden)
+    library().gru_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(w_t),
+                           _ptr(gates), _ptr(rec_n), _ptr(states), _ptr(grad_states), _ptr(d_proj),
+                           _ptr(d_rec), _ptr(work))
+    return d_proj, d_rec

@@ -1,4 +1,5 @@
-/* The LSTM time-step loops of spacy_rnn/torch/fused_lstm.py in C, float32, one thread.
+/* The LSTM and GRU time-step loops of spacy_rnn/torch/fused_lstm.py and fused_gru.py in C,
+ * float32, one thread.
  *
  * Layout (all contiguous, row-major): D directions, N packed rows, H units, G = 4H gates in
  * PyTorch's order (input, forget, cell, output). Rows are packed time-major: step t holds the
@@ -171,6 +172,98 @@ void lstm_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *ba
             memset(dh_next, 0, sizeof(float) * rows * H);
             if (t > 0)
                 matmul_rows(dpd + off * G, rows, wd, (int)G, (int)H, dh_next);
+        }
+    }
+}
+
+/* The GRU loops of spacy_rnn/torch/fused_gru.py. PyTorch's GRU, gates (r, z, n):
+ * r = sigmoid(x_r + h W_r + b_r), z = sigmoid(x_z + h W_z + b_z),
+ * n = tanh(x_n + r * (h W_n + b_n)), h' = (1 - z) * n + z * h. */
+
+static void gru_cell(const float *restrict x, const float *restrict rec, const float *restrict h_prev,
+                     int rows, int H, float *restrict gates, float *restrict rec_n, float *restrict h_out) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (int64_t)r * 3 * H, *rr = rec + (int64_t)r * 3 * H;
+        float *g = gates + (int64_t)r * 3 * H;
+        for (int j = 0; j < H; j++) {
+            const int64_t i = (int64_t)r * H + j;
+            float reset = sigmoid_approx(xr[j] + rr[j]), update = sigmoid_approx(xr[H + j] + rr[H + j]);
+            float cand = tanh_approx(xr[2 * H + j] + reset * rr[2 * H + j]);
+            g[j] = reset, g[H + j] = update, g[2 * H + j] = cand;
+            rec_n[i] = rr[2 * H + j];
+            h_out[i] = cand + update * (h_prev[i] - cand);
+        }
+    }
+}
+
+/* Forward loop. proj: (D, N, 3H) input projections with the input bias; w: (D, H, 3H);
+ * b: (D, 3H) recurrent bias. Writes states (D, N, H), gates (D, N, 3H) = (r, z, n) and
+ * rec_n (D, N, H) = h W_n + b_n. work: 3 * batch_sizes[0] * H + batch_sizes[0] * H floats. */
+void gru_forward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
+                 const float *proj, const float *w, const float *b, float *states, float *gates,
+                 float *rec_n, float *work) {
+    const int64_t G = 3 * H, B = batch_sizes[0];
+    float *rec = work, *zeros = work + B * G;
+    memset(zeros, 0, sizeof(float) * B * H);
+    for (int64_t d = 0; d < D; d++) {
+        const float *wd = w + d * H * G, *bd = b + d * G;
+        float *hd = states + d * N * H;
+        int64_t off = 0, prev = 0;
+        for (int64_t t = 0; t < T; t++) {
+            const int rows = (int)batch_sizes[t];
+            for (int r = 0; r < rows; r++)
+                memcpy(rec + (int64_t)r * G, bd, sizeof(float) * G);
+            if (t > 0)
+                matmul_rows(hd + prev * H, rows, wd, (int)H, (int)G, rec);
+            gru_cell(proj + (d * N + off) * G, rec, t > 0 ? hd + prev * H : zeros, rows, (int)H,
+                     gates + (d * N + off) * G, rec_n + (d * N + off) * H, hd + off * H);
+            prev = off;
+            off += rows;
+        }
+    }
+}
+
+static void gru_cell_backward(const float *restrict gates, const float *restrict rec_n,
+                              const float *restrict h_prev, const float *restrict grad_h,
+                              float *restrict dh_next, int rows, int H, float *restrict d_proj,
+                              float *restrict d_rec) {
+    for (int r = 0; r < rows; r++) {
+        const float *g = gates + (int64_t)r * 3 * H;
+        float *dp = d_proj + (int64_t)r * 3 * H, *dr = d_rec + (int64_t)r * 3 * H;
+        for (int j = 0; j < H; j++) {
+            const int64_t i = (int64_t)r * H + j;
+            float reset = g[j], update = g[H + j], cand = g[2 * H + j];
+            float dh = grad_h[i] + dh_next[i];
+            float d_update = dh * (h_prev[i] - cand) * update * (1.0f - update);
+            float d_cand = dh * (1.0f - update) * (1.0f - cand * cand);
+            float d_reset = d_cand * rec_n[i] * reset * (1.0f - reset);
+            dp[j] = d_reset, dp[H + j] = d_update, dp[2 * H + j] = d_cand;
+            dr[j] = d_reset, dr[H + j] = d_update, dr[2 * H + j] = d_cand * reset;
+            dh_next[i] = dh * update;
+        }
+    }
+}
+
+/* Backward loop. w_t: (D, 3H, H); gates, rec_n from gru_forward; states (D, N, H); grad_h
+ * (D, N, H). Writes d_proj (D, N, 3H), the gradient w.r.t. the input projections, and d_rec
+ * (D, N, 3H), w.r.t. h W + b_hh. work: 2 * batch_sizes[0] * H floats. */
+void gru_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
+                  const float *w_t, const float *gates, const float *rec_n, const float *states,
+                  const float *grad_h, float *d_proj, float *d_rec, float *work) {
+    const int64_t G = 3 * H, B = batch_sizes[0];
+    float *dh_next = work, *zeros = work + B * H;
+    for (int64_t d = 0; d < D; d++) {
+        const float *wd = w_t + d * G * H, *hd = states + d * N * H;
+        memset(work, 0, sizeof(float) * 2 * B * H);
+        int64_t off = N;
+        for (int64_t t = T - 1; t >= 0; t--) {
+            const int rows = (int)batch_sizes[t];
+            off -= rows;
+            const int64_t prev = t > 0 ? off - batch_sizes[t - 1] : 0;
+            const int64_t at = d * N + off;
+            gru_cell_backward(gates + at * G, rec_n + at * H, t > 0 ? hd + prev * H : zeros,
+                              grad_h + at * H, dh_next, rows, (int)H, d_proj + at * G, d_rec + at * G);
+            matmul_rows(d_rec + at * G, rows, wd, (int)G, (int)H, dh_next);
         }
     }
 }
