@@ -130,3 +130,12 @@ def test_a_failed_build_warns_once_and_falls_back(tmp_path, monkeypatch):
     layout, projected, w_hh = _problem(3, [3, 1])
     states, _ = LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
     assert states.shape == (2, 4, 3)
+
+
+@needs_c
+@pytest.mark.parametrize("sizes", [[3, 2], [2, 3, 1], [3, 3, 0], []])
+def test_batch_sizes_that_do_not_fit_the_rows_are_refused(sizes):
+    """The C loops index by the batch sizes: ones that would run outside the tensors raise."""
+    projected, w_hh = torch.zeros(1, 6, 8), torch.zeros(1, 2, 8)
+    with pytest.raises(ValueError, match="do not describe 6 packed rows"):
+        native.lstm_forward(projected, w_hh, torch.tensor(sizes, dtype=torch.int64))

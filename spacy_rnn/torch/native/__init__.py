@@ -53,8 +53,8 @@ def library() -> Optional[ctypes.CDLL]:
 
 
 def usable(*tensors: torch.Tensor) -> bool:
-    """Whether the C loops can take these tensors: float32, on CPU, no autograd
-    involvement needed from them, and the library loaded."""
+    """Whether the C loops can take these tensors (float32, on CPU) and the library is
+    loaded (building it on first call)."""
     if any(t.dtype != torch.float32 or t.device.type != "cpu" for t in tensors):
         return False
     return library() is not None
@@ -118,6 +118,18 @@ def _ptr(t: Optional[torch.Tensor]):
     return None if t is None else ctypes.c_void_p(t.data_ptr())
 
 
+def _sizes_checked(batch_sizes: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """The per-step batch sizes as the C loops read them (int64, contiguous), after checking
+    what they rely on to stay inside the tensors: positive, non-increasing, summing to N."""
+    sizes = batch_sizes.to(torch.int64).contiguous()
+    ok = sizes.numel() > 0 and int(sizes.sum()) == n_rows and bool((sizes[1:] <= sizes[:-1]).all()) \
+        and int(sizes[-1]) > 0
+    if not ok:
+        raise ValueError(f"batch sizes {sizes.tolist()} do not describe {n_rows} packed rows: they must be "
+                         f"positive, non-increasing and sum to the number of rows")
+    return sizes
+
+
 def lstm_forward(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: torch.Tensor):
     """(D, N, 4H) input projections (both biases in), (D, H, 4H) recurrent weights and the
     int64 per-step batch sizes -> (D, N, H) hidden states, (D, N, H) cell states and the
@@ -125,6 +137,7 @@ def lstm_forward(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: torch
     projected, w_hh = projected.contiguous(), w_hh.contiguous()
     n_dirs, n_rows, n_gates = projected.shape
     hidden = n_gates // 4
+    batch_sizes = _sizes_checked(batch_sizes, n_rows)
     states, cells = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
     acts = torch.empty_like(projected)
     zeros = projected.new_zeros(int(batch_sizes[0]) * hidden)
@@ -139,6 +152,7 @@ def lstm_backward(grad_states: torch.Tensor, grad_cells: Optional[torch.Tensor],
     hidden states (D, N, H) and, if not None, the cell states, with ``acts`` and ``cells``
     from :func:`lstm_forward`."""
     n_dirs, n_rows, hidden = grad_states.shape
+    batch_sizes = _sizes_checked(batch_sizes, n_rows)
     grad_states = grad_states.contiguous()
     grad_cells = None if grad_cells is None else grad_cells.contiguous()
     w_t = w_hh.transpose(1, 2).contiguous()
@@ -158,6 +172,7 @@ def gru_forward(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
     projected, w_hh, b_hh = projected.contiguous(), w_hh.contiguous(), b_hh.contiguous()
     n_dirs, n_rows, n_gates = projected.shape
     hidden = n_gates // 3
+    batch_sizes = _sizes_checked(batch_sizes, n_rows)
     states, rec_n = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
     gates = torch.empty_like(projected)
     work = projected.new_empty(4 * int(batch_sizes[0]) * hidden)
@@ -171,6 +186,7 @@ def gru_backward(grad_states: torch.Tensor, w_hh: torch.Tensor, gates: torch.Ten
     """Gradients w.r.t. the input projections and w.r.t. the recurrent products h W + b_hh,
     (D, N, 3H) each, with ``gates``, ``rec_n`` and ``states`` from :func:`gru_forward`."""
     n_dirs, n_rows, hidden = grad_states.shape
+    batch_sizes = _sizes_checked(batch_sizes, n_rows)
     grad_states = grad_states.contiguous()
     w_t = w_hh.transpose(1, 2).contiguous()
     d_proj, d_rec = torch.empty_like(gates), torch.empty_like(gates)
