@@ -8,8 +8,40 @@
  * the Python loops stay as the fallback and as the reference in the tests.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+
+/* Everything one call's loops read and write; each function uses the fields it names. */
+typedef struct {
+    int64_t N, H, T;
+    const int64_t *batch_sizes;
+    const float *proj, *w, *b, *acts, *cells, *states, *grad_h, *grad_c, *rec_n_in, *zeros;
+    float *states_out, *cells_out, *acts_out, *rec_n, *d_pre, *d_rec, *work;
+} Loop;
+
+typedef void (*DirectionFn)(const Loop *, int64_t);
+typedef struct { DirectionFn fn; const Loop *loop; int64_t d; } Task;
+
+static void *run_task(void *task) {
+    const Task *t = (const Task *)task;
+    t->fn(t->loop, t->d);
+    return NULL;
+}
+
+/* fn(loop, d) for each direction d < D (the directions are independent): with threads > 1,
+ * the second direction on a thread of its own (started per call: ~10 us against
+ * milliseconds of work), else one after the other. */
+static void for_each_direction(int64_t D, int64_t threads, DirectionFn fn, const Loop *loop) {
+    pthread_t id;
+    Task task = {fn, loop, 1};
+    int spawned = D == 2 && threads > 1 && pthread_create(&id, NULL, run_task, &task) == 0;
+    for (int64_t d = 0; d < D; d++)
+        if (!(spawned && d == 1))
+            fn(loop, d);
+    if (spawned)
+        pthread_join(id, NULL);
+}
 
 /* exp(x) for the activations: 2^n * 2^f with n = rint(x / ln 2), |f| <= 1/2 and a degree-6
  * polynomial for 2^f (relative error about 2e-7). Branch-free, so the loops vectorize. */
@@ -100,28 +132,32 @@ static void lstm_cell(float *restrict gates, const float *restrict c_prev, int r
     }
 }
 
+static void lstm_forward_direction(const Loop *l, int64_t d) {
+    const int64_t N = l->N, H = l->H, G = 4 * H;
+    const float *wd = l->w + d * H * G;
+    float *hd = l->states_out + d * N * H, *cd = l->cells_out + d * N * H, *ad = l->acts_out + d * N * G;
+    memcpy(ad, l->proj + d * N * G, sizeof(float) * N * G);
+    int64_t off = 0, prev = 0;
+    for (int64_t t = 0; t < l->T; t++) {
+        const int rows = (int)l->batch_sizes[t];
+        if (t > 0)
+            matmul_rows(hd + prev * H, rows, wd, (int)H, (int)G, ad + off * G);
+        lstm_cell(ad + off * G, t > 0 ? cd + prev * H : l->zeros, rows, (int)H, cd + off * H, hd + off * H);
+        prev = off;
+        off += rows;
+    }
+}
+
 /* Forward loop. proj: (D, N, 4H) input projections with both biases; w: (D, H, 4H) recurrent
  * weights (transposed as in h @ w). Writes states and cells (D, N, H) and the gate
  * activations acts (D, N, 4H), which serve as the per-step work space. zeros: batch_sizes[0]
  * * H zeros (the cell state before the first step). */
-void lstm_forward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
+void lstm_forward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes, int64_t threads,
                   const float *proj, const float *w, float *states, float *cells, float *acts,
                   const float *zeros) {
-    const int64_t G = 4 * H;
-    for (int64_t d = 0; d < D; d++) {
-        const float *wd = w + d * H * G;
-        float *hd = states + d * N * H, *cd = cells + d * N * H, *ad = acts + d * N * G;
-        memcpy(ad, proj + d * N * G, sizeof(float) * N * G);
-        int64_t off = 0, prev = 0;
-        for (int64_t t = 0; t < T; t++) {
-            const int rows = (int)batch_sizes[t];
-            if (t > 0)
-                matmul_rows(hd + prev * H, rows, wd, (int)H, (int)G, ad + off * G);
-            lstm_cell(ad + off * G, t > 0 ? cd + prev * H : zeros, rows, (int)H, cd + off * H, hd + off * H);
-            prev = off;
-            off += rows;
-        }
-    }
+    Loop l = {.N = N, .H = H, .T = T, .batch_sizes = batch_sizes, .proj = proj, .w = w,
+              .states_out = states, .cells_out = cells, .acts_out = acts, .zeros = zeros};
+    for_each_direction(D, threads, lstm_forward_direction, &l);
 }
 
 /* One backward step's gate gradients for `rows` rows; dh_next/dc_next hold on entry what the
@@ -149,31 +185,35 @@ static void lstm_cell_backward(const float *restrict acts, const float *restrict
     }
 }
 
+static void lstm_backward_direction(const Loop *l, int64_t d) {
+    const int64_t N = l->N, H = l->H, G = 4 * H, B = l->batch_sizes[0];
+    const float *wd = l->w + d * G * H, *ad = l->acts + d * N * G, *cd = l->cells + d * N * H;
+    const float *ghd = l->grad_h + d * N * H, *gcd = l->grad_c ? l->grad_c + d * N * H : NULL;
+    float *dpd = l->d_pre + d * N * G, *work = l->work + d * 3 * B * H;
+    float *dh_next = work, *dc_next = work + B * H, *zeros = work + 2 * B * H;
+    memset(work, 0, sizeof(float) * 3 * B * H);
+    int64_t off = N;
+    for (int64_t t = l->T - 1; t >= 0; t--) {
+        const int rows = (int)l->batch_sizes[t];
+        off -= rows;
+        const int64_t prev = t > 0 ? off - l->batch_sizes[t - 1] : 0;
+        lstm_cell_backward(ad + off * G, cd + off * H, t > 0 ? cd + prev * H : zeros, ghd + off * H,
+                           gcd ? gcd + off * H : zeros, dh_next, dc_next, rows, (int)H, dpd + off * G);
+        memset(dh_next, 0, sizeof(float) * rows * H);
+        if (t > 0)
+            matmul_rows(dpd + off * G, rows, wd, (int)G, (int)H, dh_next);
+    }
+}
+
 /* Backward loop. w_t: (D, 4H, H) recurrent weights transposed; acts, cells from lstm_forward;
  * grad_h (D, N, H); grad_c (D, N, H) or NULL. Writes d_pre (D, N, 4H), the gradient w.r.t.
- * the gate pre-activations. work: 3 * batch_sizes[0] * H floats. */
-void lstm_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
+ * the gate pre-activations. work: D * 3 * batch_sizes[0] * H floats. */
+void lstm_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes, int64_t threads,
                    const float *w_t, const float *acts, const float *cells, const float *grad_h,
                    const float *grad_c, float *d_pre, float *work) {
-    const int64_t G = 4 * H, B = batch_sizes[0];
-    float *dh_next = work, *dc_next = work + B * H, *zeros = work + 2 * B * H;
-    for (int64_t d = 0; d < D; d++) {
-        const float *wd = w_t + d * G * H, *ad = acts + d * N * G, *cd = cells + d * N * H;
-        const float *ghd = grad_h + d * N * H, *gcd = grad_c ? grad_c + d * N * H : NULL;
-        float *dpd = d_pre + d * N * G;
-        memset(work, 0, sizeof(float) * 3 * B * H);
-        int64_t off = N;
-        for (int64_t t = T - 1; t >= 0; t--) {
-            const int rows = (int)batch_sizes[t];
-            off -= rows;
-            const int64_t prev = t > 0 ? off - batch_sizes[t - 1] : 0;
-            lstm_cell_backward(ad + off * G, cd + off * H, t > 0 ? cd + prev * H : zeros, ghd + off * H,
-                               gcd ? gcd + off * H : zeros, dh_next, dc_next, rows, (int)H, dpd + off * G);
-            memset(dh_next, 0, sizeof(float) * rows * H);
-            if (t > 0)
-                matmul_rows(dpd + off * G, rows, wd, (int)G, (int)H, dh_next);
-        }
-    }
+    Loop l = {.N = N, .H = H, .T = T, .batch_sizes = batch_sizes, .w = w_t, .acts = acts, .cells = cells,
+              .grad_h = grad_h, .grad_c = grad_c, .d_pre = d_pre, .work = work};
+    for_each_direction(D, threads, lstm_backward_direction, &l);
 }
 
 /* The GRU loops of spacy_rnn/torch/fused_gru.py. PyTorch's GRU, gates (r, z, n):
@@ -196,31 +236,34 @@ static void gru_cell(const float *restrict x, const float *restrict rec, const f
     }
 }
 
+static void gru_forward_direction(const Loop *l, int64_t d) {
+    const int64_t N = l->N, H = l->H, G = 3 * H, B = l->batch_sizes[0];
+    const float *wd = l->w + d * H * G, *bd = l->b + d * G;
+    float *hd = l->states_out + d * N * H, *rec = l->work + d * 4 * B * H, *zeros = rec + B * G;
+    memset(zeros, 0, sizeof(float) * B * H);
+    int64_t off = 0, prev = 0;
+    for (int64_t t = 0; t < l->T; t++) {
+        const int rows = (int)l->batch_sizes[t];
+        for (int r = 0; r < rows; r++)
+            memcpy(rec + (int64_t)r * G, bd, sizeof(float) * G);
+        if (t > 0)
+            matmul_rows(hd + prev * H, rows, wd, (int)H, (int)G, rec);
+        gru_cell(l->proj + (d * N + off) * G, rec, t > 0 ? hd + prev * H : zeros, rows, (int)H,
+                 l->acts_out + (d * N + off) * G, l->rec_n + (d * N + off) * H, hd + off * H);
+        prev = off;
+        off += rows;
+    }
+}
+
 /* Forward loop. proj: (D, N, 3H) input projections with the input bias; w: (D, H, 3H);
  * b: (D, 3H) recurrent bias. Writes states (D, N, H), gates (D, N, 3H) = (r, z, n) and
- * rec_n (D, N, H) = h W_n + b_n. work: 3 * batch_sizes[0] * H + batch_sizes[0] * H floats. */
-void gru_forward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
+ * rec_n (D, N, H) = h W_n + b_n. work: D * 4 * batch_sizes[0] * H floats. */
+void gru_forward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes, int64_t threads,
                  const float *proj, const float *w, const float *b, float *states, float *gates,
                  float *rec_n, float *work) {
-    const int64_t G = 3 * H, B = batch_sizes[0];
-    float *rec = work, *zeros = work + B * G;
-    memset(zeros, 0, sizeof(float) * B * H);
-    for (int64_t d = 0; d < D; d++) {
-        const float *wd = w + d * H * G, *bd = b + d * G;
-        float *hd = states + d * N * H;
-        int64_t off = 0, prev = 0;
-        for (int64_t t = 0; t < T; t++) {
-            const int rows = (int)batch_sizes[t];
-            for (int r = 0; r < rows; r++)
-                memcpy(rec + (int64_t)r * G, bd, sizeof(float) * G);
-            if (t > 0)
-                matmul_rows(hd + prev * H, rows, wd, (int)H, (int)G, rec);
-            gru_cell(proj + (d * N + off) * G, rec, t > 0 ? hd + prev * H : zeros, rows, (int)H,
-                     gates + (d * N + off) * G, rec_n + (d * N + off) * H, hd + off * H);
-            prev = off;
-            off += rows;
-        }
-    }
+    Loop l = {.N = N, .H = H, .T = T, .batch_sizes = batch_sizes, .proj = proj, .w = w, .b = b,
+              .states_out = states, .acts_out = gates, .rec_n = rec_n, .work = work};
+    for_each_direction(D, threads, gru_forward_direction, &l);
 }
 
 static void gru_cell_backward(const float *restrict gates, const float *restrict rec_n,
@@ -244,26 +287,31 @@ static void gru_cell_backward(const float *restrict gates, const float *restrict
     }
 }
 
+static void gru_backward_direction(const Loop *l, int64_t d) {
+    const int64_t N = l->N, H = l->H, G = 3 * H, B = l->batch_sizes[0];
+    const float *wd = l->w + d * G * H, *hd = l->states + d * N * H;
+    float *dh_next = l->work + d * 2 * B * H, *zeros = dh_next + B * H;
+    memset(dh_next, 0, sizeof(float) * 2 * B * H);
+    int64_t off = N;
+    for (int64_t t = l->T - 1; t >= 0; t--) {
+        const int rows = (int)l->batch_sizes[t];
+        off -= rows;
+        const int64_t prev = t > 0 ? off - l->batch_sizes[t - 1] : 0;
+        const int64_t at = d * N + off;
+        gru_cell_backward(l->acts + at * G, l->rec_n_in + at * H, t > 0 ? hd + prev * H : zeros,
+                          l->grad_h + at * H, dh_next, rows, (int)H, l->d_pre + at * G, l->d_rec + at * G);
+        matmul_rows(l->d_rec + at * G, rows, wd, (int)G, (int)H, dh_next);
+    }
+}
+
 /* Backward loop. w_t: (D, 3H, H); gates, rec_n from gru_forward; states (D, N, H); grad_h
  * (D, N, H). Writes d_proj (D, N, 3H), the gradient w.r.t. the input projections, and d_rec
- * (D, N, 3H), w.r.t. h W + b_hh. work: 2 * batch_sizes[0] * H floats. */
-void gru_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
+ * (D, N, 3H), w.r.t. h W + b_hh. work: D * 2 * batch_sizes[0] * H floats. */
+void gru_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes, int64_t threads,
                   const float *w_t, const float *gates, const float *rec_n, const float *states,
                   const float *grad_h, float *d_proj, float *d_rec, float *work) {
-    const int64_t G = 3 * H, B = batch_sizes[0];
-    float *dh_next = work, *zeros = work + B * H;
-    for (int64_t d = 0; d < D; d++) {
-        const float *wd = w_t + d * G * H, *hd = states + d * N * H;
-        memset(work, 0, sizeof(float) * 2 * B * H);
-        int64_t off = N;
-        for (int64_t t = T - 1; t >= 0; t--) {
-            const int rows = (int)batch_sizes[t];
-            off -= rows;
-            const int64_t prev = t > 0 ? off - batch_sizes[t - 1] : 0;
-            const int64_t at = d * N + off;
-            gru_cell_backward(gates + at * G, rec_n + at * H, t > 0 ? hd + prev * H : zeros,
-                              grad_h + at * H, dh_next, rows, (int)H, d_proj + at * G, d_rec + at * G);
-            matmul_rows(d_rec + at * G, rows, wd, (int)G, (int)H, dh_next);
-        }
-    }
+    Loop l = {.N = N, .H = H, .T = T, .batch_sizes = batch_sizes, .w = w_t, .acts = gates,
+              .rec_n_in = rec_n, .states = states, .grad_h = grad_h, .d_pre = d_proj, .d_rec = d_rec,
+              .work = work};
+    for_each_direction(D, threads, gru_backward_direction, &l);
 }
