@@ -14,15 +14,6 @@ needs_c = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") 
                              reason="no C compiler")
 
 
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    """torch's thread count, which the C loops follow (2: one thread per direction)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
-
-
 def _problem(hidden: int, lengths, seed: int = 0):
     torch.manual_seed(seed)
     layout = packed_layout(torch.tensor(lengths))
@@ -48,7 +39,7 @@ def test_the_library_builds_where_there_is_a_compiler():
 @needs_c
 @pytest.mark.parametrize("hidden", [1, 3, 16, 48, 50])  # 4H and H with and without a 16-column rest
 @pytest.mark.parametrize("with_cell_grad", [False, True])
-def test_c_loops_equal_pytorch_loops(hidden, with_cell_grad, threads, monkeypatch):
+def test_c_loops_equal_pytorch_loops(hidden, with_cell_grad, monkeypatch):
     # 11 sequences: step batches of 11, 9, 6, 5, 1 rows (4-row blocks and leftovers), one empty
     layout, projected, w_hh = _problem(hidden, [5, 0, 2, 4, 1, 3, 2, 4, 3, 1, 2, 4])
     grad_states = torch.randn(2, projected.shape[1], hidden)
@@ -70,7 +61,7 @@ def _run_gru(layout, projected, w_hh, b_hh, grad_states):
 
 @needs_c
 @pytest.mark.parametrize("hidden", [1, 5, 16, 48, 50])
-def test_c_gru_loops_equal_pytorch_loops(hidden, threads, monkeypatch):
+def test_c_gru_loops_equal_pytorch_loops(hidden, monkeypatch):
     torch.manual_seed(3)
     layout = packed_layout(torch.tensor([5, 0, 2, 4, 1, 3, 2, 4, 3, 1, 2, 4]))
     n_rows = sum(layout.batch_sizes)

@@ -62,7 +62,7 @@ def usable(*tensors: torch.Tensor) -> bool:
 
 def compile_flags() -> list:
     """Compiler flags: optimized, vectorizable math; AVX2/FMA where the CPU has them."""
-    flags = ["-O3", "-std=gnu99", "-fPIC", "-shared", "-pthread", "-fno-math-errno", "-fno-trapping-math"]
+    flags = ["-O3", "-std=gnu99", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math"]
     if platform.machine().lower() in ("x86_64", "amd64") and \
             torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma"]
@@ -103,25 +103,19 @@ def build() -> Path:
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    lib.lstm_forward.argtypes = [i64, i64, i64, i64, ptr, i64] + [ptr] * 6
+    lib.lstm_forward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 6
     lib.lstm_forward.restype = None
-    lib.lstm_backward.argtypes = [i64, i64, i64, i64, ptr, i64] + [ptr] * 7
+    lib.lstm_backward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 7
     lib.lstm_backward.restype = None
-    lib.gru_forward.argtypes = [i64, i64, i64, i64, ptr, i64] + [ptr] * 7
+    lib.gru_forward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 7
     lib.gru_forward.restype = None
-    lib.gru_backward.argtypes = [i64, i64, i64, i64, ptr, i64] + [ptr] * 8
+    lib.gru_backward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 8
     lib.gru_backward.restype = None
     return lib
 
 
 def _ptr(t: Optional[torch.Tensor]):
     return None if t is None else ctypes.c_void_p(t.data_ptr())
-
-
-def _threads() -> int:
-    """Threads the C loops may use: torch's setting (the two directions of a layer run in
-    parallel when it is 2 or more)."""
-    return torch.get_num_threads()
 
 
 def _sizes_checked(batch_sizes: torch.Tensor, n_rows: int) -> torch.Tensor:
@@ -147,7 +141,7 @@ def lstm_forward(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: torch
     states, cells = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
     acts = torch.empty_like(projected)
     zeros = projected.new_zeros(int(batch_sizes[0]) * hidden)
-    library().lstm_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _threads(),
+    library().lstm_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
                            _ptr(projected), _ptr(w_hh), _ptr(states), _ptr(cells), _ptr(acts), _ptr(zeros))
     return states, cells, acts
 
@@ -164,7 +158,7 @@ def lstm_backward(grad_states: torch.Tensor, grad_cells: Optional[torch.Tensor],
     w_t = w_hh.transpose(1, 2).contiguous()
     d_pre = torch.empty_like(acts)
     work = acts.new_empty(n_dirs * 3 * int(batch_sizes[0]) * hidden)
-    library().lstm_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _threads(),
+    library().lstm_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
                             _ptr(w_t), _ptr(acts), _ptr(cells), _ptr(grad_states), _ptr(grad_cells), _ptr(d_pre),
                             _ptr(work))
     return d_pre
@@ -182,7 +176,7 @@ def gru_forward(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
     states, rec_n = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
     gates = torch.empty_like(projected)
     work = projected.new_empty(n_dirs * 4 * int(batch_sizes[0]) * hidden)
-    library().gru_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _threads(),
+    library().gru_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
                           _ptr(projected),
                           _ptr(w_hh), _ptr(b_hh), _ptr(states), _ptr(gates), _ptr(rec_n), _ptr(work))
     return states, gates, rec_n
@@ -198,7 +192,7 @@ def gru_backward(grad_states: torch.Tensor, w_hh: torch.Tensor, gates: torch.Ten
     w_t = w_hh.transpose(1, 2).contiguous()
     d_proj, d_rec = torch.empty_like(gates), torch.empty_like(gates)
     work = gates.new_empty(n_dirs * 2 * int(batch_sizes[0]) * hidden)
-    library().gru_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _threads(),
+    library().gru_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
                            _ptr(w_t),
                            _ptr(gates), _ptr(rec_n), _ptr(states), _ptr(grad_states), _ptr(d_proj),
                            _ptr(d_rec), _ptr(work))

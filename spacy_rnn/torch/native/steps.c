@@ -8,7 +8,6 @@
  * the Python loops stay as the fallback and as the reference in the tests.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -21,26 +20,13 @@ typedef struct {
 } Loop;
 
 typedef void (*DirectionFn)(const Loop *, int64_t);
-typedef struct { DirectionFn fn; const Loop *loop; int64_t d; } Task;
 
-static void *run_task(void *task) {
-    const Task *t = (const Task *)task;
-    t->fn(t->loop, t->d);
-    return NULL;
-}
-
-/* fn(loop, d) for each direction d < D (the directions are independent): with threads > 1,
- * the second direction on a thread of its own (started per call: ~10 us against
- * milliseconds of work), else one after the other. */
-static void for_each_direction(int64_t D, int64_t threads, DirectionFn fn, const Loop *loop) {
-    pthread_t id;
-    Task task = {fn, loop, 1};
-    int spawned = D == 2 && threads > 1 && pthread_create(&id, NULL, run_task, &task) == 0;
+/* fn(loop, d) for each direction d < D, one after the other. (Running the second direction
+ * on a thread of its own was measured slower inside a 2-thread torch process: torch's
+ * OpenMP workers spin-wait on the other core after each parallel region.) */
+static void for_each_direction(int64_t D, DirectionFn fn, const Loop *loop) {
     for (int64_t d = 0; d < D; d++)
-        if (!(spawned && d == 1))
-            fn(loop, d);
-    if (spawned)
-        pthread_join(id, NULL);
+        fn(loop, d);
 }
 
 /* exp(x) for the activations: 2^n * 2^f with n = rint(x / ln 2), |f| <= 1/2 and a degree-6
@@ -152,12 +138,12 @@ static void lstm_forward_direction(const Loop *l, int64_t d) {
  * weights (transposed as in h @ w). Writes states and cells (D, N, H) and the gate
  * activations acts (D, N, 4H), which serve as the per-step work space. zeros: batch_sizes[0]
  * * H zeros (the cell state before the first step). */
-void lstm_forward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes, int64_t threads,
+void lstm_forward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
                   const float *proj, const float *w, float *states, float *cells, float *acts,
                   const float *zeros) {
     Loop l = {.N = N, .H = H, .T = T, .batch_sizes = batch_sizes, .proj = proj, .w = w,
               .states_out = states, .cells_out = cells, .acts_out = acts, .zeros = zeros};
-    for_each_direction(D, threads, lstm_forward_direction, &l);
+    for_each_direction(D, lstm_forward_direction, &l);
 }
 
 /* One backward step's gate gradients for `rows` rows; dh_next/dc_next hold on entry what the
@@ -208,12 +194,12 @@ static void lstm_backward_direction(const Loop *l, int64_t d) {
 /* Backward loop. w_t: (D, 4H, H) recurrent weights transposed; acts, cells from lstm_forward;
  * grad_h (D, N, H); grad_c (D, N, H) or NULL. Writes d_pre (D, N, 4H), the gradient w.r.t.
  * the gate pre-activations. work: D * 3 * batch_sizes[0] * H floats. */
-void lstm_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes, int64_t threads,
+void lstm_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
                    const float *w_t, const float *acts, const float *cells, const float *grad_h,
                    const float *grad_c, float *d_pre, float *work) {
     Loop l = {.N = N, .H = H, .T = T, .batch_sizes = batch_sizes, .w = w_t, .acts = acts, .cells = cells,
               .grad_h = grad_h, .grad_c = grad_c, .d_pre = d_pre, .work = work};
-    for_each_direction(D, threads, lstm_backward_direction, &l);
+    for_each_direction(D, lstm_backward_direction, &l);
 }
 
 /* The GRU loops of spacy_rnn/torch/fused_gru.py. PyTorch's GRU, gates (r, z, n):
@@ -258,12 +244,12 @@ static void gru_forward_direction(const Loop *l, int64_t d) {
 /* Forward loop. proj: (D, N, 3H) input projections with the input bias; w: (D, H, 3H);
  * b: (D, 3H) recurrent bias. Writes states (D, N, H), gates (D, N, 3H) = (r, z, n) and
  * rec_n (D, N, H) = h W_n + b_n. work: D * 4 * batch_sizes[0] * H floats. */
-void gru_forward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes, int64_t threads,
+void gru_forward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
                  const float *proj, const float *w, const float *b, float *states, float *gates,
                  float *rec_n, float *work) {
     Loop l = {.N = N, .H = H, .T = T, .batch_sizes = batch_sizes, .proj = proj, .w = w, .b = b,
               .states_out = states, .acts_out = gates, .rec_n = rec_n, .work = work};
-    for_each_direction(D, threads, gru_forward_direction, &l);
+    for_each_direction(D, gru_forward_direction, &l);
 }
 
 static void gru_cell_backward(const float *restrict gates, const float *restrict rec_n,
@@ -307,11 +293,11 @@ static void gru_backward_direction(const Loop *l, int64_t d) {
 /* Backward loop. w_t: (D, 3H, H); gates, rec_n from gru_forward; states (D, N, H); grad_h
  * (D, N, H). Writes d_proj (D, N, 3H), the gradient w.r.t. the input projections, and d_rec
  * (D, N, 3H), w.r.t. h W + b_hh. work: D * 2 * batch_sizes[0] * H floats. */
-void gru_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes, int64_t threads,
+void gru_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
                   const float *w_t, const float *gates, const float *rec_n, const float *states,
                   const float *grad_h, float *d_proj, float *d_rec, float *work) {
     Loop l = {.N = N, .H = H, .T = T, .batch_sizes = batch_sizes, .w = w_t, .acts = gates,
               .rec_n_in = rec_n, .states = states, .grad_h = grad_h, .d_pre = d_proj, .d_rec = d_rec,
               .work = work};
-    for_each_direction(D, threads, gru_backward_direction, &l);
+    for_each_direction(D, gru_backward_direction, &l);
 }
