@@ -124,7 +124,8 @@ def test_a_failed_build_warns_once_and_falls_back(tmp_path, monkeypatch):
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
     monkeypatch.setattr(native, "_LIBRARY", None)
     monkeypatch.setattr(native, "_TRIED", False)
-    with pytest.warns(RuntimeWarning, match="could not build the C time-step loops.*SPACY_RNN_NATIVE=0"):
+    with pytest.warns(RuntimeWarning, match="could not build or load the C time-step loops.*"
+                                            "no-such-compiler.*SPACY_RNN_CACHE.*SPACY_RNN_NATIVE=0"):
         assert native.library() is None
     assert not native.usable(torch.zeros(2))  # no second warning: the build is not retried
     layout, projected, w_hh = _problem(3, [3, 1])
@@ -139,3 +140,55 @@ def test_batch_sizes_that_do_not_fit_the_rows_are_refused(sizes):
     projected, w_hh = torch.zeros(1, 6, 8), torch.zeros(1, 2, 8)
     with pytest.raises(ValueError, match="do not describe 6 packed rows"):
         native.lstm_forward(projected, w_hh, torch.tensor(sizes, dtype=torch.int64))
+
+
+@needs_c
+def test_backward_uses_the_library_of_its_forward_pass(monkeypatch):
+    """Turning the C loops off between forward and backward does not break the backward."""
+    layout, projected, w_hh = _problem(4, [3, 2, 2])
+    assert native.usable(projected)
+    states, _ = LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
+    monkeypatch.setenv("SPACY_RNN_NATIVE", "0")
+    states.sum().backward()
+    assert projected.grad is not None and torch.isfinite(projected.grad).all()
+
+
+@needs_c
+def test_shapes_that_do_not_match_are_refused():
+    """A bias shared by both directions (which broadcasting would accept) would make the C loop
+    read past its end: refused with the shapes named."""
+    projected, w_hh = torch.zeros(2, 3, 6), torch.zeros(2, 2, 6)
+    sizes = torch.tensor([2, 1])
+    with pytest.raises(ValueError, match=r"b_hh has shape \(1, 1, 6\), the C loops need \(2, 1, 6\)"):
+        native.gru_forward(projected, w_hh, torch.zeros(1, 1, 6), sizes)
+    with pytest.raises(ValueError, match=r"w_hh has shape \(2, 3, 8\)"):
+        native.lstm_forward(torch.zeros(2, 3, 8), torch.zeros(2, 3, 8), sizes)
+
+
+@needs_c
+def test_nan_inputs_give_nan_outputs():
+    layout, projected, w_hh = _problem(3, [2, 1])
+    with torch.no_grad():
+        projected[0, 0, 0] = float("nan")
+        states, cells, _ = native.lstm_forward(projected, w_hh, torch.tensor(layout.batch_sizes))
+    assert torch.isnan(states[0, 0]).any() and torch.isnan(cells[0, 0]).any()
+    assert torch.isfinite(states[1]).all()  # the other direction is untouched
+
+
+@needs_c
+def test_a_damaged_cached_library_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPACY_RNN_CACHE", str(tmp_path))
+    path = native.build()
+    path.write_bytes(b"not a shared library")
+    lib = native._load()
+    assert hasattr(lib, "lstm_forward") and path.read_bytes()[:4] != b"not "
+
+
+@needs_c
+def test_cc_may_carry_arguments_and_old_builds_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPACY_RNN_CACHE", str(tmp_path))
+    (tmp_path / "steps-0000000000000000.so").write_bytes(b"stale")
+    monkeypatch.setenv("CC", f"env {native.compiler()[0]}")
+    path = native.build()
+    assert native.compiler()[0] == "env"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]

@@ -17,12 +17,14 @@ import ctypes
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import torch
 
@@ -44,12 +46,33 @@ def library() -> Optional[ctypes.CDLL]:
     if not _TRIED:
         _TRIED = True
         try:
-            _LIBRARY = _declare(ctypes.CDLL(str(build())))
+            _LIBRARY = _declare(_load())
         except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-            warnings.warn(f"spacy-rnn: could not build the C time-step loops ({err}); using the slower "
-                          f"PyTorch loops. Install a C compiler (or set CC), or set "
-                          f"SPACY_RNN_NATIVE=0 to skip the build.", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"spacy-rnn: could not build or load the C time-step loops ({err}); using the "
+                          f"slower PyTorch loops. They need a C compiler (cc, gcc or clang on the PATH, or "
+                          f"CC) and a writable cache folder ({cache_dir()}; SPACY_RNN_CACHE moves it); "
+                          f"SPACY_RNN_NATIVE=0 skips them.", RuntimeWarning, stacklevel=3)
     return _LIBRARY
+
+
+def _load() -> ctypes.CDLL:
+    """Load the built library; a cached file that does not load (damaged, or built
+    elsewhere) is rebuilt once."""
+    path = build()
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)
+        return ctypes.CDLL(str(build()))
+
+
+def _loaded() -> ctypes.CDLL:
+    """The loaded library; once loaded also when SPACY_RNN_NATIVE changed since (a backward
+    pass runs on the library its forward pass used)."""
+    lib = _LIBRARY if _LIBRARY is not None else library()
+    if lib is None:
+        raise RuntimeError("the C time-step loops are not available (see spacy_rnn.torch.native)")
+    return lib
 
 
 def usable(*tensors: torch.Tensor) -> bool:
@@ -69,13 +92,24 @@ def compile_flags() -> list:
     return flags
 
 
-def compiler() -> str:
-    """The C compiler to use: ``$CC``, else the first of cc, gcc, clang on the PATH."""
-    found = os.environ.get("CC") or next(
-        (c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
+def compiler() -> List[str]:
+    """The C compiler command: ``$CC`` (which may carry arguments, e.g. "ccache gcc"), else
+    the first of cc, gcc, clang on the PATH."""
+    if os.environ.get("CC", "").strip():
+        return shlex.split(os.environ["CC"])
+    found = next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
     if not found:
         raise RuntimeError("no C compiler found (cc, gcc, clang; or set CC)")
-    return found
+    return [found]
+
+
+def compiler_version(cc: List[str]) -> str:
+    """The first line of ``cc --version`` (part of the cache key), or "" if it has none."""
+    try:
+        result = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=60)
+    except OSError as err:
+        raise RuntimeError(f"cannot run the C compiler {' '.join(cc)!r}: {err}") from err
+    return (result.stdout.splitlines() or [""])[0]
 
 
 def cache_dir() -> Path:
@@ -86,19 +120,32 @@ def cache_dir() -> Path:
 def build() -> Path:
     """Compile ``steps.c`` into the cache folder unless already there; the path."""
     cc, flags = compiler(), compile_flags()
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), cc, *flags]).encode()).hexdigest()[:16]
+    identity = [SOURCE.read_text(), *cc, compiler_version(cc), *flags, sys.platform, platform.machine()]
+    key = hashlib.sha256("\0".join(identity).encode()).hexdigest()[:16]
     target = cache_dir() / f"steps-{key}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         built = Path(tmp) / target.name
-        result = subprocess.run([cc, *flags, "-o", str(built), str(SOURCE), "-lm"],
+        result = subprocess.run([*cc, *flags, "-o", str(built), str(SOURCE), "-lm"],
                                 capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
-            raise RuntimeError(f"{cc} failed: {result.stderr.strip()[-2000:]}")
+            raise RuntimeError(f"{' '.join(cc)} failed: {result.stderr.strip()[-2000:]}")
         os.replace(built, target)  # atomic: concurrent builds (e.g. n_process) all end well
+    _remove_stale(target)
     return target
+
+
+def _remove_stale(current: Path) -> None:
+    """Remove libraries of other sources or flags from the cache folder (best effort; a
+    process that has one loaded keeps its mapping)."""
+    for old in current.parent.glob("steps-*.so"):
+        if old != current:
+            try:
+                old.unlink()
+            except OSError:
+                pass
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -116,6 +163,14 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
 
 def _ptr(t: Optional[torch.Tensor]):
     return None if t is None else ctypes.c_void_p(t.data_ptr())
+
+
+def _check_shapes(**tensors) -> None:
+    """Raise ValueError unless each tensor has the shape given with it: name=(tensor, shape).
+    The C loops index by these shapes, so a mismatch would read or write out of bounds."""
+    for name, (tensor, shape) in tensors.items():
+        if tensor is not None and tuple(tensor.shape) != tuple(shape):
+            raise ValueError(f"{name} has shape {tuple(tensor.shape)}, the C loops need {tuple(shape)}")
 
 
 def _sizes_checked(batch_sizes: torch.Tensor, n_rows: int) -> torch.Tensor:
@@ -137,11 +192,12 @@ def lstm_forward(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: torch
     projected, w_hh = projected.contiguous(), w_hh.contiguous()
     n_dirs, n_rows, n_gates = projected.shape
     hidden = n_gates // 4
+    _check_shapes(projected=(projected, (n_dirs, n_rows, 4 * hidden)), w_hh=(w_hh, (n_dirs, hidden, n_gates)))
     batch_sizes = _sizes_checked(batch_sizes, n_rows)
     states, cells = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
     acts = torch.empty_like(projected)
     zeros = projected.new_zeros(int(batch_sizes[0]) * hidden)
-    library().lstm_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
+    _loaded().lstm_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
                            _ptr(projected), _ptr(w_hh), _ptr(states), _ptr(cells), _ptr(acts), _ptr(zeros))
     return states, cells, acts
 
@@ -152,13 +208,15 @@ def lstm_backward(grad_states: torch.Tensor, grad_cells: Optional[torch.Tensor],
     hidden states (D, N, H) and, if not None, the cell states, with ``acts`` and ``cells``
     from :func:`lstm_forward`."""
     n_dirs, n_rows, hidden = grad_states.shape
+    _check_shapes(grad_cells=(grad_cells, grad_states.shape), cells=(cells, grad_states.shape),
+                  w_hh=(w_hh, (n_dirs, hidden, 4 * hidden)), acts=(acts, (n_dirs, n_rows, 4 * hidden)))
     batch_sizes = _sizes_checked(batch_sizes, n_rows)
     grad_states = grad_states.contiguous()
     grad_cells = None if grad_cells is None else grad_cells.contiguous()
     w_t = w_hh.transpose(1, 2).contiguous()
     d_pre = torch.empty_like(acts)
     work = acts.new_empty(n_dirs * 3 * int(batch_sizes[0]) * hidden)
-    library().lstm_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
+    _loaded().lstm_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
                             _ptr(w_t), _ptr(acts), _ptr(cells), _ptr(grad_states), _ptr(grad_cells), _ptr(d_pre),
                             _ptr(work))
     return d_pre
@@ -172,11 +230,13 @@ def gru_forward(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
     projected, w_hh, b_hh = projected.contiguous(), w_hh.contiguous(), b_hh.contiguous()
     n_dirs, n_rows, n_gates = projected.shape
     hidden = n_gates // 3
+    _check_shapes(projected=(projected, (n_dirs, n_rows, 3 * hidden)), w_hh=(w_hh, (n_dirs, hidden, n_gates)),
+                  b_hh=(b_hh, (n_dirs, 1, n_gates)))
     batch_sizes = _sizes_checked(batch_sizes, n_rows)
     states, rec_n = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
     gates = torch.empty_like(projected)
     work = projected.new_empty(n_dirs * 4 * int(batch_sizes[0]) * hidden)
-    library().gru_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
+    _loaded().gru_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
                           _ptr(projected),
                           _ptr(w_hh), _ptr(b_hh), _ptr(states), _ptr(gates), _ptr(rec_n), _ptr(work))
     return states, gates, rec_n
@@ -187,12 +247,14 @@ def gru_backward(grad_states: torch.Tensor, w_hh: torch.Tensor, gates: torch.Ten
     """Gradients w.r.t. the input projections and w.r.t. the recurrent products h W + b_hh,
     (D, N, 3H) each, with ``gates``, ``rec_n`` and ``states`` from :func:`gru_forward`."""
     n_dirs, n_rows, hidden = grad_states.shape
+    _check_shapes(w_hh=(w_hh, (n_dirs, hidden, 3 * hidden)), gates=(gates, (n_dirs, n_rows, 3 * hidden)),
+                  rec_n=(rec_n, grad_states.shape), states=(states, grad_states.shape))
     batch_sizes = _sizes_checked(batch_sizes, n_rows)
     grad_states = grad_states.contiguous()
     w_t = w_hh.transpose(1, 2).contiguous()
     d_proj, d_rec = torch.empty_like(gates), torch.empty_like(gates)
     work = gates.new_empty(n_dirs * 2 * int(batch_sizes[0]) * hidden)
-    library().gru_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
+    _loaded().gru_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
                            _ptr(w_t),
                            _ptr(gates), _ptr(rec_n), _ptr(states), _ptr(grad_states), _ptr(d_proj),
                            _ptr(d_rec), _ptr(work))

@@ -35,7 +35,8 @@ static inline float exp_approx(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     float t = x * 1.44269504088896341f;
     float n = rintf(t);
-    float f = t - n;
+    float f = t - n;  /* NaN for a NaN input, so the result is NaN too */
+    n = n == n ? n : 0.0f;  /* no float -> int conversion of NaN (undefined in C) */
     float p = 1.535336188319500e-4f;
     p = p * f + 1.339887440266574e-3f;
     p = p * f + 9.618437357674640e-3f;
