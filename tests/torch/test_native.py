@@ -14,6 +14,15 @@ needs_c = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") 
                              reason="no C compiler")
 
 
+@pytest.fixture(params=[1, 2])
+def threads(request):
+    """torch's thread count: at 2 the two directions run on two threads (OpenMP builds)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
 def _problem(hidden: int, lengths, seed: int = 0):
     torch.manual_seed(seed)
     layout = packed_layout(torch.tensor(lengths))
@@ -37,9 +46,21 @@ def test_the_library_builds_where_there_is_a_compiler():
 
 
 @needs_c
+def test_without_openmp_the_build_without_it_is_used(tmp_path, monkeypatch):
+    """A compiler without OpenMP (here: -fopenmp rejected) still gives the C loops."""
+    monkeypatch.setenv("SPACY_RNN_CACHE", str(tmp_path))
+    real_flags = native.compile_flags
+    monkeypatch.setattr(native, "compile_flags",
+                        lambda openmp=True: real_flags(openmp) + (["-fno-such-flag"] if openmp else []))
+    lib = native._load()
+    assert hasattr(lib, "gru_backward")
+    assert [p.name.split("-")[1] for p in tmp_path.iterdir()] == ["serial"]
+
+
+@needs_c
 @pytest.mark.parametrize("hidden", [1, 3, 16, 48, 50])  # 4H and H with and without a 16-column rest
 @pytest.mark.parametrize("with_cell_grad", [False, True])
-def test_c_loops_equal_pytorch_loops(hidden, with_cell_grad, monkeypatch):
+def test_c_loops_equal_pytorch_loops(hidden, with_cell_grad, threads, monkeypatch):
     # 11 sequences: step batches of 11, 9, 6, 5, 1 rows (4-row blocks and leftovers), one empty
     layout, projected, w_hh = _problem(hidden, [5, 0, 2, 4, 1, 3, 2, 4, 3, 1, 2, 4])
     grad_states = torch.randn(2, projected.shape[1], hidden)
@@ -61,7 +82,7 @@ def _run_gru(layout, projected, w_hh, b_hh, grad_states):
 
 @needs_c
 @pytest.mark.parametrize("hidden", [1, 5, 16, 48, 50])
-def test_c_gru_loops_equal_pytorch_loops(hidden, monkeypatch):
+def test_c_gru_loops_equal_pytorch_loops(hidden, threads, monkeypatch):
     torch.manual_seed(3)
     layout = packed_layout(torch.tensor([5, 0, 2, 4, 1, 3, 2, 4, 3, 1, 2, 4]))
     n_rows = sum(layout.batch_sizes)
@@ -187,7 +208,7 @@ def test_a_damaged_cached_library_is_rebuilt(tmp_path, monkeypatch):
 @needs_c
 def test_cc_may_carry_arguments_and_old_builds_are_removed(tmp_path, monkeypatch):
     monkeypatch.setenv("SPACY_RNN_CACHE", str(tmp_path))
-    (tmp_path / "steps-0000000000000000.so").write_bytes(b"stale")
+    (tmp_path / "steps-openmp-0000000000000000.so").write_bytes(b"stale")
     monkeypatch.setenv("CC", f"env {native.compiler()[0]}")
     path = native.build()
     assert native.compiler()[0] == "env"

@@ -9,7 +9,9 @@ vectorizes.
 
 The library is built with the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``)
 into a cache folder (``$SPACY_RNN_CACHE``, else ``~/.cache/spacy_rnn``), once per
-source, compiler and flags, and loaded with :mod:`ctypes`. Without a compiler, or with
+source, compiler and flags, and loaded with :mod:`ctypes`. It is built with OpenMP where
+the compiler has it (then the two directions of a layer run on two threads of torch's
+own OpenMP runtime when torch has 2 or more threads), else without. Without a compiler, or with
 ``SPACY_RNN_NATIVE=0``, the PyTorch loops run instead (same results up to float
 rounding), with one warning per process if a build was tried and failed.
 """
@@ -56,14 +58,26 @@ def library() -> Optional[ctypes.CDLL]:
 
 
 def _load() -> ctypes.CDLL:
-    """Load the built library; a cached file that does not load (damaged, or built
-    elsewhere) is rebuilt once."""
-    path = build()
+    """Load the library built with OpenMP, else (no OpenMP in the compiler, or the build does
+    not load next to torch's OpenMP runtime) the one built without."""
+    errors = []
+    for openmp in (True, False):
+        try:
+            return _load_built(openmp)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+            errors.append(f"{'with' if openmp else 'without'} OpenMP: {err}")
+    raise RuntimeError("; ".join(errors))
+
+
+def _load_built(openmp: bool) -> ctypes.CDLL:
+    """Load one build; a cached file that does not load (damaged, or built elsewhere) is
+    rebuilt once."""
+    path = build(openmp)
     try:
         return ctypes.CDLL(str(path))
     except OSError:
         path.unlink(missing_ok=True)
-        return ctypes.CDLL(str(build()))
+        return ctypes.CDLL(str(build(openmp)))
 
 
 def _loaded() -> ctypes.CDLL:
@@ -83,9 +97,11 @@ def usable(*tensors: torch.Tensor) -> bool:
     return library() is not None
 
 
-def compile_flags() -> list:
-    """Compiler flags: optimized, vectorizable math; AVX2/FMA where the CPU has them."""
+def compile_flags(openmp: bool = True) -> list:
+    """Compiler flags: optimized, vectorizable math; AVX2/FMA where the CPU has them; OpenMP
+    if asked."""
     flags = ["-O3", "-std=gnu99", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math"]
+    flags += ["-fopenmp"] if openmp else []
     if platform.machine().lower() in ("x86_64", "amd64") and \
             torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma"]
@@ -117,12 +133,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SPACY_RNN_CACHE", default))
 
 
-def build() -> Path:
-    """Compile ``steps.c`` into the cache folder unless already there; the path."""
-    cc, flags = compiler(), compile_flags()
+def build(openmp: bool = True) -> Path:
+    """Compile ``steps.c`` (with or without OpenMP) into the cache folder unless already
+    there; the path."""
+    cc, flags = compiler(), compile_flags(openmp)
     identity = [SOURCE.read_text(), *cc, compiler_version(cc), *flags, sys.platform, platform.machine()]
     key = hashlib.sha256("\0".join(identity).encode()).hexdigest()[:16]
-    target = cache_dir() / f"steps-{key}.so"
+    target = cache_dir() / f"steps-{'openmp' if openmp else 'serial'}-{key}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -138,9 +155,10 @@ def build() -> Path:
 
 
 def _remove_stale(current: Path) -> None:
-    """Remove libraries of other sources or flags from the cache folder (best effort; a
-    process that has one loaded keeps its mapping)."""
-    for old in current.parent.glob("steps-*.so"):
+    """Remove libraries of the same kind (OpenMP or not) but other sources or flags from the
+    cache folder (best effort; a process that has one loaded keeps its mapping)."""
+    kind = current.name.split("-")[1]
+    for old in current.parent.glob(f"steps-{kind}-*.so"):
         if old != current:
             try:
                 old.unlink()

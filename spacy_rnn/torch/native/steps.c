@@ -1,5 +1,5 @@
 /* The LSTM and GRU time-step loops of spacy_rnn/torch/fused_lstm.py and fused_gru.py in C,
- * float32, one thread.
+ * float32; the directions of a layer on two threads where built with OpenMP.
  *
  * Layout (all contiguous, row-major): D directions, N packed rows, H units, G = 4H gates in
  * PyTorch's order (input, forget, cell, output). Rows are packed time-major: step t holds the
@@ -9,6 +9,9 @@
  */
 #include <math.h>
 #include <stdint.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <string.h>
 
 /* Everything one call's loops read and write; each function uses the fields it names. */
@@ -21,10 +24,15 @@ typedef struct {
 
 typedef void (*DirectionFn)(const Loop *, int64_t);
 
-/* fn(loop, d) for each direction d < D, one after the other. (Running the second direction
- * on a thread of its own was measured slower inside a 2-thread torch process: torch's
- * OpenMP workers spin-wait on the other core after each parallel region.) */
+/* fn(loop, d) for each direction d < D (they are independent). Built with OpenMP, the two
+ * directions run on two threads when OpenMP may use more than one: inside a torch process
+ * this is torch's own OpenMP runtime (same soname, loaded first), whose thread count torch
+ * sets and whose workers are already waiting. (A separate pthread was measured slower: it
+ * competed with those spin-waiting workers.) */
 static void for_each_direction(int64_t D, DirectionFn fn, const Loop *loop) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(2) if (D > 1 && omp_get_max_threads() > 1)
+#endif
     for (int64_t d = 0; d < D; d++)
         fn(loop, d);
 }
