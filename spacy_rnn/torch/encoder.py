@@ -11,8 +11,8 @@ Two computations give the same result (tests/torch/test_fused.py):
 
 - on CPU, one time-step loop for both directions over packed rows
   (``_encode_fused``, see :mod:`.fused`, with hand-written backward passes in
-  :mod:`.fused_lstm`, :mod:`.fused_gru`, :mod:`.fused_rnn`; the LSTM's loops run
-  in C, :mod:`.native`, where a C compiler built them): no step computes on
+  :mod:`.fused_lstm`, :mod:`.fused_gru`, :mod:`.fused_rnn`; the LSTM's and the
+  GRU's loops run in C, :mod:`.native`, where a C compiler built them): no step computes on
   padding, and one batched matrix product per step serves both directions;
 - the PyTorch modules themselves (cuDNN on GPU, oneDNN on CPU) over padded
   batches of sequences of similar length (``_encode_grouped``): on GPU, and on
@@ -37,8 +37,8 @@ from .padding import inverse_permutation
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 # Without the C loops (:mod:`.native`), below this many units per direction the CPU LSTM uses
-# oneDNN on length groups instead of the fused PyTorch loop. `python -m spacy_rnn.benchmark_paths` (BENCHMARKS.md, "Current code"),
-# encoder fwd+bwd on UD EWT against the BiLSTM baseline, oneDNN groups vs loop: 48 units
+# oneDNN on length groups instead of the fused PyTorch loop. `python -m spacy_rnn.benchmark_paths`
+# (BENCHMARKS.md, "Current code"), encoder fwd+bwd on UD EWT against the BiLSTM baseline, oneDNN groups vs loop: 48 units
 # 1.37x vs 1.24x (oneDNN clearly ahead), 80 units 1.58x vs 1.55x and 1.53x vs 1.59x in two runs
 # (a tie), 128 units 1.84x vs 1.91x (loop ahead). 64 is a judgement inside the tie.
 FUSED_LSTM_MIN_HIDDEN = 64
