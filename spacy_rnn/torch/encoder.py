@@ -38,9 +38,11 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 # Without the C loops (:mod:`.native`), below this many units per direction the CPU LSTM uses
 # oneDNN on length groups instead of the fused PyTorch loop. `python -m spacy_rnn.benchmark_paths`
-# (BENCHMARKS.md, "Current code"), encoder fwd+bwd on UD EWT against the BiLSTM baseline, oneDNN groups vs loop: 48 units
-# 1.37x vs 1.24x (oneDNN clearly ahead), 80 units 1.58x vs 1.55x and 1.53x vs 1.59x in two runs
-# (a tie), 128 units 1.84x vs 1.91x (loop ahead). 64 is a judgement inside the tie.
+# (BENCHMARKS.md, "Current code"), encoder fwd+bwd on UD EWT against the BiLSTM baseline,
+# oneDNN groups vs loop: 48 units 1.37x vs 1.24x (oneDNN clearly ahead), 80 units 1.58x vs 1.55x
+# and 1.53x vs 1.59x in two runs (a tie), 128 units 1.84x vs 1.91x (loop ahead). 64 is a
+# judgement inside the tie. With the C loops the fused loop wins at every width (BENCHMARKS.md,
+# "C time-step loops": 2.44x vs 1.27x at 48 units).
 FUSED_LSTM_MIN_HIDDEN = 64
 
 
