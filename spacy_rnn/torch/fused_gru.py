@@ -14,7 +14,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from . import native
-from .packed_steps import previous_rows, sizes_tensor
+from .packed_steps import previous_rows
 
 
 def gru_states(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
@@ -22,7 +22,7 @@ def gru_states(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
     """The forward loop without gradients: (D, N, H) hidden states, from the C loop where
     it can run, else from :func:`gru_steps`."""
     if native.usable(projected, w_hh, b_hh):
-        return native.gru_forward(projected, w_hh, b_hh, sizes_tensor(batch_sizes))[0]
+        return native.gru_forward(projected, w_hh, b_hh, batch_sizes)[0]
     return gru_steps(projected, w_hh, b_hh, batch_sizes)[0]
 
 
@@ -57,7 +57,7 @@ class GRUSteps(torch.autograd.Function):
         ctx.native = native.usable(projected, w_hh, b_hh)
         if ctx.native:
             states, gates, recurrent_n = native.gru_forward(projected, w_hh, b_hh,
-                                                            sizes_tensor(batch_sizes))
+                                                            batch_sizes)
         else:
             states, (gates, recurrent_n) = gru_steps(projected, w_hh, b_hh, batch_sizes, keep=True)
         ctx.batch_sizes = batch_sizes
@@ -71,7 +71,7 @@ class GRUSteps(torch.autograd.Function):
         h_prev = previous_rows(states, previous)
         if ctx.native:
             d_projected, d_recurrent = native.gru_backward(grad_states, w_hh, gates, recurrent_n, states,
-                                                           sizes_tensor(ctx.batch_sizes))
+                                                           ctx.batch_sizes)
         else:
             d_projected, d_recurrent = _gru_backward_steps(grad_states, w_hh, gates, recurrent_n,
                                                            h_prev, ctx.batch_sizes)

@@ -21,7 +21,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from . import native
-from .packed_steps import previous_rows, sizes_tensor
+from .packed_steps import previous_rows
 
 
 def lstm_states(projected: torch.Tensor, w_hh: torch.Tensor,
@@ -29,7 +29,7 @@ def lstm_states(projected: torch.Tensor, w_hh: torch.Tensor,
     """The forward loop without gradients: (D, N, H) hidden and cell states, from the C
     loop where it can run, else from :func:`lstm_steps`."""
     if native.usable(projected, w_hh):
-        return native.lstm_forward(projected, w_hh, sizes_tensor(batch_sizes))[:2]
+        return native.lstm_forward(projected, w_hh, batch_sizes)[:2]
     return lstm_steps(projected, w_hh, batch_sizes)[:2]
 
 
@@ -67,8 +67,8 @@ class LSTMSteps(torch.autograd.Function):
     def forward(ctx, projected, w_hh, batch_sizes: List[int], previous: torch.Tensor):
         ctx.native = native.usable(projected, w_hh)
         if ctx.native:  # the C loop keeps all four gate activations in one tensor
-            states, cells, acts = native.lstm_forward(projected, w_hh, sizes_tensor(batch_sizes))
-            kept = (acts, acts)
+            states, cells, acts = native.lstm_forward(projected, w_hh, batch_sizes)
+            kept = (acts, None)
         else:
             states, cells, kept = lstm_steps(projected, w_hh, batch_sizes, keep=True)
         ctx.batch_sizes = batch_sizes
@@ -84,7 +84,7 @@ class LSTMSteps(torch.autograd.Function):
             grad_states = torch.zeros_like(states)
         if ctx.native:
             d_pre = native.lstm_backward(grad_states, grad_cells, w_hh, sig, cells,
-                                         sizes_tensor(ctx.batch_sizes))
+                                         ctx.batch_sizes)
         else:
             d_pre = _lstm_backward_steps(grad_states, grad_cells, w_hh, sig, cand, cells, previous,
                                          ctx.batch_sizes)

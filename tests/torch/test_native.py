@@ -57,6 +57,18 @@ def test_without_openmp_the_build_without_it_is_used(tmp_path, monkeypatch):
     assert [p.name.split("-")[1] for p in tmp_path.iterdir()] == ["serial"]
 
 
+def _assert_c_equals_pytorch(monkeypatch, run):
+    """Run ``run()`` with the C loops and with the PyTorch loops; assert all results agree
+    within 2e-6 and return the PyTorch loops' results."""
+    monkeypatch.setenv("SPACY_RNN_NATIVE", "1")
+    got = run()
+    monkeypatch.setenv("SPACY_RNN_NATIVE", "0")
+    want = run()
+    for c_result, pytorch_result in zip(got, want):
+        torch.testing.assert_close(c_result, pytorch_result, atol=2e-6, rtol=1e-5)
+    return want
+
+
 @needs_c
 @pytest.mark.parametrize("hidden", [1, 3, 16, 48, 50])  # 4H and H with and without a 16-column rest
 @pytest.mark.parametrize("with_cell_grad", [False, True])
@@ -65,12 +77,7 @@ def test_c_loops_equal_pytorch_loops(hidden, with_cell_grad, threads, monkeypatc
     layout, projected, w_hh = _problem(hidden, [5, 0, 2, 4, 1, 3, 2, 4, 3, 1, 2, 4])
     grad_states = torch.randn(2, projected.shape[1], hidden)
     grad_cells = torch.randn_like(grad_states) if with_cell_grad else None
-    results = {}
-    for flag in ("1", "0"):
-        monkeypatch.setenv("SPACY_RNN_NATIVE", flag)
-        results[flag] = _run(layout, projected, w_hh, grad_states, grad_cells)
-    for got, want in zip(results["1"], results["0"]):
-        torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5)
+    _assert_c_equals_pytorch(monkeypatch, lambda: _run(layout, projected, w_hh, grad_states, grad_cells))
 
 
 def _run_gru(layout, projected, w_hh, b_hh, grad_states):
@@ -90,15 +97,10 @@ def test_c_gru_loops_equal_pytorch_loops(hidden, threads, monkeypatch):
     w_hh = (torch.randn(2, hidden, 3 * hidden) * 0.4).requires_grad_()
     b_hh = torch.randn(2, 1, 3 * hidden, requires_grad=True)
     grad_states = torch.randn(2, n_rows, hidden)
-    results = {}
-    for flag in ("1", "0"):
-        monkeypatch.setenv("SPACY_RNN_NATIVE", flag)
-        results[flag] = _run_gru(layout, projected, w_hh, b_hh, grad_states)
-    for got, want in zip(results["1"], results["0"]):
-        torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5)
+    want = _assert_c_equals_pytorch(monkeypatch, lambda: _run_gru(layout, projected, w_hh, b_hh, grad_states))
     monkeypatch.setenv("SPACY_RNN_NATIVE", "1")
     with torch.no_grad():
-        torch.testing.assert_close(gru_states(projected, w_hh, b_hh, layout.batch_sizes), results["0"][0],
+        torch.testing.assert_close(gru_states(projected, w_hh, b_hh, layout.batch_sizes), want[0],
                                    atol=2e-6, rtol=1e-5)
 
 
@@ -118,7 +120,7 @@ def test_activations_stay_finite_for_large_inputs():
     layout, projected, w_hh = _problem(4, [3, 2])
     with torch.no_grad():
         projected.mul_(1e4)
-        states, cells, acts = native.lstm_forward(projected, w_hh, torch.tensor(layout.batch_sizes))
+        states, cells, acts = native.lstm_forward(projected, w_hh, layout.batch_sizes)
     assert torch.isfinite(states).all() and torch.isfinite(cells).all()
     assert ((acts >= -1) & (acts <= 1)).all()
     torch.testing.assert_close(acts, torch.cat([projected[..., :8].sigmoid(), projected[..., 8:12].tanh(),
@@ -160,7 +162,7 @@ def test_batch_sizes_that_do_not_fit_the_rows_are_refused(sizes):
     """The C loops index by the batch sizes: ones that would run outside the tensors raise."""
     projected, w_hh = torch.zeros(1, 6, 8), torch.zeros(1, 2, 8)
     with pytest.raises(ValueError, match="do not describe 6 packed rows"):
-        native.lstm_forward(projected, w_hh, torch.tensor(sizes, dtype=torch.int64))
+        native.lstm_forward(projected, w_hh, sizes)
 
 
 @needs_c
@@ -179,7 +181,7 @@ def test_shapes_that_do_not_match_are_refused():
     """A bias shared by both directions (which broadcasting would accept) would make the C loop
     read past its end: refused with the shapes named."""
     projected, w_hh = torch.zeros(2, 3, 6), torch.zeros(2, 2, 6)
-    sizes = torch.tensor([2, 1])
+    sizes = [2, 1]
     with pytest.raises(ValueError, match=r"b_hh has shape \(1, 1, 6\), the C loops need \(2, 1, 6\)"):
         native.gru_forward(projected, w_hh, torch.zeros(1, 1, 6), sizes)
     with pytest.raises(ValueError, match=r"w_hh has shape \(2, 3, 8\)"):
@@ -191,7 +193,7 @@ def test_nan_inputs_give_nan_outputs():
     layout, projected, w_hh = _problem(3, [2, 1])
     with torch.no_grad():
         projected[0, 0, 0] = float("nan")
-        states, cells, _ = native.lstm_forward(projected, w_hh, torch.tensor(layout.batch_sizes))
+        states, cells, _ = native.lstm_forward(projected, w_hh, layout.batch_sizes)
     assert torch.isnan(states[0, 0]).any() and torch.isnan(cells[0, 0]).any()
     assert torch.isfinite(states[1]).all()  # the other direction is untouched
 

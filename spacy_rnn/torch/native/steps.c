@@ -38,7 +38,9 @@ static void for_each_direction(int64_t D, DirectionFn fn, const Loop *loop) {
 }
 
 /* exp(x) for the activations: 2^n * 2^f with n = rint(x / ln 2), |f| <= 1/2 and a degree-6
- * polynomial for 2^f (relative error about 2e-7). Branch-free, so the loops vectorize. */
+ * polynomial for 2^f: relative error 1e-7 near 0, growing to ~4e-6 at |x| = 80 from rounding
+ * x / ln 2 in float; sigmoid and tanh built on it stay within 1e-7 and 2e-7 of float64 (absolute).
+ * Branch-free, so the loops vectorize. */
 static inline float exp_approx(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     float t = x * 1.44269504088896341f;
