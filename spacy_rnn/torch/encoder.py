@@ -32,7 +32,7 @@ from torch import nn
 from . import native
 from .cudnn import compact_weights
 from .fused import fused_layer, packed_layout
-from .padding import inverse_permutation
+from .padding import inverse_permutation, permute_rows
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -119,12 +119,12 @@ class RNNEncoder(nn.Module):
         """All directions of a layer in one time-step loop over packed rows (see
         :mod:`.fused`); CPU only."""
         layout = packed_layout(lengths)
-        packed = flat.index_select(0, layout.to_packed)
+        packed = permute_rows(flat, layout.to_packed, layout.to_flat)
         for i in range(len(self.forward_layers)):
             layer_in = self.dropout(packed) if i else packed
             out = fused_layer(self.cell, self._directions(i), layer_in, layout)
             packed = out + packed if (self.residual and i) else out
-        return packed.index_select(0, layout.to_flat)
+        return permute_rows(packed, layout.to_flat, layout.to_packed)
 
     def _directions(self, i: int) -> list:
         """The modules of layer ``i``: forward, then backward if bidirectional."""

@@ -15,13 +15,14 @@ For training, the loops are autograd Functions with hand-written backward passes
 from dataclasses import dataclass
 from typing import List, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from .fused_gru import GRUSteps, gru_states
 from .fused_lstm import LSTMSteps, lstm_states
 from .fused_rnn import RNNSteps, rnn_steps
-from .padding import inverse_permutation
+from .padding import permute_rows
 
 
 @dataclass
@@ -45,20 +46,26 @@ class PackedLayout:
 
 
 def packed_layout(lengths: torch.Tensor) -> PackedLayout:
-    """The :class:`PackedLayout` of flat rows of sequences with ``lengths``."""
-    order = torch.argsort(lengths, descending=True, stable=True)
-    sorted_lengths = lengths[order]
-    max_len = int(sorted_lengths[0]) if lengths.numel() else 0
-    steps = torch.arange(max_len, device=lengths.device).unsqueeze(1)
-    active = steps < sorted_lengths.unsqueeze(0)  # (T, B)
-    starts = (torch.cumsum(lengths, 0) - lengths)[order]
-    to_packed = (starts.unsqueeze(0) + steps)[active]
-    position = torch.cumsum(active.reshape(-1), 0).reshape(active.shape) - 1
-    mirrored = (sorted_lengths.unsqueeze(0) - 1 - steps).clamp(min=0)
-    reverse = position.gather(0, mirrored)[active]
-    to_flat = inverse_permutation(to_packed)
-    before = torch.cat([torch.full_like(position[:1], to_packed.numel()), position[:-1]])
-    return PackedLayout(to_packed, to_flat, reverse, active.sum(1).tolist(), before[active])
+    """The :class:`PackedLayout` of flat rows of sequences with ``lengths`` (index tensors
+    on the CPU). Computed in numpy: a few dozen tiny torch operations cost more than the
+    arithmetic. Step ``t``'s rows are the first ``batch_sizes[t]`` sequences in length
+    order, so sequence ``b``'s row at step ``t`` is ``offsets[t] + b``."""
+    lens = lengths.detach().cpu().numpy().astype(np.int64, copy=False)
+    order = np.argsort(-lens, kind="stable")
+    sorted_lengths = lens[order]
+    steps = np.arange(sorted_lengths[0] if lens.size else 0)[:, None]
+    active = steps < sorted_lengths  # (T, B): sequence b has a row at step t
+    batch_sizes = active.sum(1)
+    offsets = np.cumsum(batch_sizes) - batch_sizes  # first packed row of each step
+    column = np.arange(lens.size)
+    to_packed = ((np.cumsum(lens) - lens)[order] + steps)[active]
+    reverse = (offsets[np.maximum(sorted_lengths - 1 - steps, 0)] + column)[active]
+    previous = np.where(steps > 0, offsets[np.maximum(steps - 1, 0)] + column, to_packed.size)[active]
+    to_flat = np.empty_like(to_packed)
+    to_flat[to_packed] = np.arange(to_packed.size)
+    index = torch.from_numpy
+    return PackedLayout(index(to_packed), index(to_flat), index(reverse), batch_sizes.tolist(),
+                        index(previous))
 
 
 def stacked_weights(cells: Sequence[nn.Module]):
@@ -115,7 +122,7 @@ def layer_states(cell: str, weights, packed: torch.Tensor, layout: PackedLayout)
         backward direction reads each sequence from its end, see :func:`merge_directions`)
     """
     w_ih, w_hh, b_ih, b_hh = weights
-    inputs = torch.stack([packed, packed.index_select(0, layout.reverse)][: w_ih.shape[0]])
+    inputs = torch.stack([packed, permute_rows(packed, layout.reverse, layout.reverse)][: w_ih.shape[0]])
     if cell == "gru":  # the GRU's recurrent bias sits inside the reset gate's product
         return run_steps(cell, torch.baddbmm(b_ih, inputs, w_ih), w_hh, b_hh, layout)
     return run_steps(cell, torch.baddbmm(b_ih + b_hh, inputs, w_ih), w_hh, None, layout)
@@ -126,7 +133,7 @@ def merge_directions(states: torch.Tensor, layout: PackedLayout) -> torch.Tensor
     put back at the positions they belong to, forward half first."""
     if states.shape[0] == 1:
         return states[0]
-    return torch.cat([states[0], states[1].index_select(0, layout.reverse)], dim=-1)
+    return torch.cat([states[0], permute_rows(states[1], layout.reverse, layout.reverse)], dim=-1)
 
 
 def run_steps(cell: str, projected: torch.Tensor, w_hh: torch.Tensor, b_hh, layout: PackedLayout):

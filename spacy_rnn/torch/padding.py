@@ -5,6 +5,7 @@ of shape ``(sum(lengths), width)``, sequence after sequence. These helpers move
 it to a batch-first padded tensor and back.
 """
 import torch
+from torch.autograd.function import once_differentiable
 
 
 def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -40,3 +41,25 @@ def inverse_permutation(order: torch.Tensor) -> torch.Tensor:
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(order.numel(), device=order.device)
     return inverse
+
+
+def permute_rows(rows: torch.Tensor, order: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+    """``rows.index_select(0, order)`` for a permutation ``order`` whose inverse is
+    ``inverse``. Under autograd its backward pass is a gather by ``inverse``, where
+    ``index_select``'s is a scatter-add into a zero-filled tensor."""
+    if not (rows.requires_grad and torch.is_grad_enabled()):
+        return rows.index_select(0, order)
+    return _PermuteRows.apply(rows, order, inverse)
+
+
+class _PermuteRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, rows, order, inverse):
+        ctx.save_for_backward(inverse)
+        return rows.index_select(0, order)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (inverse,) = ctx.saved_tensors
+        return grad.index_select(0, inverse), None, None
