@@ -12,8 +12,9 @@ Two computations give the same result (tests/torch/test_fused.py):
 - on CPU, one time-step loop for both directions over packed rows
   (``_encode_fused``, see :mod:`.fused`, with hand-written backward passes in
   :mod:`.fused_lstm`, :mod:`.fused_gru`, :mod:`.fused_rnn`; the LSTM's and the
-  GRU's loops run in C, :mod:`.native`, where a C compiler built them): no step computes on
-  padding, and one batched matrix product per step serves both directions;
+  GRU's loops run in C, :mod:`.native`, where a C compiler built them, and then read and
+  write the flat rows in place of reordered copies, :mod:`.flat_layers`): no step computes
+  on padding, and each step's product serves all rows of a direction at once;
 - the PyTorch modules themselves (cuDNN on GPU, oneDNN on CPU) over padded
   batches of sequences of similar length (``_encode_grouped``): on GPU, and on
   CPU for small LSTMs (under ``FUSED_LSTM_MIN_HIDDEN`` units per direction)
@@ -31,6 +32,7 @@ from torch import nn
 
 from . import native
 from .cudnn import compact_weights
+from .flat_layers import direction_rows, flat_layer
 from .fused import fused_layer, packed_layout
 from .padding import inverse_permutation, permute_rows
 
@@ -117,14 +119,27 @@ class RNNEncoder(nn.Module):
 
     def _encode_fused(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """All directions of a layer in one time-step loop over packed rows (see
-        :mod:`.fused`); CPU only."""
+        :mod:`.fused`); CPU only. With the C loops (LSTM, GRU) the layers stay on flat rows
+        (:mod:`.flat_layers`)."""
         layout = packed_layout(lengths)
+        if self.cell != "rnn" and native.usable(flat):
+            return self._encode_flat(flat, layout)
         packed = permute_rows(flat, layout.to_packed, layout.to_flat)
         for i in range(len(self.forward_layers)):
             layer_in = self.dropout(packed) if i else packed
             out = fused_layer(self.cell, self._directions(i), layer_in, layout)
             packed = out + packed if (self.residual and i) else out
         return permute_rows(packed, layout.to_flat, layout.to_packed)
+
+    def _encode_flat(self, flat: torch.Tensor, layout) -> torch.Tensor:
+        """:meth:`_encode_fused` with the C loops, which gather and scatter the packed rows
+        themselves."""
+        rows = direction_rows(layout, len(self._directions(0)))
+        for i in range(len(self.forward_layers)):
+            layer_in = self.dropout(flat) if i else flat
+            out = flat_layer(self.cell, self._directions(i), layer_in, layout, rows)
+            flat = out + flat if (self.residual and i) else out
+        return flat
 
     def _directions(self, i: int) -> list:
         """The modules of layer ``i``: forward, then backward if bidirectional."""

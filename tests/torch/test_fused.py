@@ -9,6 +9,7 @@ from spacy_rnn.torch.fused import packed_layout
 from spacy_rnn.torch.fused_gru import GRUSteps
 from spacy_rnn.torch.fused_lstm import LSTMSteps
 from spacy_rnn.torch.fused_rnn import RNNSteps
+from spacy_rnn.torch.padding import permute_rows
 
 CELLS = ["rnn", "lstm", "gru"]
 
@@ -30,6 +31,46 @@ def test_packed_layout_orders_rows_time_major_longest_first():
     assert layout.to_flat[layout.to_packed].tolist() == [0, 1, 2, 3, 4]
     # packed rows (t, seq): (0,2) (0,0) (1,2) (1,0) (2,2); reversal within length
     assert layout.reverse.tolist() == [4, 3, 2, 1, 0]
+
+
+def _reference_layout(lengths):
+    """The packed layout built row by row: step t holds the sequences longer than t,
+    longest first (ties in input order)."""
+    starts = [sum(lengths[:b]) for b in range(len(lengths))]
+    order = sorted(range(len(lengths)), key=lambda b: -lengths[b])
+    rows = [(t, b) for t in range(max(lengths, default=0)) for b in order if lengths[b] > t]
+    where = {row: i for i, row in enumerate(rows)}
+    return dict(to_packed=[starts[b] + t for t, b in rows],
+                reverse=[where[(lengths[b] - 1 - t, b)] for t, b in rows],
+                previous=[where[(t - 1, b)] if t else len(rows) for t, b in rows],
+                batch_sizes=[sum(1 for t, _ in rows if t == step) for step in range(max(lengths, default=0))])
+
+
+@pytest.mark.parametrize("lengths", [[2, 0, 3], [1], [0, 0], [], [4, 4, 4], [3, 0, 5, 1, 5, 2, 9, 1]])
+def test_packed_layout_matches_row_by_row_reference(lengths):
+    layout = packed_layout(torch.tensor(lengths, dtype=torch.int64))
+    expected = _reference_layout(lengths)
+    assert layout.to_packed.tolist() == expected["to_packed"]
+    assert layout.reverse.tolist() == expected["reverse"]
+    assert layout.previous.tolist() == expected["previous"]
+    assert layout.batch_sizes == expected["batch_sizes"]
+    assert layout.to_flat.tolist() == sorted(range(len(expected["to_packed"])),
+                                             key=lambda i: expected["to_packed"][i])
+
+
+def test_permute_rows_equals_index_select_forward_and_backward():
+    order = torch.tensor([3, 0, 4, 1, 2])
+    inverse = torch.argsort(order)
+    rows = torch.randn(5, 3, requires_grad=True)
+    grad = torch.randn(5, 3)
+    expected = rows.index_select(0, order)
+    (expected_grad,) = torch.autograd.grad(expected, rows, grad)
+    permuted = permute_rows(rows, order, inverse)
+    (permuted_grad,) = torch.autograd.grad(permuted, rows, grad)
+    assert torch.equal(permuted, expected)
+    assert torch.equal(permuted_grad, expected_grad)
+    with torch.no_grad():
+        assert torch.equal(permute_rows(rows, order, inverse), expected)
 
 
 def test_padded_index_pads_and_reverses_within_length():

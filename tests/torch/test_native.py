@@ -215,3 +215,71 @@ def test_cc_may_carry_arguments_and_old_builds_are_removed(tmp_path, monkeypatch
     path = native.build()
     assert native.compiler()[0] == "env"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def _rows_problem(n_gates: int, hidden: int, lengths):
+    """Flat-order projections (N, D * G), the rows of both directions, and the same
+    projections in packed order (D, N, G)."""
+    from spacy_rnn.torch.flat_layers import direction_rows
+
+    torch.manual_seed(1)
+    layout = packed_layout(torch.tensor(lengths))
+    rows = direction_rows(layout, 2)
+    width = n_gates * hidden
+    flat = torch.randn(rows.shape[1], 2 * width)
+    packed = torch.stack([flat[rows[d], d * width:(d + 1) * width] for d in range(2)])
+    return layout, rows, flat, packed
+
+
+def _to_packed(flat_rows, rows, width):
+    return torch.stack([flat_rows[rows[d], d * width:(d + 1) * width] for d in range(2)])
+
+
+@needs_c
+def test_lstm_loops_in_the_callers_row_order_equal_the_packed_ones(threads):
+    """With `rows` the C loops gather the projections and the states' gradients and scatter
+    the states and the gate gradients themselves: same numbers as on packed rows."""
+    hidden = 5
+    layout, rows, flat, packed = _rows_problem(4, hidden, [3, 0, 5, 1, 5, 2])
+    w_hh = torch.randn(2, hidden, 4 * hidden) * 0.4
+    states, cells, acts = native.lstm_forward(packed, w_hh, layout.batch_sizes)
+    got = native.lstm_forward(flat, w_hh, layout.batch_sizes, rows)
+    for want, have in zip((states, cells, acts), got):
+        assert torch.equal(want, have)
+    assert torch.equal(_to_packed(got[3], rows, hidden), states)
+    grad = torch.randn(rows.shape[1], 2 * hidden)
+    d_pre = native.lstm_backward(_to_packed(grad, rows, hidden), None, w_hh, acts, cells, layout.batch_sizes)
+    got_pre, d_flat = native.lstm_backward(grad, None, w_hh, acts, cells, layout.batch_sizes, rows)
+    assert torch.equal(got_pre, d_pre)
+    assert torch.equal(_to_packed(d_flat, rows, 4 * hidden), d_pre)
+
+
+@needs_c
+def test_gru_loops_in_the_callers_row_order_equal_the_packed_ones(threads):
+    hidden = 5
+    layout, rows, flat, packed = _rows_problem(3, hidden, [3, 0, 5, 1, 5, 2])
+    w_hh, b_hh = torch.randn(2, hidden, 3 * hidden) * 0.4, torch.randn(2, 1, 3 * hidden)
+    want = native.gru_forward(packed, w_hh, b_hh, layout.batch_sizes)
+    got = native.gru_forward(flat, w_hh, b_hh, layout.batch_sizes, rows)
+    for a, b in zip(want, got):
+        assert torch.equal(a, b)
+    assert torch.equal(_to_packed(got[3], rows, hidden), want[0])
+    grad = torch.randn(rows.shape[1], 2 * hidden)
+    states, gates, rec_n = want
+    d_proj, d_rec = native.gru_backward(_to_packed(grad, rows, hidden), w_hh, gates, rec_n, states,
+                                        layout.batch_sizes)
+    got_proj, got_rec, d_flat = native.gru_backward(grad, w_hh, gates, rec_n, states, layout.batch_sizes, rows)
+    assert torch.equal(got_proj, d_proj) and torch.equal(got_rec, d_rec)
+    assert torch.equal(_to_packed(d_flat, rows, 3 * hidden), d_proj)
+
+
+@needs_c
+@pytest.mark.parametrize("bad", [-1, 7])
+def test_rows_outside_the_tensor_are_refused(bad):
+    layout, rows, flat, _ = _rows_problem(4, 2, [4, 3])
+    rows[1, 2] = bad
+    with pytest.raises(ValueError, match=r"rows must be int64 row indices in \[0, 7\)"):
+        native.lstm_forward(flat, torch.zeros(2, 2, 8), layout.batch_sizes, rows)
+    with pytest.raises(ValueError, match=r"rows has shape \(2, 6\), the C loops need \(2, 7\)"):
+        native.gru_forward(flat[:, :12], torch.zeros(2, 2, 6), torch.zeros(2, 1, 6), layout.batch_sizes,
+                           rows[:, :6])

@@ -5,7 +5,9 @@ operations per time step; on CPU their dispatch, and PyTorch's batched products 
 matrices, cost more than the arithmetic. ``steps.c`` runs all directions' loops of a
 layer in one call: the small products as register-blocked loops, the gate activations
 in one pass with an exp approximation that the compiler vectorizes (sigmoid and tanh
-within 1e-7 and 2e-7 of float64).
+within 1e-7 and 2e-7 of float64). The tensors around the loops are either per direction in
+packed order, or (``rows``) in the caller's row order, the loops gathering and scattering
+each direction's rows themselves (:mod:`..flat_layers`).
 
 The library is built with the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``)
 into a cache folder (``$SPACY_RNN_CACHE``, else ``~/.cache/spacy_rnn``), once per
@@ -26,7 +28,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -168,14 +170,11 @@ def _remove_stale(current: Path) -> None:
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    lib.lstm_forward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 6
-    lib.lstm_forward.restype = None
-    lib.lstm_backward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 7
-    lib.lstm_backward.restype = None
-    lib.gru_forward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 7
-    lib.gru_forward.restype = None
-    lib.gru_backward.argtypes = [i64, i64, i64, i64, ptr] + [ptr] * 8
-    lib.gru_backward.restype = None
+    for name, n_pointers in (("lstm_forward", 7), ("lstm_backward", 8), ("gru_forward", 8),
+                             ("gru_backward", 9)):
+        function = getattr(lib, name)
+        function.argtypes = [i64, i64, i64, i64, ptr, ptr] + [ptr] * n_pointers
+        function.restype = None
     return lib
 
 
@@ -203,76 +202,122 @@ def _sizes_checked(batch_sizes: Sequence[int], n_rows: int) -> torch.Tensor:
     return torch.tensor(sizes, dtype=torch.int64)
 
 
-def lstm_forward(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: Sequence[int]):
-    """(D, N, 4H) input projections (both biases in), (D, H, 4H) recurrent weights and the
-    per-step batch sizes -> (D, N, H) hidden states, (D, N, H) cell states and the
-    (D, N, 4H) gate activations (input, forget, cell candidate, output)."""
+def _rows_checked(rows: Optional[torch.Tensor], n_dirs: int, n_rows: int) -> Optional[torch.Tensor]:
+    """``rows`` (D, N) as the contiguous int64 tensor the C loops read, after checking that
+    every entry is a row index below N (the loops read and write those rows)."""
+    if rows is None:
+        return None
+    _check_shapes(rows=(rows, (n_dirs, n_rows)))
+    if rows.dtype != torch.int64 or (rows.numel() and not (0 <= int(rows.min()) and int(rows.max()) < n_rows)):
+        raise ValueError(f"rows must be int64 row indices in [0, {n_rows}), got {rows.dtype} "
+                         f"{rows.min().item() if rows.numel() else ''}..{rows.max().item() if rows.numel() else ''}")
+    return rows.contiguous()
+
+
+def _per_row(x: torch.Tensor, n_dirs: int, n_rows: int, width: int, rows) -> Tuple:
+    """The shape of a tensor crossing to or from the loops: (D, N, width) without ``rows``,
+    else (N, D * width) in the caller's row order."""
+    return (n_dirs, n_rows, width) if rows is None else (n_rows, n_dirs * width)
+
+
+def _projected_shape(projected: torch.Tensor, rows: Optional[torch.Tensor], n_gates: int) -> Tuple:
+    """(D, N, H) of input projections with ``n_gates`` gates, laid out as ``rows`` says."""
+    if rows is None:
+        return projected.shape[0], projected.shape[1], projected.shape[-1] // n_gates
+    return rows.shape[0], projected.shape[0], projected.shape[-1] // (n_gates * max(rows.shape[0], 1))
+
+
+def lstm_forward(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: Sequence[int],
+                 rows: Optional[torch.Tensor] = None):
+    """Input projections (both biases in), (D, H, 4H) recurrent weights and the per-step batch
+    sizes -> (D, N, H) hidden states, (D, N, H) cell states and the (D, N, 4H) gate
+    activations (input, forget, cell candidate, output).
+
+    Without ``rows`` the projections are (D, N, 4H) in packed order. With ``rows`` (D, N),
+    direction d's packed row r is row ``rows[d, r]`` of (N, D * 4H) projections, and a fourth
+    result holds the hidden states in that order too, (N, D * H)."""
     projected, w_hh = projected.contiguous(), w_hh.contiguous()
-    n_dirs, n_rows, n_gates = projected.shape
-    hidden = n_gates // 4
-    _check_shapes(projected=(projected, (n_dirs, n_rows, 4 * hidden)), w_hh=(w_hh, (n_dirs, hidden, n_gates)))
-    batch_sizes = _sizes_checked(batch_sizes, n_rows)
+    n_dirs, n_rows, hidden = _projected_shape(projected, rows, 4)
+    _check_shapes(projected=(projected, _per_row(projected, n_dirs, n_rows, 4 * hidden, rows)),
+                  w_hh=(w_hh, (n_dirs, hidden, 4 * hidden)))
+    batch_sizes, rows = _sizes_checked(batch_sizes, n_rows), _rows_checked(rows, n_dirs, n_rows)
     states, cells = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
-    acts = torch.empty_like(projected)
+    acts = projected.new_empty((n_dirs, n_rows, 4 * hidden))
+    merged = None if rows is None else projected.new_empty((n_rows, n_dirs * hidden))
     zeros = projected.new_zeros(int(batch_sizes[0]) * hidden)
-    _loaded().lstm_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
-                           _ptr(projected), _ptr(w_hh), _ptr(states), _ptr(cells), _ptr(acts), _ptr(zeros))
-    return states, cells, acts
+    _loaded().lstm_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(rows),
+                           _ptr(projected), _ptr(w_hh), _ptr(states), _ptr(cells), _ptr(acts), _ptr(zeros),
+                           _ptr(merged))
+    return (states, cells, acts) if rows is None else (states, cells, acts, merged)
 
 
 def lstm_backward(grad_states: torch.Tensor, grad_cells: Optional[torch.Tensor], w_hh: torch.Tensor,
-                  acts: torch.Tensor, cells: torch.Tensor, batch_sizes: Sequence[int]) -> torch.Tensor:
+                  acts: torch.Tensor, cells: torch.Tensor, batch_sizes: Sequence[int],
+                  rows: Optional[torch.Tensor] = None):
     """Gradient w.r.t. the gate pre-activations, (D, N, 4H), from the gradients w.r.t. the
-    hidden states (D, N, H) and, if not None, the cell states, with ``acts`` and ``cells``
-    from :func:`lstm_forward`."""
-    n_dirs, n_rows, hidden = grad_states.shape
-    _check_shapes(grad_cells=(grad_cells, grad_states.shape), cells=(cells, grad_states.shape),
-                  w_hh=(w_hh, (n_dirs, hidden, 4 * hidden)), acts=(acts, (n_dirs, n_rows, 4 * hidden)))
-    batch_sizes = _sizes_checked(batch_sizes, n_rows)
+    hidden states and, if not None, the (D, N, H) cell states, with ``acts`` and ``cells``
+    from :func:`lstm_forward`. Without ``rows`` the hidden states' gradient is (D, N, H);
+    with ``rows`` it is (N, D * H) in the order ``rows`` gives, and a second result holds
+    the gate gradients in that order too, (N, D * 4H)."""
+    n_dirs, n_rows, hidden = cells.shape
+    _check_shapes(grad_states=(grad_states, _per_row(grad_states, n_dirs, n_rows, hidden, rows)),
+                  grad_cells=(grad_cells, cells.shape), w_hh=(w_hh, (n_dirs, hidden, 4 * hidden)),
+                  acts=(acts, (n_dirs, n_rows, 4 * hidden)))
+    batch_sizes, rows = _sizes_checked(batch_sizes, n_rows), _rows_checked(rows, n_dirs, n_rows)
     grad_states, acts, cells = grad_states.contiguous(), acts.contiguous(), cells.contiguous()
     grad_cells = None if grad_cells is None else grad_cells.contiguous()
     w_t = w_hh.transpose(1, 2).contiguous()
     d_pre = torch.empty_like(acts)
-    work = acts.new_empty(n_dirs * 3 * int(batch_sizes[0]) * hidden)
-    _loaded().lstm_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes),
+    d_flat = None if rows is None else acts.new_empty((n_rows, n_dirs * 4 * hidden))
+    gathered = 0 if rows is None else n_rows
+    work = acts.new_empty(n_dirs * (3 * int(batch_sizes[0]) + gathered) * hidden)
+    _loaded().lstm_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(rows),
                             _ptr(w_t), _ptr(acts), _ptr(cells), _ptr(grad_states), _ptr(grad_cells), _ptr(d_pre),
-                            _ptr(work))
-    return d_pre
+                            _ptr(work), _ptr(d_flat))
+    return d_pre if rows is None else (d_pre, d_flat)
 
 
 def gru_forward(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
-                batch_sizes: Sequence[int]):
-    """(D, N, 3H) input projections (input bias in), (D, H, 3H) recurrent weights, (D, 1, 3H)
-    recurrent bias -> (D, N, H) hidden states, the (D, N, 3H) gates (reset, update,
-    candidate) and the (D, N, H) recurrent products of the candidate, h W_n + b_n."""
+                batch_sizes: Sequence[int], rows: Optional[torch.Tensor] = None):
+    """Input projections (input bias in), (D, H, 3H) recurrent weights, (D, 1, 3H) recurrent
+    bias -> (D, N, H) hidden states, the (D, N, 3H) gates (reset, update, candidate) and the
+    (D, N, H) recurrent products of the candidate, h W_n + b_n. The projections' layout and
+    the fourth result with ``rows`` as in :func:`lstm_forward`."""
     projected, w_hh, b_hh = projected.contiguous(), w_hh.contiguous(), b_hh.contiguous()
-    n_dirs, n_rows, n_gates = projected.shape
-    hidden = n_gates // 3
-    _check_shapes(projected=(projected, (n_dirs, n_rows, 3 * hidden)), w_hh=(w_hh, (n_dirs, hidden, n_gates)),
-                  b_hh=(b_hh, (n_dirs, 1, n_gates)))
-    batch_sizes = _sizes_checked(batch_sizes, n_rows)
+    n_dirs, n_rows, hidden = _projected_shape(projected, rows, 3)
+    _check_shapes(projected=(projected, _per_row(projected, n_dirs, n_rows, 3 * hidden, rows)),
+                  w_hh=(w_hh, (n_dirs, hidden, 3 * hidden)), b_hh=(b_hh, (n_dirs, 1, 3 * hidden)))
+    batch_sizes, rows = _sizes_checked(batch_sizes, n_rows), _rows_checked(rows, n_dirs, n_rows)
     states, rec_n = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
-    gates = torch.empty_like(projected)
-    work = projected.new_empty(n_dirs * 4 * int(batch_sizes[0]) * hidden)
-    _loaded().gru_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(projected),
-                          _ptr(w_hh), _ptr(b_hh), _ptr(states), _ptr(gates), _ptr(rec_n), _ptr(work))
-    return states, gates, rec_n
+    gates = projected.new_empty((n_dirs, n_rows, 3 * hidden))
+    merged = None if rows is None else projected.new_empty((n_rows, n_dirs * hidden))
+    gathered = 0 if rows is None else n_rows * 3
+    work = projected.new_empty(n_dirs * (4 * int(batch_sizes[0]) + gathered) * hidden)
+    _loaded().gru_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(rows),
+                          _ptr(projected), _ptr(w_hh), _ptr(b_hh), _ptr(states), _ptr(gates), _ptr(rec_n),
+                          _ptr(work), _ptr(merged))
+    return (states, gates, rec_n) if rows is None else (states, gates, rec_n, merged)
 
 
 def gru_backward(grad_states: torch.Tensor, w_hh: torch.Tensor, gates: torch.Tensor, rec_n: torch.Tensor,
-                 states: torch.Tensor, batch_sizes: Sequence[int]):
+                 states: torch.Tensor, batch_sizes: Sequence[int], rows: Optional[torch.Tensor] = None):
     """Gradients w.r.t. the input projections and w.r.t. the recurrent products h W + b_hh,
-    (D, N, 3H) each, with ``gates``, ``rec_n`` and ``states`` from :func:`gru_forward`."""
-    n_dirs, n_rows, hidden = grad_states.shape
-    _check_shapes(w_hh=(w_hh, (n_dirs, hidden, 3 * hidden)), gates=(gates, (n_dirs, n_rows, 3 * hidden)),
-                  rec_n=(rec_n, grad_states.shape), states=(states, grad_states.shape))
-    batch_sizes = _sizes_checked(batch_sizes, n_rows)
+    (D, N, 3H) each, with ``gates``, ``rec_n`` and ``states`` from :func:`gru_forward`. The
+    layout of ``grad_states`` and the third result with ``rows`` (the input projections'
+    gradient in the caller's order, (N, D * 3H)) as in :func:`lstm_backward`."""
+    n_dirs, n_rows, hidden = states.shape
+    _check_shapes(grad_states=(grad_states, _per_row(grad_states, n_dirs, n_rows, hidden, rows)),
+                  w_hh=(w_hh, (n_dirs, hidden, 3 * hidden)), gates=(gates, (n_dirs, n_rows, 3 * hidden)),
+                  rec_n=(rec_n, states.shape))
+    batch_sizes, rows = _sizes_checked(batch_sizes, n_rows), _rows_checked(rows, n_dirs, n_rows)
     grad_states, gates = grad_states.contiguous(), gates.contiguous()
     rec_n, states = rec_n.contiguous(), states.contiguous()
     w_t = w_hh.transpose(1, 2).contiguous()
     d_proj, d_rec = torch.empty_like(gates), torch.empty_like(gates)
-    work = gates.new_empty(n_dirs * 2 * int(batch_sizes[0]) * hidden)
-    _loaded().gru_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(w_t),
-                           _ptr(gates), _ptr(rec_n), _ptr(states), _ptr(grad_states), _ptr(d_proj),
-                           _ptr(d_rec), _ptr(work))
-    return d_proj, d_rec
+    d_flat = None if rows is None else gates.new_empty((n_rows, n_dirs * 3 * hidden))
+    gathered = 0 if rows is None else n_rows
+    work = gates.new_empty(n_dirs * (2 * int(batch_sizes[0]) + gathered) * hidden)
+    _loaded().gru_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(rows),
+                           _ptr(w_t), _ptr(gates), _ptr(rec_n), _ptr(states), _ptr(grad_states), _ptr(d_proj),
+                           _ptr(d_rec), _ptr(work), _ptr(d_flat))
+    return (d_proj, d_rec) if rows is None else (d_proj, d_rec, d_flat)
