@@ -54,11 +54,13 @@ def flat_layer(cell: str, cells: Sequence[nn.Module], flat: torch.Tensor, layout
     return GRULayer.apply(flat, w_ih, bias, w_hh, b_hh, *steps)
 
 
-def _projection_grads(ctx, flat: torch.Tensor, w_ih: torch.Tensor, d_proj: torch.Tensor):
-    """Gradients w.r.t. the flat input (if needed), the input weights and their bias, from
-    the gradient w.r.t. the projections ``flat @ w_ih + bias``."""
+def _weight_grads(ctx, flat, w_ih, d_proj, states, previous, d_recurrent):
+    """Gradients w.r.t. the flat input (if needed), the input weights, their bias and the
+    recurrent weights, from those w.r.t. the projections ``flat @ w_ih + bias`` (flat
+    order) and w.r.t. the recurrent products ``h_prev @ w_hh`` (packed order)."""
     grad_flat = d_proj.mm(w_ih.t()) if ctx.needs_input_grad[0] else None
-    return grad_flat, flat.t().mm(d_proj), d_proj.sum(0)
+    grad_w_hh = torch.bmm(previous_rows(states, previous).transpose(1, 2), d_recurrent)
+    return grad_flat, flat.t().mm(d_proj), d_proj.sum(0), grad_w_hh
 
 
 class LSTMLayer(torch.autograd.Function):
@@ -77,8 +79,7 @@ class LSTMLayer(torch.autograd.Function):
     def backward(ctx, grad):
         flat, w_ih, w_hh, acts, cells, states, previous, rows = ctx.saved_tensors
         d_pre, d_proj = native.lstm_backward(grad, None, w_hh, acts, cells, ctx.batch_sizes, rows)
-        grad_w_hh = torch.bmm(previous_rows(states, previous).transpose(1, 2), d_pre)
-        return (*_projection_grads(ctx, flat, w_ih, d_proj), grad_w_hh, None, None, None)
+        return (*_weight_grads(ctx, flat, w_ih, d_proj, states, previous, d_pre), None, None, None)
 
 
 class GRULayer(torch.autograd.Function):
@@ -97,6 +98,5 @@ class GRULayer(torch.autograd.Function):
     def backward(ctx, grad):
         flat, w_ih, w_hh, gates, rec_n, states, previous, rows = ctx.saved_tensors
         _, d_rec, d_proj = native.gru_backward(grad, w_hh, gates, rec_n, states, ctx.batch_sizes, rows)
-        grad_w_hh = torch.bmm(previous_rows(states, previous).transpose(1, 2), d_rec)
-        return (*_projection_grads(ctx, flat, w_ih, d_proj), grad_w_hh, d_rec.sum(1, keepdim=True),
+        return (*_weight_grads(ctx, flat, w_ih, d_proj, states, previous, d_rec), d_rec.sum(1, keepdim=True),
                 None, None, None)
