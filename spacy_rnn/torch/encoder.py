@@ -106,9 +106,14 @@ class RNNEncoder(nn.Module):
         """
         if flat.shape[0] == 0:
             return flat.new_zeros((0, self.width)) + flat.sum() * 0
-        if flat.device.type == "cpu" and self._fused_on_cpu(flat):
-            return self._encode_fused(flat, lengths)
-        return self._encode_grouped(flat, lengths)
+        if flat.device.type != "cpu":
+            return self._encode_grouped(flat, lengths)
+        # On CPU, in the input's dtype even under autocast: the C loops take float32 only, and
+        # oneDNN has no bfloat16 LSTM without AVX-512.
+        with torch.autocast("cpu", enabled=False):
+            if self._fused_on_cpu(flat):
+                return self._encode_fused(flat, lengths)
+            return self._encode_grouped(flat, lengths)
 
     def _fused_on_cpu(self, flat: torch.Tensor) -> bool:
         """Whether the fused loop is the faster CPU path: always, except for small LSTMs
@@ -119,8 +124,8 @@ class RNNEncoder(nn.Module):
 
     def _encode_fused(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """All directions of a layer in one time-step loop over packed rows (see
-        :mod:`.fused`); CPU only. With the C loops (LSTM, GRU) the layers stay on flat rows
-        (:mod:`.flat_layers`)."""
+        :mod:`.fused`); CPU only. With the C loops (LSTM, GRU; float32) the layers stay on
+        flat rows (:mod:`.flat_layers`)."""
         layout = packed_layout(lengths)
         if self.cell != "rnn" and native.usable(flat):
             return self._encode_flat(flat, layout)

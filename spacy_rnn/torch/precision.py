@@ -1,4 +1,5 @@
-"""Whether a device has the bfloat16 kernels that bf16 autocast training needs."""
+"""Whether a device has the bfloat16 kernels that bf16 autocast training needs, and
+whether autocast is on."""
 import functools
 
 import torch
@@ -33,3 +34,11 @@ def _bf16_lstm_runs() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def autocast_on(device_type: str) -> bool:
+    """Whether torch autocast is enabled for ``device_type`` (older torch: CPU only)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:
+        return torch.is_autocast_cpu_enabled()

@@ -35,6 +35,7 @@ from .encoder import CELLS, init_forget_bias
 from .fused import fusable, layer_states, layer_weights, merge_directions, packed_layout
 from .cudnn import compact_weights
 from .padding import length_mask
+from .precision import autocast_on
 
 
 def _select(tensor: Optional[torch.Tensor], index: torch.Tensor,
@@ -83,14 +84,6 @@ class Encoded(NamedTuple):
         """Reorder/repeat sentences (e.g. B -> B * beam). :param index: shape (B',)."""
         return Encoded(_select(self.memory, index, 0), _select(self.src_mask, index, 0),
                        self.state.select(index), _select(self.keys, index, 0))
-
-
-def _autocast_on(device_type: str) -> bool:
-    """Whether torch autocast is enabled for ``device_type`` (older torch: CPU only)."""
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:
-        return torch.is_autocast_cpu_enabled()
 
 
 def check_cell(cell: str) -> str:
@@ -216,7 +209,7 @@ class Seq2Seq(nn.Module):
         :return: memory (B, S, H); top-layer final hidden and (LSTM) cell states (B, H)
         """
         if (emb.device.type == "cpu" and torch.is_grad_enabled() and fusable(self.encoder_rnn)
-                and not _autocast_on("cpu")):
+                and not autocast_on("cpu")):
             return self._run_encoder_fused(emb, cpu_lengths)
         return self._run_encoder_packed(emb, cpu_lengths)
 

@@ -223,3 +223,22 @@ def test_many_empty_docs_in_length_groups(cell):
         grouped = encoder._encode_grouped(flat, lengths)
         torch.testing.assert_close(grouped, encoder._encode_fused(flat, lengths), atol=1e-5, rtol=1e-4)
     assert grouped.shape == (23, 8)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_cpu_autocast_leaves_the_encoder_in_float32(cell, loops):
+    """CPU autocast would hand the loops bfloat16 projections (which the C loops cannot take
+    and the PyTorch loops' preallocated outputs refuse) and oneDNN a bfloat16 LSTM (which it
+    lacks without AVX-512): the encoder turns it off on CPU and computes in the input's
+    dtype, the same numbers as without autocast."""
+    torch.manual_seed(0)
+    encoder = RNNEncoder(8, 2, cell=cell)
+    lengths = torch.tensor([3, 0, 5, 2])
+    flat = torch.randn(10, 8, requires_grad=True)
+    want = encoder(flat, lengths)
+    (want_grad,) = torch.autograd.grad(want.sum(), flat)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = encoder(flat, lengths)
+    (got_grad,) = torch.autograd.grad(got.sum(), flat)
+    assert got.dtype == torch.float32
+    assert torch.equal(got, want) and torch.equal(got_grad, want_grad)

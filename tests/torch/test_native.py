@@ -274,12 +274,36 @@ def test_gru_loops_in_the_callers_row_order_equal_the_packed_ones(threads):
 
 
 @needs_c
-@pytest.mark.parametrize("bad", [-1, 7])
-def test_rows_outside_the_tensor_are_refused(bad):
+@pytest.mark.parametrize("bad", [-1, 7, 0])
+def test_rows_that_are_not_a_permutation_are_refused(bad):
+    """Out of range, or a row twice (another never written): the loops would read or write
+    outside the tensors, or leave rows of the output unwritten."""
     layout, rows, flat, _ = _rows_problem(4, 2, [4, 3])
     rows[1, 2] = bad
-    with pytest.raises(ValueError, match=r"rows must be int64 row indices in \[0, 7\)"):
+    with pytest.raises(ValueError, match=r"each direction's rows must be a permutation of 0..6"):
         native.lstm_forward(flat, torch.zeros(2, 2, 8), layout.batch_sizes, rows)
     with pytest.raises(ValueError, match=r"rows has shape \(2, 6\), the C loops need \(2, 7\)"):
         native.gru_forward(flat[:, :12], torch.zeros(2, 2, 6), torch.zeros(2, 1, 6), layout.batch_sizes,
                            rows[:, :6])
+    with pytest.raises(ValueError, match="rows must be an int64 tensor on the CPU, got torch.int32"):
+        native.lstm_forward(flat, torch.zeros(2, 2, 8), layout.batch_sizes, rows.int())
+
+
+@needs_c
+def test_tensors_that_are_not_float32_are_refused():
+    """The loops read and write 4-byte floats: a bfloat16 or float16 tensor would be read past
+    its end."""
+    layout, rows, flat, packed = _rows_problem(4, 2, [4, 3])
+    w_hh = torch.zeros(2, 2, 8)
+    with pytest.raises(ValueError, match="projected is torch.bfloat16 on cpu; the C loops need float32"):
+        native.lstm_forward(flat.bfloat16(), w_hh, layout.batch_sizes, rows)
+    with pytest.raises(ValueError, match="w_hh is torch.float16"):
+        native.lstm_forward(packed, w_hh.half(), layout.batch_sizes)
+    states, cells, acts = native.lstm_forward(packed, w_hh, layout.batch_sizes)
+    with pytest.raises(ValueError, match="grad_states is torch.bfloat16"):
+        native.lstm_backward(states.bfloat16(), None, w_hh, acts, cells, layout.batch_sizes)
+    with pytest.raises(ValueError, match="b_hh is torch.float16"):
+        native.gru_forward(flat[:, :12], torch.zeros(2, 2, 6), torch.zeros(2, 1, 6).half(), layout.batch_sizes,
+                           rows)
+    with pytest.raises(ValueError, match="leave no hidden units"):
+        native.lstm_forward(torch.zeros(2, 7, 0), torch.zeros(2, 0, 0), layout.batch_sizes)

@@ -71,7 +71,7 @@ def _which_path(model, monkeypatch):
 def test_cpu_float32_uses_the_fused_loops_and_autocast_the_module(monkeypatch):
     model = _model("lstm", 2, True).eval()
     assert _which_path(model, monkeypatch) == ["_run_encoder_fused"]
-    monkeypatch.setattr(seq2seq, "_autocast_on", lambda device_type: True)
+    monkeypatch.setattr(seq2seq, "autocast_on", lambda device_type: True)
     assert _which_path(model, monkeypatch) == ["_run_encoder_packed"]
 
 

@@ -204,14 +204,26 @@ def _sizes_checked(batch_sizes: Sequence[int], n_rows: int) -> torch.Tensor:
 
 def _rows_checked(rows: Optional[torch.Tensor], n_dirs: int, n_rows: int) -> Optional[torch.Tensor]:
     """``rows`` (D, N) as the contiguous int64 tensor the C loops read, after checking that
-    every entry is a row index below N (the loops read and write those rows)."""
+    each direction's row is a permutation of 0..N-1 (the loops read and write those rows,
+    each once)."""
     if rows is None:
         return None
     _check_shapes(rows=(rows, (n_dirs, n_rows)))
-    if rows.dtype != torch.int64 or (rows.numel() and not (0 <= int(rows.min()) and int(rows.max()) < n_rows)):
-        raise ValueError(f"rows must be int64 row indices in [0, {n_rows}), got {rows.dtype} "
-                         f"{rows.min().item() if rows.numel() else ''}..{rows.max().item() if rows.numel() else ''}")
+    if rows.dtype != torch.int64 or rows.device.type != "cpu":
+        raise ValueError(f"rows must be an int64 tensor on the CPU, got {rows.dtype} on {rows.device}")
+    if not torch.equal(rows.sort(dim=1).values, torch.arange(n_rows).expand(n_dirs, n_rows)):
+        raise ValueError(f"each direction's rows must be a permutation of 0..{n_rows - 1}: every row read "
+                         f"and written once")
     return rows.contiguous()
+
+
+def _check_float32(**tensors) -> None:
+    """Raise ValueError unless each tensor given (None: skipped) is float32 on the CPU: the C
+    loops read and write 4-byte floats in host memory."""
+    for name, tensor in tensors.items():
+        if tensor is not None and (tensor.dtype != torch.float32 or tensor.device.type != "cpu"):
+            raise ValueError(f"{name} is {tensor.dtype} on {tensor.device}; the C loops need float32 "
+                             f"on the CPU")
 
 
 def _per_row(x: torch.Tensor, n_dirs: int, n_rows: int, width: int, rows) -> Tuple:
@@ -223,8 +235,12 @@ def _per_row(x: torch.Tensor, n_dirs: int, n_rows: int, width: int, rows) -> Tup
 def _projected_shape(projected: torch.Tensor, rows: Optional[torch.Tensor], n_gates: int) -> Tuple:
     """(D, N, H) of input projections with ``n_gates`` gates, laid out as ``rows`` says."""
     if rows is None:
-        return projected.shape[0], projected.shape[1], projected.shape[-1] // n_gates
-    return rows.shape[0], projected.shape[0], projected.shape[-1] // (n_gates * max(rows.shape[0], 1))
+        shape = projected.shape[0], projected.shape[1], projected.shape[-1] // n_gates
+    else:
+        shape = rows.shape[0], projected.shape[0], projected.shape[-1] // (n_gates * max(rows.shape[0], 1))
+    if shape[2] < 1:
+        raise ValueError(f"projections of shape {tuple(projected.shape)} leave no hidden units")
+    return shape
 
 
 def lstm_forward(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: Sequence[int],
@@ -236,6 +252,7 @@ def lstm_forward(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: Seque
     Without ``rows`` the projections are (D, N, 4H) in packed order. With ``rows`` (D, N),
     direction d's packed row r is row ``rows[d, r]`` of (N, D * 4H) projections, and a fourth
     result holds the hidden states in that order too, (N, D * H)."""
+    _check_float32(projected=projected, w_hh=w_hh)
     projected, w_hh = projected.contiguous(), w_hh.contiguous()
     n_dirs, n_rows, hidden = _projected_shape(projected, rows, 4)
     _check_shapes(projected=(projected, _per_row(projected, n_dirs, n_rows, 4 * hidden, rows)),
@@ -259,6 +276,7 @@ def lstm_backward(grad_states: torch.Tensor, grad_cells: Optional[torch.Tensor],
     from :func:`lstm_forward`. Without ``rows`` the hidden states' gradient is (D, N, H);
     with ``rows`` it is (N, D * H) in the order ``rows`` gives, and a second result holds
     the gate gradients in that order too, (N, D * 4H)."""
+    _check_float32(grad_states=grad_states, grad_cells=grad_cells, w_hh=w_hh, acts=acts, cells=cells)
     n_dirs, n_rows, hidden = cells.shape
     _check_shapes(grad_states=(grad_states, _per_row(grad_states, n_dirs, n_rows, hidden, rows)),
                   grad_cells=(grad_cells, cells.shape), w_hh=(w_hh, (n_dirs, hidden, 4 * hidden)),
@@ -283,6 +301,7 @@ def gru_forward(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
     bias -> (D, N, H) hidden states, the (D, N, 3H) gates (reset, update, candidate) and the
     (D, N, H) recurrent products of the candidate, h W_n + b_n. The projections' layout and
     the fourth result with ``rows`` as in :func:`lstm_forward`."""
+    _check_float32(projected=projected, w_hh=w_hh, b_hh=b_hh)
     projected, w_hh, b_hh = projected.contiguous(), w_hh.contiguous(), b_hh.contiguous()
     n_dirs, n_rows, hidden = _projected_shape(projected, rows, 3)
     _check_shapes(projected=(projected, _per_row(projected, n_dirs, n_rows, 3 * hidden, rows)),
@@ -305,6 +324,7 @@ def gru_backward(grad_states: torch.Tensor, w_hh: torch.Tensor, gates: torch.Ten
     (D, N, 3H) each, with ``gates``, ``rec_n`` and ``states`` from :func:`gru_forward`. The
     layout of ``grad_states`` and the third result with ``rows`` (the input projections'
     gradient in the caller's order, (N, D * 3H)) as in :func:`lstm_backward`."""
+    _check_float32(grad_states=grad_states, w_hh=w_hh, gates=gates, rec_n=rec_n, states=states)
     n_dirs, n_rows, hidden = states.shape
     _check_shapes(grad_states=(grad_states, _per_row(grad_states, n_dirs, n_rows, hidden, rows)),
                   w_hh=(w_hh, (n_dirs, hidden, 3 * hidden)), gates=(gates, (n_dirs, n_rows, 3 * hidden)),
