@@ -30,6 +30,7 @@ import warnings
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 SOURCE = Path(__file__).with_name("steps.c")
@@ -211,10 +212,19 @@ def _rows_checked(rows: Optional[torch.Tensor], n_dirs: int, n_rows: int) -> Opt
     _check_shapes(rows=(rows, (n_dirs, n_rows)))
     if rows.dtype != torch.int64 or rows.device.type != "cpu":
         raise ValueError(f"rows must be an int64 tensor on the CPU, got {rows.dtype} on {rows.device}")
-    if not torch.equal(rows.sort(dim=1).values, torch.arange(n_rows).expand(n_dirs, n_rows)):
+    if not _permutations(rows.numpy(), n_rows):
         raise ValueError(f"each direction's rows must be a permutation of 0..{n_rows - 1}: every row read "
                          f"and written once")
     return rows.contiguous()
+
+
+def _permutations(rows: np.ndarray, n_rows: int) -> bool:
+    """Whether each row of ``rows`` (D, N) holds every index 0..N-1 once."""
+    if rows.size and (rows.min() < 0 or rows.max() >= n_rows):
+        return False
+    seen = np.zeros(rows.shape, dtype=bool)
+    seen[np.arange(rows.shape[0])[:, None], rows] = True
+    return bool(seen.all())
 
 
 def _check_float32(**tensors) -> None:
