@@ -7,4 +7,3 @@ def previous_rows(rows: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
     step 0), with ``previous`` from :class:`.fused.PackedLayout`."""
     with_zero = torch.cat([rows, rows.new_zeros((rows.shape[0], 1, rows.shape[2]))], dim=1)
     return with_zero.index_select(1, previous)
-

@@ -236,7 +236,7 @@ def _check_float32(**tensors) -> None:
                              f"on the CPU")
 
 
-def _per_row(x: torch.Tensor, n_dirs: int, n_rows: int, width: int, rows) -> Tuple:
+def _per_row(n_dirs: int, n_rows: int, width: int, rows) -> Tuple:
     """The shape of a tensor crossing to or from the loops: (D, N, width) without ``rows``,
     else (N, D * width) in the caller's row order."""
     return (n_dirs, n_rows, width) if rows is None else (n_rows, n_dirs * width)
@@ -265,7 +265,7 @@ def lstm_forward(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: Seque
     _check_float32(projected=projected, w_hh=w_hh)
     projected, w_hh = projected.contiguous(), w_hh.contiguous()
     n_dirs, n_rows, hidden = _projected_shape(projected, rows, 4)
-    _check_shapes(projected=(projected, _per_row(projected, n_dirs, n_rows, 4 * hidden, rows)),
+    _check_shapes(projected=(projected, _per_row(n_dirs, n_rows, 4 * hidden, rows)),
                   w_hh=(w_hh, (n_dirs, hidden, 4 * hidden)))
     batch_sizes, rows = _sizes_checked(batch_sizes, n_rows), _rows_checked(rows, n_dirs, n_rows)
     states, cells = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
@@ -288,7 +288,7 @@ def lstm_backward(grad_states: torch.Tensor, grad_cells: Optional[torch.Tensor],
     the gate gradients in that order too, (N, D * 4H)."""
     _check_float32(grad_states=grad_states, grad_cells=grad_cells, w_hh=w_hh, acts=acts, cells=cells)
     n_dirs, n_rows, hidden = cells.shape
-    _check_shapes(grad_states=(grad_states, _per_row(grad_states, n_dirs, n_rows, hidden, rows)),
+    _check_shapes(grad_states=(grad_states, _per_row(n_dirs, n_rows, hidden, rows)),
                   grad_cells=(grad_cells, cells.shape), w_hh=(w_hh, (n_dirs, hidden, 4 * hidden)),
                   acts=(acts, (n_dirs, n_rows, 4 * hidden)))
     batch_sizes, rows = _sizes_checked(batch_sizes, n_rows), _rows_checked(rows, n_dirs, n_rows)
@@ -314,7 +314,7 @@ def gru_forward(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
     _check_float32(projected=projected, w_hh=w_hh, b_hh=b_hh)
     projected, w_hh, b_hh = projected.contiguous(), w_hh.contiguous(), b_hh.contiguous()
     n_dirs, n_rows, hidden = _projected_shape(projected, rows, 3)
-    _check_shapes(projected=(projected, _per_row(projected, n_dirs, n_rows, 3 * hidden, rows)),
+    _check_shapes(projected=(projected, _per_row(n_dirs, n_rows, 3 * hidden, rows)),
                   w_hh=(w_hh, (n_dirs, hidden, 3 * hidden)), b_hh=(b_hh, (n_dirs, 1, 3 * hidden)))
     batch_sizes, rows = _sizes_checked(batch_sizes, n_rows), _rows_checked(rows, n_dirs, n_rows)
     states, rec_n = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
@@ -336,7 +336,7 @@ def gru_backward(grad_states: torch.Tensor, w_hh: torch.Tensor, gates: torch.Ten
     gradient in the caller's order, (N, D * 3H)) as in :func:`lstm_backward`."""
     _check_float32(grad_states=grad_states, w_hh=w_hh, gates=gates, rec_n=rec_n, states=states)
     n_dirs, n_rows, hidden = states.shape
-    _check_shapes(grad_states=(grad_states, _per_row(grad_states, n_dirs, n_rows, hidden, rows)),
+    _check_shapes(grad_states=(grad_states, _per_row(n_dirs, n_rows, hidden, rows)),
                   w_hh=(w_hh, (n_dirs, hidden, 3 * hidden)), gates=(gates, (n_dirs, n_rows, 3 * hidden)),
                   rec_n=(rec_n, states.shape))
     batch_sizes, rows = _sizes_checked(batch_sizes, n_rows), _rows_checked(rows, n_dirs, n_rows)
