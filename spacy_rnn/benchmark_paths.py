@@ -1,9 +1,11 @@
 """Compare the two CPU computations of ``spacy-rnn.RNNEncoder.v1`` in the tagger harness.
 
-``RNNEncoder`` computes the same outputs either with a fused Python time-step loop over
-packed rows or with PyTorch's own modules (oneDNN's kernel for LSTM, small per-step
-operations for GRU and RNN) on length groups; on CPU it
-picks the loop except for LSTMs under ``FUSED_LSTM_MIN_HIDDEN`` units per direction.
+``RNNEncoder`` computes the same outputs either with a fused time-step loop (the C loops
+of :mod:`spacy_rnn.torch.native` where they could be built, else the PyTorch loop;
+``SPACY_RNN_NATIVE=0`` forces the latter) or with PyTorch's own modules (oneDNN's kernel for
+LSTM, small per-step operations for GRU and RNN) on length groups; on CPU it picks the loop,
+except for LSTMs under ``FUSED_LSTM_MIN_HIDDEN`` units per direction when the C loops are
+not available.
 This command measures both, in one process, on the tagger batches of
 ``python -m spacy_rnn.benchmark`` (encode layer alone, forward+backward and forward),
 with ``spacy.TorchBiLSTMEncoder.v1`` as the baseline, taking turns over ``--repeats``

@@ -50,8 +50,8 @@ def training_stats(log_path):
     last = records[-1]
     if last["step"] == 0:
         msg.warn(f"{path}: no dev evaluation after step 0, so model-best is the untrained "
-                 f"model: lower --training.eval_frequency (the eval_frequency variable) or "
-                 f"raise the time budget")
+                 f"model: lower the evaluation interval (e.g. --vars.extra_overrides "
+                 f"' --training.eval_frequency 200') or raise the time budget (max_minutes)")
     seconds = last["seconds"]
     return {"train_log": str(path), "train_seconds": seconds, "train_words": last["words"],
             "train_words_per_second": last["words"] / seconds if seconds else None,

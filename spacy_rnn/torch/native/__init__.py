@@ -10,7 +10,8 @@ packed order, or (``rows``) in the caller's row order, the loops gathering and s
 each direction's rows themselves (:mod:`..flat_layers`).
 
 The library is built with the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``)
-into a cache folder (``$SPACY_RNN_CACHE``, else ``~/.cache/spacy_rnn``), once per
+into a cache folder (``$SPACY_RNN_CACHE``, else ``$XDG_CACHE_HOME/spacy_rnn``, by default
+``~/.cache/spacy_rnn``), once per
 source, compiler and flags, and loaded with :mod:`ctypes`. It is built with OpenMP where
 the compiler has it (then the two directions of a layer run on two threads of torch's
 own OpenMP runtime when torch has 2 or more threads), else without. Without a compiler, or with
