@@ -25,9 +25,20 @@ def lengths_tensor(model: Model, lengths: List[int]):
     return xp2torch(ints, device=model.shims[0].device)
 
 
+def _check_input_width(model: Model, Xs: List[Floats2d]) -> None:
+    """Refuse inputs whose width is not the encoder's (e.g. an embedding layer of another
+    width in front of it), before torch fails with a bare shape error."""
+    width = model.get_dim("nI") if model.has_dim("nI") else None
+    if Xs and width is not None and Xs[0].shape[1] != width:
+        raise ValueError(f"{model.name}: its input has {Xs[0].shape[1]} columns but the encoder's width is "
+                         f"{width}: give the encoder the width of the layer before it (in spaCy's Tok2Vec, "
+                         f"the embed layer's width)")
+
+
 def flat_inputs(model: Model, Xs: List[Floats2d], is_train: bool) -> Tuple[ArgsKwargs, Callable]:
     """convert_inputs for a PyTorchWrapper whose module takes (flat, lengths)."""
     lengths = [len(x) for x in Xs]
+    _check_input_width(model, Xs)
     flat = model.ops.flatten(Xs, pad=0) if Xs else model.ops.alloc2f(0, model.get_dim("nI"))
     flat = model.ops.xp.ascontiguousarray(flat, dtype="float32")
     args = ArgsKwargs(args=(xp2torch(flat, requires_grad=is_train, device=model.shims[0].device),

@@ -87,12 +87,24 @@ def build_char_embed(width: int = 64, char_dim: int = 32, rows: int = 1000,
     """Character CNN features per token, width ``width``."""
     from ..torch.charcnn import CharCNN
 
+    _check_char_settings(width=width, char_dim=char_dim, rows=rows, max_chars=max_chars, window=window)
     module = CharCNN(rows, char_dim, width, window)
     model = PyTorchWrapper_v2(module, convert_inputs=_char_inputs(max_chars, rows),
                               convert_outputs=_char_outputs)
     model.name = "char-cnn"
     model.set_dim("nO", width)
     return model
+
+
+def _check_char_settings(**settings: int) -> None:
+    """Refuse CharEmbed settings the character CNN cannot run with, naming the setting."""
+    least = {"rows": 2}  # id 0 is padding, so at least one bucket besides it
+    for name, value in settings.items():
+        if value < least.get(name, 1):
+            raise ValueError(f"spacy-rnn.CharEmbed.v1: {name} must be >= {least.get(name, 1)}, got {value}")
+    if settings["window"] % 2 == 0:
+        raise ValueError(f"spacy-rnn.CharEmbed.v1: window must be odd (the convolution is centred on each "
+                         f"character), got {settings['window']}")
 
 
 @registry.architectures("spacy-rnn.WordCharEmbed.v1")

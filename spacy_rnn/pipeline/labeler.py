@@ -6,8 +6,9 @@ predicted label is written onto a Doc (``write_labels``); everything else
 ``spacy-rnn.SequenceLabeler.v1``-like model, reached only through its refs
 ``loss`` and ``decoder``.
 """
+import warnings
 from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.errors import Errors
@@ -22,6 +23,10 @@ from thinc.api import Model, Optimizer, set_dropout_rate
 class SequenceLabelingPipe(TrainablePipe):
     """A trainable component that assigns one label per token."""
 
+    #: cfg settings saved with the component: loading it keeps the saved values, with a
+    #: warning where the config asked for others
+    saved_settings: Tuple[str, ...] = ()
+
     def __init__(self, vocab: Vocab, model: Model, name: str, *,
                  scorer: Optional[Callable] = None, **cfg):
         self.vocab = vocab
@@ -29,6 +34,7 @@ class SequenceLabelingPipe(TrainablePipe):
         self.name = name
         self.scorer = scorer
         self.cfg = {"labels": [], **cfg}
+        self._unknown_seen = set()  # gold labels outside the label set, warned about once
 
     # -- what subclasses define ------------------------------------------------
     def gold_labels(self, example: Example) -> List[Optional[str]]:
@@ -46,6 +52,18 @@ class SequenceLabelingPipe(TrainablePipe):
     def labels_from_gold(self, gold: Iterable[str]) -> List[str]:
         """The label set to learn, given the gold labels seen in training data."""
         return sorted(set(gold))
+
+    def checked_labels(self, labels: Sequence[str]) -> List[str]:
+        """Labels given to ``initialize`` as the component will use them; raise if unusable."""
+        return list(labels)
+
+    def annotation_name(self) -> str:
+        """Where the gold annotation is read from, for messages (e.g. "token.tag")."""
+        raise NotImplementedError
+
+    def score_keys(self) -> List[str]:
+        """The scores the component's scorer reports, the main one first."""
+        return []
 
     # -- labels ----------------------------------------------------------------
     @property
@@ -67,6 +85,7 @@ class SequenceLabelingPipe(TrainablePipe):
 
     # -- prediction --------------------------------------------------------------
     def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
+        self._check_initialized()
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [numpy.zeros((0,), dtype="int32") for _ in docs]
@@ -85,6 +104,7 @@ class SequenceLabelingPipe(TrainablePipe):
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
         validate_examples(examples, f"{type(self).__name__}.update")
+        self._check_initialized()
         docs = [eg.predicted for eg in examples]
         if not any(len(doc) for doc in docs):
             return losses
@@ -104,6 +124,11 @@ class SequenceLabelingPipe(TrainablePipe):
         loss, backprop = self.model.get_ref("loss")((scores, truths), is_train=True)
         return float(loss), backprop(1.0)
 
+    def _check_initialized(self) -> None:
+        if not self.labels:
+            raise ValueError(Errors.E109.format(name=self.name) + " (it has no labels: initialize it "
+                             "on training data, or load a saved pipeline that has its cfg file)")
+
     def _label_index(self) -> Dict[str, int]:
         return {label: i for i, label in enumerate(self.labels)}
 
@@ -111,8 +136,20 @@ class SequenceLabelingPipe(TrainablePipe):
         """Gold label ids of the predicted tokens, -1 where unknown (``index``: label -> id)."""
         index = self._label_index() if index is None else index
         gold = self.gold_labels(example)
-        return numpy.asarray([index.get(g, -1) if g is not None else -1 for g in gold],
-                             dtype="int64")
+        self._warn_unknown({g for g in gold if g is not None and g not in index})
+        return numpy.asarray([index.get(g, -1) if g is not None else -1 for g in gold], dtype="int64")
+
+    def _warn_unknown(self, unknown: set) -> None:
+        """Warn once per label about gold labels outside the label set (left out of the loss)."""
+        new = sorted(unknown - self._unknown_seen)
+        if new:
+            self._unknown_seen.update(new)
+            warnings.warn(f"[{self.name}] gold label(s) {new} from {self.annotation_name()} are not among the "
+                          f"component's labels {list(self.labels)}, which were fixed at initialize (from the "
+                          f"training data then, from [initialize.components.{self.name}] labels, or with a "
+                          f"sourced component): those tokens are left out of the loss. Initialize on data "
+                          f"with these labels (or update the labels file) to learn them.", UserWarning,
+                          stacklevel=3)
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *,
                    nlp: Optional[Language] = None, labels: Optional[Sequence[str]] = None):
@@ -120,10 +157,62 @@ class SequenceLabelingPipe(TrainablePipe):
         if labels is None:
             seen = (g for eg in get_examples() for g in self.gold_labels(eg) if g is not None)
             labels = self.labels_from_gold(seen)
+        else:
+            labels = self.checked_labels(labels)
         self.cfg["labels"] = list(labels)
         if not self.labels:
-            raise ValueError(f"[{self.name}] found no labels in the training data: check that "
-                             f"the corpus has the annotation this component learns.")
+            raise ValueError(f"[{self.name}] found no labels in the training data ({self.annotation_name()}): "
+                             f"check that the corpus has the annotation this component learns.")
         self.model.set_dim("nO", len(self.labels))
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.initialize(X=doc_sample)
+        if nlp is not None:
+            warn_unweighted_score(nlp, self.name, self.score_keys())
+
+    # -- serialization -------------------------------------------------------------
+    def from_disk(self, path, *, exclude=tuple()):
+        wanted = dict(self.cfg)
+        super().from_disk(path, exclude=exclude)
+        self._reconcile_settings(wanted)
+        return self
+
+    def from_bytes(self, bytes_data, *, exclude=tuple()):
+        wanted = dict(self.cfg)
+        super().from_bytes(bytes_data, exclude=exclude)
+        self._reconcile_settings(wanted)
+        return self
+
+    def _reconcile_settings(self, wanted: Dict) -> None:
+        """After loading the saved cfg: say so where it replaced a setting the config gave."""
+        changed = {key: wanted[key] for key in self.saved_settings
+                   if key in wanted and wanted[key] != self.cfg.get(key)}
+        if changed:
+            saved = ", ".join(f"{key} = {self.cfg.get(key)!r}" for key in changed)
+            asked = ", ".join(f"{key} = {value!r}" for key, value in changed.items())
+            warnings.warn(f"[{self.name}] was saved with {saved}; the loaded component keeps that, not the "
+                          f"config's {asked}: train a new component for another value.{self.reload_hint(changed)}",
+                          UserWarning, stacklevel=3)
+
+    def reload_hint(self, changed: Dict) -> str:
+        """Advice appended to the warning of :meth:`_reconcile_settings`."""
+        return ""
+
+
+def warn_unweighted_score(nlp: Language, name: str, reported: Sequence[str]) -> None:
+    """Warn if ``[training.score_weights]`` weighs none of the scores component ``name``
+    reports but some its factory declares and it does not report with its settings (e.g.
+    ``tag_acc`` for a tagger of ``pos``), which no other component reports either: then
+    ``spacy train`` would choose model-best on a score that stays 0."""
+    weights = nlp.config["training"].get("score_weights") or {}
+    if not reported or name not in nlp.pipe_names or any(weights.get(key) for key in reported):
+        return
+    others = {key for pipe in nlp.pipe_names if pipe != name
+              for key in nlp.get_pipe_meta(pipe).default_score_weights}
+    stale = [key for key in nlp.get_pipe_meta(name).default_score_weights
+             if weights.get(key) and key not in reported and key not in others]
+    if stale:
+        warnings.warn(f"[{name}] reports {reported[0]}, but [training.score_weights] gives it no weight and "
+                      f"weighs {', '.join(stale)}, which it does not report with its settings: `spacy train` "
+                      f"would choose model-best on a score that stays 0. Set, in the config's "
+                      f"[training.score_weights], {reported[0]} = 1.0 and {stale[0]} = null.", UserWarning,
+                      stacklevel=3)

@@ -1,5 +1,5 @@
 """The ``rnn_ner`` component: named entities from BIO or BILUO tags."""
-from typing import Callable, Dict, Iterable, List, Literal, Optional
+from typing import Callable, Dict, Iterable, List, Literal, Optional, Sequence
 
 from spacy.language import Language
 from spacy.scorer import Scorer, get_ner_prf
@@ -57,9 +57,26 @@ class RNNEntityRecognizer(SequenceLabelingPipe):
             raise ValueError(f"rnn_ner: scheme must be 'BIO' or 'BILUO', got {scheme!r}")
         super().__init__(vocab, model, name, scorer=scorer, scheme=scheme, spans_key=spans_key)
 
+    saved_settings = ("scheme", "spans_key")
+
     @property
     def scheme(self) -> str:
         return self.cfg["scheme"]
+
+    def annotation_name(self) -> str:
+        key = self.cfg["spans_key"]
+        return "doc.ents" if key is None else f"doc.spans[{key!r}]"
+
+    def score_keys(self) -> List[str]:
+        key = self.cfg["spans_key"]
+        prefix = "ents" if key is None else f"spans_{key}"
+        return [f"{prefix}_f", f"{prefix}_p", f"{prefix}_r"]
+
+    def reload_hint(self, changed: Dict) -> str:
+        if "spans_key" not in changed:
+            return ""
+        return (f" spans_key only says where entities are written: after loading, "
+                f"nlp.get_pipe({self.name!r}).cfg['spans_key'] = {changed['spans_key']!r} changes it.")
 
     def gold_labels(self, example: Example) -> List[Optional[str]]:
         key = self.cfg["spans_key"]
@@ -76,7 +93,22 @@ class RNNEntityRecognizer(SequenceLabelingPipe):
         return biluo_to_scheme(offsets_to_biluo_tags(example.predicted, offsets), self.scheme)
 
     def labels_from_gold(self, gold: Iterable[str]) -> List[str]:
-        return scheme_labels({tag[2:] for tag in gold if tag != "O"}, self.scheme)
+        types = {tag[2:] for tag in gold if tag != "O"}
+        return scheme_labels(types, self.scheme) if types else []
+
+    def checked_labels(self, labels: Sequence[str]) -> List[str]:
+        """``scheme``'s tags for some entity types (any order), or bare types to expand."""
+        labels = list(labels)
+        if labels and not any(label == "O" or "-" in label for label in labels):
+            return scheme_labels(labels, self.scheme)
+        types = {label[2:] for label in labels if label != "O"}
+        expected = scheme_labels(types, self.scheme)
+        if set(labels) != set(expected) or len(labels) != len(expected):
+            raise ValueError(f"[{self.name}] labels {labels} are not the {self.scheme} tag set of their entity "
+                             f"types: expected {expected} (in any order), or just the types "
+                             f"{sorted(types)}. Regenerate the labels (spacy init labels) for scheme = "
+                             f"{self.scheme!r}.")
+        return labels
 
     def constraints(self):
         return allowed_transitions(list(self.labels), self.scheme)

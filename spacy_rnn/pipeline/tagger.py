@@ -85,9 +85,17 @@ class RNNTagger(SequenceLabelingPipe):
             raise ValueError(f"rnn_tagger: attr must be 'tag', 'pos' or 'morph', got {attr!r}")
         super().__init__(vocab, model, name, scorer=scorer, attr=attr)
 
+    saved_settings = ("attr",)
+
     @property
     def attr(self) -> str:
         return self.cfg["attr"]
+
+    def annotation_name(self) -> str:
+        return f"token.{self.attr}"
+
+    def score_keys(self) -> List[str]:
+        return [f"{self.attr}_acc"]
 
     def gold_labels(self, example: Example) -> List[Optional[str]]:
         if self.attr == "morph":
@@ -98,7 +106,8 @@ class RNNTagger(SequenceLabelingPipe):
     def _gold_morphs(self, example: Example) -> List[Optional[str]]:
         if not example.reference.has_annotation("MORPH"):
             return [None] * len(example.predicted)
-        return list(example.get_aligned("MORPH", as_string=True))
+        # an unset analysis aligns as "" (missing, as in spaCy's morphologizer); an empty one as "_"
+        return [label if label else None for label in example.get_aligned("MORPH", as_string=True)]
 
     def write_labels(self, doc: Doc, labels: List[str]) -> None:
         for token, label in zip(doc, labels):

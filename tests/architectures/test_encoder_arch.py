@@ -178,3 +178,20 @@ def test_odd_width_unidirectional_is_fine():
 def test_non_positive_sizes_raise(width, depth):
     with pytest.raises(ValueError, match="width >= 1 and depth >= 1"):
         make_encoder(width=width, depth=depth)
+
+
+def test_input_of_another_width_is_refused_with_the_widths():
+    model = make_encoder(width=8)
+    model.initialize(X=make_inputs([3], width=8))
+    with pytest.raises(ValueError, match=r"input has 6 columns but the encoder's width is 8"):
+        model.predict(make_inputs([3, 2], width=6))
+
+
+@pytest.mark.parametrize("setting,value,message", [
+    ("rows", 1, "rows must be >= 2"), ("max_chars", 0, "max_chars must be >= 1"),
+    ("window", 4, "window must be odd"), ("window", 0, "window must be >= 1"),
+    ("width", 0, "width must be >= 1"), ("char_dim", 0, "char_dim must be >= 1")])
+def test_char_embed_settings_are_checked_when_built(setting, value, message):
+    build = registry.architectures.get("spacy-rnn.CharEmbed.v1")
+    with pytest.raises(ValueError, match=f"CharEmbed.v1: {message}"):
+        build(**{setting: value})

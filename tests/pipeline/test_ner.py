@@ -132,3 +132,35 @@ def test_decoding_always_valid(scheme, crf, lengths, seed):
     for n, path in zip(lengths, paths):
         tags = [ner.labels[i] for i in path]
         assert len(tags) == n and is_valid(tags, scheme)
+
+
+@pytest.mark.parametrize("labels", [["O", "B-LOC", "I-LOC"], ["B-LOC", "I-LOC", "L-LOC", "U-LOC"]])
+def test_labels_not_of_the_scheme_are_refused(labels):
+    nlp = make_nlp(scheme="BILUO")
+    nlp.config["initialize"]["components"] = {"rnn_ner": {"labels": labels}}
+    with pytest.raises(ValueError, match=r"not the BILUO tag set.*expected \['O', 'B-LOC'"):
+        nlp.initialize(lambda: entity_examples(nlp))
+
+
+def test_bare_entity_types_as_labels_are_expanded():
+    nlp = make_nlp(scheme="BIO")
+    nlp.config["initialize"]["components"] = {"rnn_ner": {"labels": ["PER", "LOC"]}}
+    nlp.initialize(lambda: entity_examples(nlp))
+    assert nlp.get_pipe("rnn_ner").labels == ("O", "B-LOC", "I-LOC", "B-PER", "I-PER")
+
+
+def test_no_entities_in_the_training_data_is_refused():
+    nlp = make_nlp(spans_key="sc")  # the data has doc.ents, not doc.spans["sc"]
+    with pytest.raises(ValueError, match=r"found no labels in the training data \(doc.spans\['sc'\]\)"):
+        nlp.initialize(lambda: entity_examples(nlp))
+
+
+def test_load_keeps_saved_spans_key_and_says_how_to_change_it(tmp_path):
+    nlp = make_nlp()
+    nlp.initialize(lambda: entity_examples(nlp))
+    nlp.to_disk(tmp_path)
+    with pytest.warns(UserWarning, match=r"spans_key = None.*cfg\['spans_key'\] = 'sc' changes it"):
+        loaded = spacy.load(tmp_path, config={"components": {"rnn_ner": {"spans_key": "sc"}}})
+    ner = loaded.get_pipe("rnn_ner")
+    ner.cfg["spans_key"] = "sc"
+    assert "sc" in loaded("Alice lives in Paris").spans

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy
 import pytest
 import spacy
@@ -138,3 +140,70 @@ def test_bad_attr_fails_validation():
     nlp = spacy.blank("en")
     with pytest.raises(Exception, match="tag.*pos.*morph|permitted"):
         nlp.add_pipe("rnn_tagger", config={"attr": "lemma"})
+
+
+POS = [["PRON", "VERB", "ADJ", "NOUN"], ["VERB", "ADJ", "NOUN"], ["PRON", "VERB", "NOUN", "ADV"]]
+
+
+def pos_examples(nlp):
+    return [Example.from_dict(nlp.make_doc(t), {"pos": p}) for (t, _), p in zip(TRAIN_DATA, POS)]
+
+
+def test_score_weights_that_miss_the_reported_score_warn():
+    nlp = make_nlp(attr="pos")
+    with pytest.warns(UserWarning, match=r"reports pos_acc.*pos_acc = 1.0 and tag_acc = null"):
+        nlp.initialize(lambda: pos_examples(nlp))
+    config = nlp.config
+    config["training"]["score_weights"] = {"pos_acc": 1.0, "tag_acc": None, "morph_acc": None}
+    nlp2 = spacy.util.load_model_from_config(config, auto_fill=True)
+    tag_nlp = make_nlp(attr="tag")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nlp2.initialize(lambda: pos_examples(nlp2))
+        tag_nlp.initialize(lambda: examples(tag_nlp))
+
+
+def test_gold_label_outside_the_labels_warns_once_and_is_left_out():
+    nlp = make_nlp()
+    egs = examples(nlp)
+    nlp.config["initialize"]["components"] = {"rnn_tagger": {"labels": ["N", "V"]}}
+    nlp.initialize(lambda: egs)
+    tagger = nlp.get_pipe("rnn_tagger")
+    with pytest.warns(UserWarning, match=r"\['J'\] from token.tag are not among the component's labels"):
+        nlp.update(egs)
+    assert tagger.truth_ids(egs[0]).tolist() == [0, 1, -1, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per label
+        nlp.update(egs)
+
+
+def test_unset_morph_is_missing_not_a_label():
+    nlp = make_nlp(attr="morph")
+    doc = nlp.make_doc("I like green eggs")
+    ref = nlp.make_doc("I like green eggs")
+    ref[0].set_morph("Case=Nom")
+    ref[3].set_morph("Number=Plur")
+    eg = Example(doc, ref)
+    tagger = nlp.get_pipe("rnn_tagger")
+    assert tagger.gold_labels(eg) == ["Case=Nom", None, None, "Number=Plur"]
+    nlp.initialize(lambda: [eg])
+    assert "" not in tagger.labels and tagger.truth_ids(eg).tolist()[1:3] == [-1, -1]
+
+
+@pytest.mark.parametrize("call", ["pipe", "update"])
+def test_use_before_initialize_says_so(call):
+    nlp = make_nlp()
+    with pytest.raises(ValueError, match=r"E109.*rnn_tagger.*initialize"):
+        if call == "pipe":
+            list(nlp.pipe(["I like eggs"]))
+        else:
+            nlp.update(examples(nlp))
+
+
+def test_load_keeps_the_saved_attr_and_says_so(tmp_path):
+    nlp = make_nlp()
+    nlp.initialize(lambda: examples(nlp))
+    nlp.to_disk(tmp_path)
+    with pytest.warns(UserWarning, match=r"saved with attr = 'tag'.*not the config's attr = 'pos'"):
+        loaded = spacy.load(tmp_path, config={"components": {"rnn_tagger": {"attr": "pos"}}})
+    assert loaded.get_pipe("rnn_tagger").attr == "tag"
