@@ -470,7 +470,9 @@ def to_docbin(jsonl_path, out_path) -> int:
 
     Each Doc has the words and ``token.tag_``; ``doc.user_data`` holds
     "distance", "targets" and (when present) "controllers" (the index lists
-    come back from a DocBin as tuples).
+    come back from a DocBin as tuples). A line that is blank, not JSON or not a
+    record with "words" and "tags" lists of equal length raises a ``ValueError``
+    naming the file and line.
     """
     from spacy.tokens import Doc, DocBin
     from spacy.vocab import Vocab
@@ -478,8 +480,8 @@ def to_docbin(jsonl_path, out_path) -> int:
     vocab = Vocab()
     docbin = DocBin(attrs=["ORTH", "TAG"], store_user_data=True)
     with Path(jsonl_path).open(encoding="utf8") as file:
-        for line in file:
-            record = json.loads(line)
+        for line_no, line in enumerate(file, start=1):
+            record = _tagging_record(line, f"{jsonl_path}, line {line_no}")
             doc = Doc(vocab, words=record["words"], tags=record["tags"])
             for key in ("distance", "targets", "controllers"):
                 if key in record:
@@ -488,6 +490,27 @@ def to_docbin(jsonl_path, out_path) -> int:
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     docbin.to_disk(out_path)
     return len(docbin)
+
+
+def _tagging_record(line: str, where: str) -> Record:
+    """One line of a tagging JSONL file as a record; ValueError naming ``where`` if it is
+    blank, not JSON, or has no "words" and "tags" lists of the same length."""
+    if not line.strip():
+        raise ValueError(f"{where}: blank line; every line must hold one JSON record: remove it")
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where}: not valid JSON ({err.msg} at column {err.colno}): "
+                         "fix or remove the line") from err
+    words, tags = (record.get(key) if isinstance(record, dict) else None
+                   for key in ("words", "tags"))
+    if not isinstance(words, list) or not isinstance(tags, list):
+        raise ValueError(f'{where}: expected a JSON object with "words" and "tags" lists, '
+                         f"got {line.strip()[:60]!r}")
+    if len(words) != len(tags):
+        raise ValueError(f"{where}: {len(words)} words but {len(tags)} tags: every word needs "
+                         "exactly one tag")
+    return record
 
 
 # -------------------------------------------------------------------------- CLI

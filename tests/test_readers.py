@@ -104,6 +104,24 @@ def test_line_count_mismatch_names_files_and_counts(tmp_path, nlp):
         read_parallel(src, tgt)
 
 
+@pytest.mark.parametrize("source,hint", [
+    (b"a\nb\n\n", "the last line of {src} is empty (a blank line at the end?)"),
+    (b"a\rb\rc\r", "{src} has carriage returns (\\r) that are not part of \\r\\n: if its lines end"),
+    (b"a\n", None),
+], ids=["blank_last_line", "cr_line_endings", "no_hint"])
+def test_line_count_mismatch_hints_at_line_endings(tmp_path, source, hint):
+    src = tmp_path / "src.txt"
+    src.write_bytes(source)
+    tgt = write_lines(tmp_path / "tgt.txt", ["x", "y", "z"][:2 if b"\n\n" in source else 3])
+    with pytest.raises(ValueError, match="different line counts") as info:
+        read_parallel(src, tgt)
+    message = str(info.value)
+    if hint is None:
+        assert "Hint" not in message
+    else:
+        assert message.count("Hint") == 1 and "Hint: " + hint.format(src=src) in message
+
+
 def test_line_count_checked_before_anything_is_yielded(tmp_path, nlp):
     # The mismatch is only at the end of a long file; nothing may come out first.
     source = [f"s {i}" for i in range(100)]
@@ -132,6 +150,55 @@ def test_invalid_utf8_in_gzip_file(tmp_path):
     tgt = write_lines(tmp_path / "tgt.txt", ["ok", "summer"])
     with pytest.raises(ValueError, match=rf"{re.escape(str(src))}, line 2: not valid UTF-8"):
         read_parallel(src, tgt)
+
+
+@pytest.mark.parametrize("name", ["a.GZ", "a.Gz", "a.src", "a"])
+def test_gzip_detected_by_magic_bytes_whatever_the_name(tmp_path, name):
+    src = tmp_path / name
+    src.write_bytes(gzip.compress("".join(s + "\n" for s in SOURCE).encode("utf-8")))
+    tgt = write_lines(tmp_path / "b.txt", TARGET)
+    assert texts(read_all(src, tgt)) == list(zip(SOURCE, TARGET))
+
+
+def test_plain_text_named_gz_is_a_clear_error(tmp_path):
+    src = tmp_path / "a.src.gz"
+    src.write_bytes(b"a\nb\nc\n")
+    tgt = write_lines(tmp_path / "b.txt", TARGET)
+    pattern = rf"{re.escape(str(src))}: not a gzip file .*Rename it without \.gz if it is plain text"
+    with pytest.raises(ValueError, match=pattern):
+        read_parallel(src, tgt)
+    with pytest.raises(ValueError, match=pattern):
+        read_all(src, tgt)
+
+
+@pytest.mark.parametrize("damage,what", [
+    (lambda data: data[:-12], "is truncated"),
+    (lambda data: data[:-8] + b"\0" * 8, "is corrupt"),  # wrong CRC and size
+    (lambda data: data[:10] + b"\xff" * (len(data) - 10), "is corrupt"),
+], ids=["truncated", "bad_trailer", "bad_data"])
+def test_damaged_gzip_names_the_file_and_what_is_wrong(tmp_path, damage, what):
+    data = gzip.compress("".join(s + "\n" for s in SOURCE).encode("utf-8"))
+    src = tmp_path / "a.gz"
+    src.write_bytes(damage(data))
+    tgt = write_lines(tmp_path / "b.txt", TARGET)
+    pattern = rf"{re.escape(str(src))}: the gzip file {what} .*fetch or compress it again"
+    with pytest.raises(ValueError, match=pattern):
+        read_parallel(src, tgt)
+
+
+@pytest.mark.parametrize("encoded", [
+    "\ufeffa\nb\nc\n".encode("utf-16-le"),  # starts with ff fe
+    "\ufeffa\nb\nc\n".encode("utf-16-be"),  # starts with fe ff
+], ids=["utf16le", "utf16be"])
+def test_utf16_file_is_reported_as_utf16(tmp_path, encoded):
+    src = tmp_path / "a.txt"
+    src.write_bytes(encoded)
+    tgt = write_lines(tmp_path / "b.txt", TARGET)
+    pattern = (rf"{re.escape(str(src))}, line 1: the file is UTF-16 .*not UTF-8\. "
+               r"Convert it to UTF-8, for example with `iconv -f utf-16 -t utf-8 ")
+    with pytest.raises(ValueError, match=pattern) as info:
+        read_parallel(src, tgt)
+    assert "latin1" not in str(info.value)
 
 
 @pytest.mark.parametrize("missing", ["source", "target"])
@@ -249,9 +316,30 @@ def test_iter_parallel_applies_reader_policy(tmp_path):
     assert pairs == [(1, "a", "A"), (4, "f", "F")]
 
 
-def test_empty_files_give_no_examples(tmp_path):
+def test_empty_files_give_no_examples_and_a_warning(tmp_path):
     src, tgt = write_pair(tmp_path, [], [])
-    assert read_all(src, tgt) == []
+    with pytest.warns(ParallelCorpusWarning) as record:
+        assert read_all(src, tgt) == []
+    assert [str(w.message) for w in record] == [
+        f"Read 0 line pairs from {src} / {tgt}: the files have 0 lines. The corpus gives no "
+        "examples to train or evaluate on: check that source_path/target_path name the "
+        "right, non-empty files."
+    ]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_pass_with_every_pair_skipped_warns_once_with_counts(tmp_path, shuffle):
+    src, tgt = write_pair(tmp_path, ["a b c", "", "d", "e f g"], ["x", "y", "", "z"])
+    with pytest.warns(ParallelCorpusWarning) as record:
+        assert read_all(src, tgt, max_length=2, shuffle=shuffle) == []
+    assert [str(w.message) for w in record] == [
+        f"Read 0 line pairs from {src} / {tgt}: the files have 4 lines; 2 pair(s) skipped "
+        "because the source or target line is empty or whitespace-only; 2 pair(s) skipped "
+        "because the source or target has more than max_length=2 whitespace-separated "
+        "tokens. The corpus gives "
+        "no examples to train or evaluate on: check that source_path/target_path name the "
+        "right, non-empty files, or raise max_length."
+    ]
 
 
 def test_registry_resolves_reader():
@@ -304,7 +392,11 @@ def test_reader_property_round_trip(tmp_path, pairs, gz):
     assert all(eg.predicted._.translation is None for eg in examples)
     skip_warnings = [w for w in record if issubclass(w.category, ParallelCorpusWarning)]
     n_skipped = len(expected) - len(kept)
-    if n_skipped:
+    if not kept:
+        assert len(skip_warnings) == 1
+        assert str(skip_warnings[0].message).startswith(
+            f"Read 0 line pairs from {src} / {tgt}: the files have {len(pairs)} lines")
+    elif n_skipped:
         assert len(skip_warnings) == 1
         assert str(skip_warnings[0].message).startswith(f"Skipped {n_skipped} line pair(s) of")
     else:
@@ -321,3 +413,12 @@ def test_unset_path_is_a_clear_error(tmp_path):
     config = spacy.util.load_config(cfg_path, interpolate=True)
     with pytest.raises(ValueError, match=r"source_path is not set \(null\)"):
         spacy.util.registry.resolve({"train": config["corpora"]["train"]}, validate=True)
+
+
+def test_unset_path_message_is_not_only_about_train_paths():
+    with pytest.raises(ValueError) as info:
+        create_parallel_corpus_reader(None, None)
+    message = str(info.value)
+    assert "[corpora.*] block that uses this reader" in message
+    assert "--paths.train_source train.en --paths.train_target train.de for [corpora.train]" in message
+    assert "--paths.dev_source dev.en --paths.dev_target dev.de for [corpora.dev]" in message

@@ -295,3 +295,20 @@ def test_module_does_not_import_torch():
     with open(syn.__file__, encoding="utf8") as file:
         source = file.read()
     assert "import torch" not in source and "from torch" not in source
+
+
+@pytest.mark.parametrize("bad_line,message", [
+    ("", "blank line; every line must hold one JSON record: remove it"),
+    ('{"words": ["dax"], "tags": ["NOUN_SG"]', "not valid JSON (Expecting ',' delimiter at column"),
+    ('["dax", "NOUN_SG"]', 'expected a JSON object with "words" and "tags" lists, got'),
+    ('{"words": ["ze", "dax"]}', 'expected a JSON object with "words" and "tags" lists, got'),
+    ('{"words": ["ze", "dax"], "tags": ["DET"]}', "2 words but 1 tags: every word needs exactly"),
+], ids=["blank", "bad_json", "not_an_object", "no_tags", "lengths_differ"])
+def test_to_docbin_names_file_and_line_of_a_bad_line(tmp_path, bad_line, message):
+    good = json.dumps({"words": ["ze", "dax", "."], "tags": ["DET", "NOUN_SG", "PUNCT"]})
+    src = tmp_path / "train.jsonl"
+    src.write_text(f"{good}\n{good}\n{bad_line}\n{good}\n", encoding="utf8")
+    with pytest.raises(ValueError) as info:
+        syn.to_docbin(src, tmp_path / "train.spacy")
+    assert str(info.value).startswith(f"{src}, line 3: {message}")
+    assert not (tmp_path / "train.spacy").exists()

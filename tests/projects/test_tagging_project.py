@@ -136,3 +136,24 @@ def test_convert_iob2_drops_types_when_asked(tmp_path):
     docs, counts = convert_iob2.convert(write_iob2(tmp_path / "x.iob2", rows),
                                         __import__("spacy").blank("en"), drop_types=["OTH"])
     assert [e.label_ for e in docs[0].ents] == ["LOC"] and counts["dropped OTH"] == 1
+
+
+def test_convert_iob2_names_file_and_line_of_a_non_utf8_byte(tmp_path):
+    convert_iob2 = load_script("convert_iob2")
+    path = write_iob2(tmp_path / "latin1.iob2", [("1", "in", "O"), ("2", "Paris", "B-LOC")])
+    path.write_bytes(path.read_bytes().replace(b"Paris", b"Par\xeds"))  # latin-1 í
+    with pytest.raises(convert_iob2.IOBError, match=r"latin1\.iob2, line 3: not valid UTF-8 "
+                       r"\(invalid continuation byte at byte 5 of the line\)\. Convert the file"):
+        convert_iob2.convert(path, __import__("spacy").blank("en"))
+
+
+@pytest.mark.parametrize("column", ["0", "-1"])
+def test_convert_iob2_rejects_a_tag_column_below_1(tmp_path, capsys, column):
+    convert_iob2 = load_script("convert_iob2")
+    path = write_iob2(tmp_path / "x.iob2", [("1", "Paris", "B-LOC", "-", "-")])
+    with pytest.raises(SystemExit) as info:
+        convert_iob2.main([str(path), str(tmp_path / "x.spacy"), "--tag-column", column])
+    assert info.value.code == 2
+    assert (f"argument --tag-column: must be 1 or more (columns count from 1), got {column}"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "x.spacy").exists()

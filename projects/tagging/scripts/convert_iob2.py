@@ -30,9 +30,9 @@ class IOBError(ValueError):
 def read_sentences(path: Path, tag_column: int = 2):
     """Yield (line number of the first token, [(line number, word, tag), ...]) per sentence."""
     tokens = []
-    with open(path, encoding="utf8") as file_:
-        for line_no, line in enumerate(file_, start=1):
-            line = line.rstrip("\r\n").lstrip("\ufeff" if line_no == 1 else "")
+    with open(path, "rb") as file_:
+        for line_no, raw in enumerate(file_, start=1):
+            line = decode_line(raw, path, line_no).rstrip("\r\n").lstrip("\ufeff" if line_no == 1 else "")
             if not line.strip():
                 if tokens:
                     yield tokens[0][0], tokens
@@ -46,6 +46,16 @@ def read_sentences(path: Path, tag_column: int = 2):
                 tokens.append((line_no, word, tag))
     if tokens:
         yield tokens[0][0], tokens
+
+
+def decode_line(raw: bytes, path: Path, line_no: int) -> str:
+    """One line decoded as UTF-8; IOBError naming file and line if it is not UTF-8."""
+    try:
+        return raw.decode("utf8")
+    except UnicodeDecodeError as err:
+        raise IOBError(f"{path}, line {line_no}: not valid UTF-8 ({err.reason} at byte {err.start} "
+                       "of the line). Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`) "
+                       "or fix that line.") from err
 
 
 def parse_token_line(line: str, path: Path, line_no: int, expected_id: int, tag_column: int):
@@ -111,12 +121,21 @@ def report(in_path, out_path, docs, counts):
                  "(each started a new entity; --repair)")
 
 
+def column_number(text: str) -> int:
+    """argparse type of --tag-column: a 1-based column number."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (columns count from 1), got {value}")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", help="IN.iob2 OUT.spacy pairs")
     parser.add_argument("--repair", action="store_true", help="turn a stray I-X into B-X (counted)")
     parser.add_argument("--drop-types", nargs="*", default=[], help="entity types to map to O")
-    parser.add_argument("--tag-column", type=int, default=3, help="1-based column of the tag (3)")
+    parser.add_argument("--tag-column", type=column_number, default=3,
+                        help="1-based column of the tag (3)")
     parser.add_argument("--lang", default="en")
     args = parser.parse_args(argv)
     if len(args.files) % 2:
