@@ -77,6 +77,27 @@ def test_unseen_script_is_translated(translator, script):
     assert batch[1]._.translation == doc._.translation
 
 
+@pytest.mark.parametrize("setting,value,message", [
+    ("hidden", 0, "hidden must be >= 1, got 0"),
+    ("emb_size", 0, "emb_size must be >= 1, got 0"),
+    ("encoder_depth", -1, "encoder_depth must be >= 1, got -1"),
+    ("decoder_depth", 0, "decoder_depth must be >= 1, got 0"),
+    ("max_source_pieces", 0, "max_source_pieces must be >= 1, got 0"),
+    ("max_source_pieces", -3, "max_source_pieces must be >= 1, got -3"),
+    ("dropout", 1.5, r"dropout must be >= 0 and < 1 \(0 = none\), got 1.5"),
+    ("label_smoothing", 1.5, "label_smoothing must be >= 0 and < 1 .*got 1.5"),
+    ("label_smoothing", -0.5, "label_smoothing must be >= 0 and < 1 .*got -0.5"),
+    ("character_coverage", 0.0, r"character_coverage must be between 0.98 and 1 \(SentencePiece's "
+                                r"limits.*got 0.0"),
+])
+def test_bad_translator_model_settings_name_the_setting(setting, value, message):
+    """Refused when the pipeline is built, not deep in torch or SentencePiece at the first
+    update (or never, for a negative label_smoothing or max_source_pieces)."""
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="Seq2SeqTranslator: " + message):
+        nlp.add_pipe("rnn_translator", config={"model": {setting: value}})
+
+
 def test_misspelled_attention_fails_validation_listing_allowed_values():
     nlp = spacy.blank("en")
     with pytest.raises(ConfigValidationError) as error:

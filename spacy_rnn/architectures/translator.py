@@ -57,6 +57,9 @@ def build_seq2seq_translator(
 ) -> Model:
     """A recurrent encoder-decoder translator with attention over SentencePiece pieces.
 
+    max_source_pieces: training cuts longer sources (and targets longer than twice this),
+        decoding splits longer sources into chunks; both warn. The config decides it, also
+        for a saved pipeline; the other settings above are fixed by training.
     train_group_size: in training, a batch is sorted by target length and run in
         sub-batches of about this many sentence pairs (one loss, one backward), so
         that little time goes into padding; 0 runs the whole batch padded to its
@@ -75,6 +78,7 @@ def build_seq2seq_translator(
                  shared_vocab=shared_vocab, subword_model=subword_model,
                  character_coverage=character_coverage, max_source_pieces=max_source_pieces)
     _check_sizes(hyper)
+    _check_rates(hyper)
     _check_training(train_group_size, train_precision)
     core = Model("seq2seq-core", _no_forward, init=_init_core, shims=[_make_shim(hyper)],
                  attrs={"hyper": hyper, "spm_source": b"", "spm_target": b""})
@@ -98,11 +102,25 @@ def _check_training(train_group_size: int, train_precision: str) -> None:
 
 
 def _check_sizes(hyper: Dict) -> None:
+    for key in ("emb_size", "hidden", "encoder_depth", "decoder_depth", "max_source_pieces"):
+        if hyper[key] < 1:
+            raise ValueError(f"Seq2SeqTranslator: {key} must be >= 1, got {hyper[key]}.")
     if hyper["bidirectional"] and hyper["hidden"] % 2:
         raise ValueError(f"Seq2SeqTranslator: a bidirectional encoder needs an even hidden "
                          f"size, got hidden = {hyper['hidden']}.")
     if hyper["vocab_size"] < 8:
         raise ValueError(f"Seq2SeqTranslator: vocab_size must be at least 8, got {hyper['vocab_size']}.")
+
+
+def _check_rates(hyper: Dict) -> None:
+    for key in ("dropout", "label_smoothing"):
+        if not 0 <= hyper[key] < 1:
+            raise ValueError(f"Seq2SeqTranslator: {key} must be >= 0 and < 1 (0 = none), "
+                             f"got {hyper[key]}.")
+    if not 0.98 <= hyper["character_coverage"] <= 1:
+        raise ValueError(f"Seq2SeqTranslator: character_coverage must be between 0.98 and 1 "
+                         f"(SentencePiece's limits; 1 = every character of the training texts), "
+                         f"got {hyper['character_coverage']}.")
 
 
 def _init_top(model: Model, X=None, Y=None) -> None:
@@ -184,6 +202,8 @@ def _init_core(model: Model, X: Optional[Dict] = None, Y=None) -> None:
     hyper = model.attrs["hyper"]
     sizes = [load_sentencepiece(model.attrs[k]).get_piece_size() for k in ("spm_source", "spm_target")]
     _replace_module(model, _module_config(hyper, *sizes))
+    if X.get("sources"):
+        _warn_cut(model, *_uncut_pieces(model, X["sources"], X["targets"]), "")
 
 
 def _train_subwords(model: Model, sources: List[str], targets: List[str]) -> None:
@@ -252,7 +272,9 @@ def split_long(rows: List[List[int]], limit: int) -> Tuple[List[List[int]], List
     if n_long:
         warnings.warn(f"rnn_translator: {n_long} sentence(s) longer than max_source_pieces = "
                       f"{limit} were split into chunks of at most {limit} pieces and translated "
-                      f"chunk by chunk; raise max_source_pieces or set sentence boundaries.")
+                      f"chunk by chunk; raise max_source_pieces (for a saved pipeline: "
+                      f"spacy.load(path, config={{'components': {{'rnn_translator': {{'model': "
+                      f"{{'max_source_pieces': N}}}}}}}})) or set sentence boundaries.")
     return chunks, owners
 
 
@@ -317,12 +339,37 @@ def _warn_no_bf16(device_type: str) -> None:
 
 
 def _training_pieces(core: Model, sources: List[str], targets: List[str]):
-    """Source and target piece ids (sources cut at max_source_pieces, targets at twice that)."""
-    pieces = _Pieces(core)
+    """Source and target piece ids (sources cut at max_source_pieces, targets at twice that;
+    the first batch that cuts pairs warns, unless initialization already did)."""
+    src_rows, tgt_rows = _uncut_pieces(core, sources, targets)
     limit = core.attrs["hyper"]["max_source_pieces"]
-    src_rows = [pieces.source.encode(s)[:limit] or [EOS_ID] for s in sources]
-    tgt_rows = [pieces.target.encode(t)[: 2 * limit] for t in targets]
-    return src_rows, tgt_rows
+    if core.id not in _WARNED_CUT:
+        _warn_cut(core, src_rows, tgt_rows, " in a batch")
+    return [row[:limit] or [EOS_ID] for row in src_rows], [row[: 2 * limit] for row in tgt_rows]
+
+
+def _uncut_pieces(core: Model, sources: List[str], targets: List[str]):
+    pieces = _Pieces(core)
+    return [pieces.source.encode(s) for s in sources], [pieces.target.encode(t) for t in targets]
+
+
+_WARNED_CUT = set()  # ids of the core layers that warned about cut training pairs
+
+
+def _warn_cut(core: Model, src_rows: List[List[int]], tgt_rows: List[List[int]], where: str):
+    """Warn when pairs are longer than training takes, and mark the model as warned."""
+    limit = core.attrs["hyper"]["max_source_pieces"]
+    n_cut = sum(1 for src, tgt in zip(src_rows, tgt_rows)
+                if len(src) > limit or len(tgt) > 2 * limit)
+    if not n_cut:
+        return
+    _WARNED_CUT.add(core.id)
+    warnings.warn(f"Seq2SeqTranslator: {n_cut} of {len(src_rows)} training pairs{where} are "
+                  f"longer than training takes: sources are cut to max_source_pieces = {limit} "
+                  f"pieces, targets to {2 * limit} (2 x max_source_pieces), so the model learns "
+                  f"target text for source text it never sees. Raise max_source_pieces in the "
+                  f"model config, or split long pairs into sentences. (Reported once per model.)",
+                  stacklevel=2)
 
 
 def length_groups(lengths: List[int], group_size: int) -> List[List[int]]:

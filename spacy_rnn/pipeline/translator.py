@@ -4,6 +4,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
+from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
@@ -43,6 +44,9 @@ train_precision = "float32"
 DEFAULT_TRANSLATOR_MODEL = Config().from_str(default_model_config)["model"]
 SEARCH_KEYS = ("beam_size", "length_penalty", "max_length_ratio", "max_length_constant")
 QUANTIZE_OPTIONS = (None, "int8")
+# model settings that the config decides also for a saved pipeline (the others are fixed by
+# training: the saved weights and SentencePiece models were made with them)
+CONFIG_MODEL_KEYS = ("max_source_pieces",)
 
 
 @Language.factory(
@@ -68,7 +72,10 @@ def make_rnn_translator(nlp: Language, name: str, model: Model, beam_size: int,
         still updates the float32 weights).
 
     These decoding settings come from the config, also when a saved pipeline is
-    loaded: ``spacy.load(path, config={"components": {name: {"beam_size": 1}}})``.
+    loaded: ``spacy.load(path, config={"components": {name: {"beam_size": 1}}})``;
+    so does the model's ``max_source_pieces`` (``{name: {"model": {...}}}``). The other
+    model settings are fixed by training: loading keeps the trained ones and warns where the
+    config asks for others.
     """
     return RNNTranslator(nlp.vocab, model, name, beam_size=beam_size,
                          length_penalty=length_penalty, max_length_ratio=max_length_ratio,
@@ -83,17 +90,19 @@ class RNNTranslator(TrainablePipe):
                  beam_size: int = 5, length_penalty: float = 0.6, max_length_ratio: float = 1.5,
                  max_length_constant: int = 10, quantize: Optional[str] = None,
                  scorer: Optional[Callable] = None):
-        if beam_size < 1:
-            raise ValueError(f"rnn_translator: beam_size must be >= 1, got {beam_size}")
-        _check_quantize(quantize)
         self.vocab, self.model, self.name, self.scorer = vocab, model, name, scorer
         self.cfg = {"beam_size": beam_size, "length_penalty": length_penalty,
                     "max_length_ratio": max_length_ratio,
                     "max_length_constant": max_length_constant, "quantize": quantize}
+        _check_search(self.cfg)
+        _check_quantize(quantize)
         self._int8 = None  # (weights key, quantized copy or None where int8 is impossible)
+        self._warned_empty = False
 
     def predict(self, docs: Iterable[Doc]) -> List[str]:
         """One translation per doc."""
+        self._check_initialized()
+        _check_search(self.cfg)  # (also read here: cfg may be changed at runtime)
         docs = list(docs)
         segments = [self._segments(doc) for doc in docs]
         flat = [text for doc_segments in segments for text in doc_segments]
@@ -117,28 +126,60 @@ class RNNTranslator(TrainablePipe):
             self._int8 = (key, module)
         return self._int8[1]
 
+    def _check_initialized(self) -> None:
+        if not self.model.get_ref("core").attrs["spm_source"]:
+            raise ValueError(Errors.E109.format(name=self.name) + " (it has no SentencePiece "
+                             "model: initialize it on training data, or load a saved pipeline "
+                             "that was initialized)")
+
     def finish_update(self, sgd: Optional[Optimizer]) -> None:
         """Update the weights (and drop the quantized copy made from the old ones)."""
         self._int8 = None
         super().finish_update(sgd)
 
     def from_bytes(self, bytes_data, *, exclude=tuple()):
-        """Load weights; the decoding settings stay those of the config (see the factory)."""
+        """Load weights; the decoding settings and max_source_pieces stay those of the config
+        (see the factory). Warns when the config's other model settings differ from the saved
+        ones (they are fixed by training, and kept)."""
         return self._keeping_cfg(super().from_bytes, bytes_data, exclude=exclude)
 
     def from_disk(self, path, *, exclude=tuple()):
-        """Load weights; the decoding settings stay those of the config (see the factory).
-        Warns when the saved pipeline's cfg holds runtime changes its config.cfg lacks."""
+        """Load weights; the decoding settings and max_source_pieces stay those of the config
+        (see the factory). Raises when the config's other model settings differ from the saved
+        ones (they are fixed by training, and kept). Warns when the saved pipeline holds runtime changes
+        its config.cfg lacks."""
         self._keeping_cfg(super().from_disk, path, exclude=exclude)
         self._warn_unsaved_changes(Path(path))
         return self
 
     def _keeping_cfg(self, load, data, exclude):
-        cfg = dict(self.cfg)
+        cfg, hyper = dict(self.cfg), dict(self._hyper())
         load(data, exclude=exclude)
         self._loaded_cfg = dict(self.cfg)
         self.cfg, self._int8 = cfg, None
+        self._keep_config_model_settings(hyper)
         return self
+
+    def _hyper(self) -> Dict:
+        return self.model.get_ref("core").attrs["hyper"]
+
+    def _keep_config_model_settings(self, config: Dict) -> None:
+        """Warn where the config's fixed model settings differ from the loaded ones (the loaded
+        ones are kept); take its CONFIG_MODEL_KEYS (the loaded values go to self._loaded_model)."""
+        loaded = self._hyper()
+        fixed = {k: (v, loaded[k]) for k, v in config.items()
+                 if k in loaded and k not in CONFIG_MODEL_KEYS and _differs(v, loaded[k])}
+        if fixed:
+            listed = ", ".join(f"{k} = {c!r} (trained with {t!r})" for k, (c, t) in fixed.items())
+            warnings.warn(f"[{self.name}] the config sets model settings that cannot change "
+                          f"after training: {listed}. The saved weights and SentencePiece "
+                          f"model were made with the trained values, which the loaded component "
+                          f"keeps: remove these settings from the config (the one given to "
+                          f"spacy.load(..., config=...), or config.cfg), or train a new pipeline "
+                          f"with them.", UserWarning, stacklevel=4)
+        self._loaded_model = {k: loaded[k] for k in CONFIG_MODEL_KEYS if k in loaded}
+        self.model.get_ref("core").attrs["hyper"] = {
+            **loaded, **{k: config[k] for k in CONFIG_MODEL_KEYS if k in config}}
 
     def _warn_unsaved_changes(self, path: Path) -> None:
         config_path = path.parent / "config.cfg"
@@ -146,9 +187,10 @@ class RNNTranslator(TrainablePipe):
             return
         saved = Config().from_disk(config_path, interpolate=False)
         component = saved.get("components", {}).get(self.name, {})
-        changed = {k: v for k, v in self._loaded_cfg.items()
-                   if k in component and k in self.cfg and _differs(component[k], v)
-                   and _differs(self.cfg[k], v)}
+        changed = _unsaved(self._loaded_cfg, component, self.cfg)
+        model_changed = _unsaved(self._loaded_model, component.get("model", {}), self._hyper())
+        if model_changed:
+            changed["model"] = model_changed
         if changed:
             warnings.warn(f"[{self.name}] {path} holds decoding settings {changed} that were "
                           f"changed at runtime before saving but are not in its config.cfg; "
@@ -171,7 +213,9 @@ class RNNTranslator(TrainablePipe):
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
         validate_examples(examples, "RNNTranslator.update")
-        sources, targets = _training_pairs(examples)
+        self._check_initialized()
+        sources, targets, n_skipped = _training_pairs(examples)
+        self._warn_skipped(n_skipped, len(examples))
         if not sources:
             return losses
         loss, backprop = self.model.get_ref("loss")((sources, targets), is_train=True)
@@ -188,15 +232,34 @@ class RNNTranslator(TrainablePipe):
         """Train SentencePiece on the training pairs (or load the given ``.model`` files,
         set under ``[initialize.components.<name>]``) and build the network."""
         validate_get_examples(get_examples, "RNNTranslator.initialize")
-        sources, targets = _training_pairs(get_examples())
+        sources, targets, n_skipped = _training_pairs(get_examples())
         if not sources:
-            raise ValueError(f"[{self.name}] no training example has a reference "
-                             f"translation (doc._.translation): read the corpus with "
-                             f"spacy-rnn.ParallelCorpus.v1 or set doc._.translation.")
+            raise ValueError(f"[{self.name}] the training corpus yielded no examples with a "
+                             f"non-empty source and reference translation (doc._.translation). "
+                             f"With spacy-rnn.ParallelCorpus.v1 the likely cause is empty files, "
+                             f"or every pair skipped as empty or longer than max_length (see the "
+                             f"reader's warnings); with another reader, set doc._.translation "
+                             f"on the reference docs.")
+        self._warn_skipped(n_skipped, len(sources) + n_skipped)
         self.model.initialize(X={"sources": sources, "targets": targets,
                                  "source_model": sentencepiece_model,
                                  "target_model": target_sentencepiece_model})
         self._int8 = None
+
+    def _warn_skipped(self, n_skipped: int, n_examples: int) -> None:
+        """Warn (once per component) about training examples without a source or translation."""
+        if n_skipped and not self._warned_empty:
+            self._warned_empty = True
+            warnings.warn(f"[{self.name}] {n_skipped} of {n_examples} training examples were "
+                          f"skipped because their source text or reference translation "
+                          f"(doc._.translation) is empty: remove them from the training data "
+                          f"or set doc._.translation. (Reported once.)")
+
+
+def _unsaved(loaded: Dict, saved: Dict, current: Dict) -> Dict:
+    """The loaded settings that differ from both the saved config's and the current ones."""
+    return {k: v for k, v in loaded.items()
+            if k in saved and k in current and _differs(saved[k], v) and _differs(current[k], v)}
 
 
 def _differs(a, b) -> bool:
@@ -223,14 +286,35 @@ def _check_quantize(value) -> None:
                          f"got {value!r}.")
 
 
+def _check_search(cfg: Dict) -> None:
+    if cfg["beam_size"] < 1:
+        raise ValueError(f"rnn_translator: beam_size must be >= 1 (1 = greedy search), "
+                         f"got {cfg['beam_size']}")
+    if cfg["length_penalty"] < 0:
+        raise ValueError(f"rnn_translator: length_penalty must be >= 0 (0 = no penalty), "
+                         f"got {cfg['length_penalty']}")
+    for key in ("max_length_ratio", "max_length_constant"):
+        if cfg[key] < 0:
+            raise ValueError(f"rnn_translator: {key} must be >= 0, got {cfg[key]}")
+    if cfg["max_length_ratio"] == 0 and cfg["max_length_constant"] == 0:
+        raise ValueError("rnn_translator: max_length_ratio and max_length_constant are both 0, "
+                         "which cuts every translation to one piece (the longest output is "
+                         "max_length_ratio * source pieces + max_length_constant, at least 1): "
+                         "set max_length_ratio (e.g. 1.5), max_length_constant (e.g. 10), or both.")
+
+
 def _training_pairs(examples: Iterable[Example]):
-    sources, targets = [], []
+    """Sources and reference translations of the examples that have both non-empty, and
+    the number of examples skipped."""
+    sources, targets, n_skipped = [], [], 0
     for eg in examples:
         target = eg.reference._.translation
         if target and target.strip() and eg.predicted.text.strip():
             sources.append(eg.predicted.text)
             targets.append(target)
-    return sources, targets
+        else:
+            n_skipped += 1
+    return sources, targets, n_skipped
 
 
 def _regroup(flat: List[str], counts: List[int]) -> List[str]:

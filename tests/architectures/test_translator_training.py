@@ -9,6 +9,7 @@ import torch
 from thinc.api import Adam, fix_random_seed
 from thinc.config import ConfigValidationError
 
+from spacy_rnn.architectures.sentencepiece import load_sentencepiece
 from spacy_rnn.architectures.translator import (build_seq2seq_translator, length_groups,
                                                 torch_module)
 from spacy_rnn.torch.precision import bf16_supported
@@ -93,6 +94,62 @@ def test_empty_batch_has_zero_loss():
     model.initialize(X={"sources": SOURCES * 3, "targets": TARGETS * 3})
     loss, backprop = model.get_ref("loss")(([], []), is_train=True)
     assert loss == 0.0 and backprop(1.0) == []
+
+
+CUT_WARNING = "longer than training takes"
+
+
+def cut_warnings(record):
+    return [str(w.message) for w in record if CUT_WARNING in str(w.message)]
+
+
+def n_longer(core, sources, targets, limit):
+    """Pairs with a source longer than limit pieces or a target longer than 2 * limit."""
+    source, target = (load_sentencepiece(core.attrs[k]) for k in ("spm_source", "spm_target"))
+    return sum(1 for s, t in zip(sources, targets)
+               if len(source.encode(s)) > limit or len(target.encode(t)) > 2 * limit)
+
+
+@pytest.mark.filterwarnings("ignore:SentencePiece")
+def test_pairs_cut_in_training_are_counted_at_initialization_once():
+    fix_random_seed(0)
+    model = build_seq2seq_translator(emb_size=8, hidden=16, vocab_size=40, max_source_pieces=4)
+    core = model.get_ref("core")
+    with pytest.warns(UserWarning, match=r"Seq2SeqTranslator: \d+ of 21 training pairs are longer "
+                                         r"than training takes: sources are cut to "
+                                         r"max_source_pieces = 4 pieces, targets to 8 \(2 x "
+                                         r"max_source_pieces\).*Raise max_source_pieces") as record:
+        model.initialize(X={"sources": SOURCES * 3, "targets": TARGETS * 3})
+    n_long = n_longer(core, SOURCES * 3, TARGETS * 3, 4)
+    assert 0 < n_long < 21 and f" {n_long} of 21 " in cut_warnings(record)[0]
+    with warnings.catch_warnings(record=True) as later:  # reported already: not per batch
+        warnings.simplefilter("always")
+        model.get_ref("loss")((SOURCES, TARGETS), is_train=True)
+    assert not cut_warnings(later)
+
+
+@pytest.mark.filterwarnings("ignore:SentencePiece")
+def test_pairs_cut_in_a_batch_warn_once_per_model():
+    """A model initialized without long pairs (or loaded) warns at the first batch that cuts,
+    with the count of that batch, and not again."""
+    fix_random_seed(0)
+    model = build_seq2seq_translator(emb_size=8, hidden=16, vocab_size=40)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model.initialize(X={"sources": SOURCES * 3, "targets": TARGETS * 3})
+        model.get_ref("loss")((SOURCES, TARGETS), is_train=True)
+    assert not cut_warnings(record)
+    core = model.get_ref("core")
+    core.attrs["hyper"]["max_source_pieces"] = 1
+    n_long = n_longer(core, SOURCES, TARGETS, 1)
+    with pytest.warns(UserWarning, match=f"{n_long} of 7 training pairs in a batch are longer "
+                                         f"than training takes: sources are cut to "
+                                         f"max_source_pieces = 1 pieces, targets to 2"):
+        model.get_ref("loss")((SOURCES, TARGETS), is_train=True)
+    with warnings.catch_warnings(record=True) as later:
+        warnings.simplefilter("always")
+        model.get_ref("loss")((SOURCES, TARGETS), is_train=True)
+    assert not cut_warnings(later)
 
 
 @needs_cpu_bf16

@@ -173,6 +173,37 @@ def test_bad_settings_are_rejected():
         nlp.add_pipe("rnn_translator", config={"model": {"hidden": 63}})
 
 
+BAD_SEARCH = [
+    ({"length_penalty": -1.0}, r"length_penalty must be >= 0 \(0 = no penalty\), got -1.0"),
+    ({"max_length_ratio": -1.0}, "max_length_ratio must be >= 0, got -1.0"),
+    ({"max_length_constant": -20}, "max_length_constant must be >= 0, got -20"),
+    ({"max_length_ratio": 0.0, "max_length_constant": 0},
+     "max_length_ratio and max_length_constant are both 0.*set max_length_ratio"),
+]
+
+
+@pytest.mark.parametrize("settings,message", BAD_SEARCH)
+def test_bad_search_settings_are_rejected(settings, message, trained, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        spacy.blank("en").add_pipe("rnn_translator", config=settings)
+    trained.to_disk(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        spacy.load(tmp_path, config={"components": {"rnn_translator": settings}})
+
+
+@pytest.mark.parametrize("settings,message", BAD_SEARCH + [
+    ({"beam_size": 0}, r"beam_size must be >= 1 \(1 = greedy search\), got 0")])
+def test_bad_search_settings_set_at_runtime_are_rejected(settings, message, trained,
+                                                         monkeypatch):
+    """predict reads cfg: a runtime change is checked there (not run as greedy search, nor
+    ignored where beam_size = 1)."""
+    translator = trained.get_pipe("rnn_translator")
+    for key, value in settings.items():
+        monkeypatch.setitem(translator.cfg, key, value)
+    with pytest.raises(ValueError, match=message):
+        trained("the cat sleeps")
+
+
 def test_bytes_round_trip(trained):
     nlp2 = make_nlp("gru", "bahdanau")
     nlp2.from_bytes(trained.to_bytes())
@@ -295,6 +326,57 @@ def test_runtime_cfg_change_that_is_not_kept_is_announced(trained, tmp_path, mon
     assert nlp.get_pipe("rnn_translator").cfg["beam_size"] == 3
 
 
+def test_max_source_pieces_on_load_comes_from_the_config(trained, tmp_path):
+    trained.to_disk(tmp_path)
+    overrides = {"components": {"rnn_translator": {"model": {"max_source_pieces": 4}}}}
+    nlp = spacy.load(tmp_path, config=overrides)
+    core = nlp.get_pipe("rnn_translator").model.get_ref("core")
+    assert core.attrs["hyper"]["max_source_pieces"] == 4
+    with pytest.warns(UserWarning, match="longer than max_source_pieces = 4"):
+        nlp("the man eats an apple")
+    nlp.to_disk(tmp_path / "again")  # saved with its config, so the value stays
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = spacy.load(tmp_path / "again")
+    assert again.get_pipe("rnn_translator").model.get_ref("core").attrs["hyper"][
+        "max_source_pieces"] == 4
+
+
+def test_runtime_max_source_pieces_change_that_is_not_kept_is_announced(trained, tmp_path,
+                                                                        monkeypatch):
+    hyper = trained.get_pipe("rnn_translator").model.get_ref("core").attrs["hyper"]
+    monkeypatch.setitem(hyper, "max_source_pieces", 50)
+    trained.to_disk(tmp_path)
+    with pytest.warns(UserWarning, match=r"settings \{'model': \{'max_source_pieces': 50\}\} "
+                                         r"that were changed at runtime"):
+        nlp = spacy.load(tmp_path)
+    assert nlp.get_pipe("rnn_translator").model.get_ref("core").attrs["hyper"][
+        "max_source_pieces"] == 200
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"hidden": 128, "cell": "lstm"}, r"cell = 'lstm' \(trained with 'gru'\), hidden = 128 "
+                                      r"\(trained with 64\)"),
+    ({"attention": "luong", "max_source_pieces": 100}, r"attention = 'luong' \(trained with "
+                                                       r"'bahdanau'\)\. The saved weights"),
+    ({"vocab_size": 500}, r"vocab_size = 500 \(trained with 80\)"),
+])
+def test_fixed_model_settings_on_load_keep_the_saved_ones_with_a_warning(trained, tmp_path,
+                                                                        overrides, message):
+    trained.to_disk(tmp_path)
+    prefix = r"\[rnn_translator\] the config sets model settings that cannot change after training: "
+    with pytest.warns(UserWarning, match=prefix + message):
+        loaded = spacy.load(tmp_path, config={"components": {"rnn_translator": {"model": overrides}}})
+    with pytest.warns(UserWarning, match=prefix + message):
+        rebuilt = make_nlp(**{"cell": "gru", "attention": "bahdanau", **overrides}).from_bytes(
+            trained.to_bytes())
+    expected = [doc._.translation for doc in trained.pipe(SOURCES[:3])]
+    for nlp in (loaded, rebuilt):
+        hyper = nlp.get_pipe("rnn_translator").model.get_ref("core").attrs["hyper"]
+        assert all(hyper[k] == v for k, v in overrides.items() if k == "max_source_pieces")
+        assert [doc._.translation for doc in nlp.pipe(SOURCES[:3])] == expected
+
+
 # -- sentences, long, empty and odd input -----------------------------------------------------
 def test_set_sentence_starts_translate_sentence_by_sentence(trained):
     indices = [0, 6, 18]  # "the cat sleeps", "the man eats an apple", "a child laughs"
@@ -332,12 +414,18 @@ def test_sentencizer_before_translator(trained):
 
 def test_long_source_is_split_with_warning():
     nlp = make_nlp(max_source_pieces=8)
-    train(nlp, n_iter=20)  # (training cuts sources to 8 pieces, without a warning)
+    with pytest.warns(UserWarning, match=r"Seq2SeqTranslator: \d+ of 20 training pairs are longer "
+                                         r"than training takes: sources are cut to "
+                                         r"max_source_pieces = 8 pieces, targets to 16 .*Raise "
+                                         r"max_source_pieces"):
+        train(nlp, n_iter=20)
     long_source = " ".join(LONGER)
     pieces = load_sentencepiece(
         nlp.get_pipe("rnn_translator").model.get_ref("core").attrs["spm_source"]).encode(long_source)
     assert len(pieces) > 8
-    with pytest.warns(UserWarning, match="longer than max_source_pieces = 8"):
+    with pytest.warns(UserWarning, match=r"longer than max_source_pieces = 8.*for a saved pipeline: "
+                                         r"spacy\.load\(path, config=\{'components': \{"
+                                         r"'rnn_translator': \{'model': \{'max_source_pieces': N"):
         batch = translate(nlp, ["the cat sleeps", long_source, "a dog runs"])
     assert isinstance(batch[1], str) and batch[1].strip()
     assert [batch[0], batch[2]] == one_by_one(nlp, ["the cat sleeps", "a dog runs"])
@@ -360,17 +448,63 @@ def test_unseen_scripts_do_not_crash(beam, beam_size):
 
 
 # -- errors -----------------------------------------------------------------------------------
-def test_predict_before_initialize_is_an_error():
+E109 = r"\[E109\] Component 'rnn_translator' could not be run\. Did you forget to call `initialize\(\)`"
+
+
+@pytest.mark.parametrize("use", ["call", "pipe", "update", "saved"])
+def test_use_before_initialize_is_spacys_e109(use, tmp_path):
     nlp = make_nlp()
-    with pytest.raises((RuntimeError, ValueError), match="(?i)not initialized|initialize"):
-        nlp("the cat sleeps")
+    if use == "saved":
+        nlp.to_disk(tmp_path)
+        nlp = spacy.load(tmp_path)
+    with pytest.raises(ValueError, match=E109):
+        if use == "update":
+            nlp.update(examples(nlp))
+        elif use == "pipe":
+            list(nlp.pipe(["the cat sleeps", "a dog runs"]))
+        else:
+            nlp("the cat sleeps")
 
 
 def test_initialize_without_reference_translations_is_an_error():
     nlp = make_nlp()
     egs = [Example(nlp.make_doc(source), nlp.make_doc(source)) for source in SOURCES]
-    with pytest.raises(ValueError, match=r"doc\._\.translation"):
+    with pytest.raises(ValueError, match=r"the training corpus yielded no examples with a non-empty "
+                                         r"source and reference translation \(doc\._\.translation\)"
+                                         r".*empty files, or every pair skipped as empty"):
         nlp.initialize(lambda: egs)
+
+
+def empty_examples(nlp: Language) -> List[Example]:
+    """Hand-made examples without a translation, with an empty one, and with an empty source."""
+    no_translation = Example(nlp.make_doc("the cat sleeps"), nlp.make_doc("the cat sleeps"))
+    empty_source = examples(nlp, [("  ", "die katze")])[0]
+    return [no_translation, examples(nlp, [("a dog runs", " ")])[0], empty_source]
+
+
+def test_training_examples_without_source_or_translation_are_counted_once():
+    nlp = make_nlp()
+    egs = examples(nlp) + empty_examples(nlp)
+    with pytest.warns(UserWarning, match=r"\[rnn_translator\] 3 of 23 training examples were "
+                                         r"skipped because their source text or reference "
+                                         r"translation \(doc\._\.translation\) is empty"):
+        optimizer = nlp.initialize(lambda: egs)
+    with warnings.catch_warnings(record=True) as later:
+        warnings.simplefilter("always")
+        nlp.update(egs, sgd=optimizer)
+    assert not [w for w in later if "training examples were skipped" in str(w.message)]
+
+
+def test_examples_skipped_in_update_are_counted_once():
+    nlp = make_nlp()
+    optimizer = nlp.initialize(lambda: examples(nlp))
+    egs = examples(nlp)[:4] + empty_examples(nlp)[:2]
+    with pytest.warns(UserWarning, match="2 of 6 training examples were skipped"):
+        nlp.update(egs, sgd=optimizer)
+    with warnings.catch_warnings(record=True) as later:
+        warnings.simplefilter("always")
+        nlp.update(egs, sgd=optimizer)
+    assert not [w for w in later if "training examples were skipped" in str(w.message)]
 
 
 # -- SentencePiece inside the pipeline --------------------------------------------------------

@@ -90,6 +90,17 @@ def test_fetch_checks_the_published_checksums(tmp_path, tiny_translation_data):
     assert "0065d13af80720a55ca8153d126e6627" in result.stdout + result.stderr  # train.en.gz md5
 
 
+@pytest.mark.parametrize("beam", ["0", "-2"])
+def test_evaluate_refuses_a_beam_below_one(tmp_path, beam):
+    result = run_script(PROJECT / "scripts" / "evaluate_translator.py", tmp_path / "model",
+                        tmp_path / "out.json", "--source", "test.src", "--target", "test.tgt",
+                        "--train-source", "train.src", "--train-target", "train.tgt",
+                        "--beam", beam, cwd=tmp_path)
+    assert result.returncode == 2  # argparse's usage error, before anything is loaded
+    assert f"argument --beam: must be >= 1 (1 = greedy search), got {beam}" in result.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
 def test_both_projects_ship_the_same_fetch_script():
     tagging = (ROOT / "projects" / "tagging" / "scripts" / "fetch_assets.py").read_text()
     assert (PROJECT / "scripts" / "fetch_assets.py").read_text() == tagging

@@ -29,6 +29,14 @@ from spacy_rnn.scorers import corpus_scores
 BUCKETS = [(1, 10), (11, 15), (16, 20), (21, 10**9)]
 
 
+def beam_size(text):
+    """argparse type of --beam: an integer >= 1 (1 = greedy search)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (1 = greedy search), got {value}")
+    return value
+
+
 def bucket_name(lo, hi):
     return f"{lo}+" if hi >= 10**9 else f"{lo}-{hi}"
 
@@ -91,7 +99,7 @@ def training_stats(log_path, ratio):
     last = records[-1]
     if last["step"] == 0:
         msg.warn(f"{path}: no dev evaluation after step 0, so model-best is the untrained "
-                 f"model: lower --training.eval_frequency (the eval_frequency variable) or "
+                 f"model: lower the eval_frequency variable (--training.eval_frequency) or "
                  f"raise the time budget")
     seconds, target_tokens = last["seconds"], last["words"] * ratio
     return {"train_log": str(path), "train_seconds": seconds, "train_words": last["words"],
@@ -128,7 +136,7 @@ def main():
     parser.add_argument("out")
     for name in ("--source", "--target", "--train-source", "--train-target"):
         parser.add_argument(name, required=True)
-    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--beam", type=beam_size, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--log", default=None, help="training log.jsonl (default: next to MODEL_DIR)")
     parser.add_argument("--pipe", default="rnn_translator", help="name of the translator component")
