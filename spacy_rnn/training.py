@@ -1,7 +1,7 @@
 """Training helpers registered with spaCy: a wall-clock budget for ``spacy train``."""
 import numbers
 import time
-from typing import Callable, Iterable, Iterator, List, Optional
+from typing import Callable, Iterable, Iterator, List, Optional, Union
 
 from spacy.util import registry
 from wasabi import msg
@@ -57,22 +57,27 @@ def set_torch_threads(n_threads: int = 1) -> Callable:
 
 
 @registry.loggers("spacy-rnn.JSONLLogger.v1")
-def jsonl_logger(path: str, console: bool = True, progress_bar: bool = False) -> Callable:
-    # progress_bar is accepted (and ignored) so that this logger can replace
-    # spaCy's default [training.logger] block with a command-line override.
+def jsonl_logger(path: str, console: bool = True,
+                 progress_bar: Union[bool, str, None] = False) -> Callable:
     """spaCy's console logger plus one JSON line per evaluation in ``path``.
 
     Each line has step, epoch, seconds since training started, words seen,
     words per second, losses and scores, so training speed can be reported.
+    ``progress_bar``: as spaCy's console logger, "eval" (a bar of the steps to the
+    next evaluation; also ``true``) or "train" (of the steps to ``max_steps``);
+    ``false`` (the default, and what spaCy's own configs hold) or null for none.
+    Under a ``spacy-rnn.time_limited_batcher.v1`` budget, each evaluation row is
+    followed by the minutes spent of the budget.
     """
     # registry.get (not registry.loggers.get) fills spaCy's lazily populated registry first
     console_logger = registry.get("loggers", "spacy.ConsoleLogger.v3")(
-        progress_bar=None, console_output=True, output_file=None)
+        progress_bar=_bar_kind(progress_bar), console_output=True, output_file=None)
 
     def setup(nlp, stdout=None, stderr=None):
         import srsly
 
         log_console, finalize_console = console_logger(nlp, stdout, stderr) if console else (None, None)
+        budget = _budget_minutes(nlp) if console else 0
         out = _open_log(path)
 
         def log_step(info: Optional[dict]) -> None:
@@ -81,6 +86,8 @@ def jsonl_logger(path: str, console: bool = True, progress_bar: bool = False) ->
             if info is not None:
                 out.write(srsly.json_dumps(_log_record(info)) + "\n")
                 out.flush()
+                if budget > 0:
+                    msg.text(f"  {info['seconds'] / 60:.1f} of {budget:g} minutes of the training budget spent")
 
         def finalize() -> None:
             if finalize_console is not None:
@@ -90,6 +97,27 @@ def jsonl_logger(path: str, console: bool = True, progress_bar: bool = False) ->
         return log_step, finalize
 
     return setup
+
+
+def _bar_kind(progress_bar: Union[bool, str, None]) -> Optional[str]:
+    """spaCy's console logger's progress_bar value for ours: None, "eval" or "train"."""
+    if progress_bar in (False, None):
+        return None
+    if progress_bar is True:
+        return "eval"
+    if progress_bar not in ("eval", "train"):
+        raise ValueError(f"spacy-rnn.JSONLLogger.v1: progress_bar must be \"eval\", \"train\", true, false or "
+                         f"null, got {progress_bar!r}")
+    return progress_bar
+
+
+def _budget_minutes(nlp) -> float:
+    """The max_minutes of a time-limited batcher in the training config, else 0."""
+    batcher = nlp.config.get("training", {}).get("batcher", {})
+    if batcher.get("@batchers") != "spacy-rnn.time_limited_batcher.v1":
+        return 0
+    minutes = batcher.get("max_minutes", 0)
+    return float(minutes) if isinstance(minutes, numbers.Real) else 0
 
 
 def _open_log(path: str):

@@ -1,8 +1,14 @@
-"""spacy-rnn.JSONLLogger.v1 writes numpy scalars (spaCy's ner reports np.float32 losses)."""
+"""spacy-rnn.JSONLLogger.v1: numpy scalars in the JSON lines (spaCy's ner reports np.float32 losses),
+spaCy's progress bar values, the training budget after each evaluation row."""
+import sys
+
 import numpy
 import pytest
+import spacy
 import srsly
 from spacy.util import registry
+
+from spacy_rnn.training import _bar_kind
 
 
 def test_jsonl_logger_writes_numpy_losses_and_scores(tmp_path):
@@ -19,3 +25,33 @@ def test_jsonl_logger_writes_numpy_losses_and_scores(tmp_path):
     assert record["losses"] == {"ner": pytest.approx(51.4), "tok2vec": 0.0}
     assert record["scores"] == {"ents_f": 0.25, "speed": 10.0}
     assert record["words_per_second"] == 50.0
+
+
+def budget_nlp(minutes):
+    nlp = spacy.blank("en")
+    nlp.config["training"]["batcher"] = {"@batchers": "spacy-rnn.time_limited_batcher.v1",
+                                         "max_minutes": minutes, "batcher": {}}
+    return nlp
+
+
+def test_evaluation_rows_say_how_much_of_the_budget_is_spent(tmp_path, capsys):
+    for minutes, expected in ((85, "1.5 of 85 minutes of the training budget spent"), (0, None)):
+        setup = registry.loggers.get("spacy-rnn.JSONLLogger.v1")(path=str(tmp_path / "log.jsonl"))
+        log_step, finalize = setup(budget_nlp(minutes), stdout=sys.stdout, stderr=sys.stderr)
+        log_step({"step": 200, "epoch": 1, "seconds": 90, "words": 1000, "score": 0.5, "losses": {},
+                  "other_scores": {}, "checkpoints": []})
+        finalize()
+        out = capsys.readouterr().out
+        assert (expected in out) if expected else ("training budget" not in out)
+
+
+@pytest.mark.parametrize("value,kind", [(False, None), (None, None), (True, "eval"), ("eval", "eval"),
+                                        ("train", "train")])
+def test_progress_bar_takes_spacys_values_and_booleans(value, kind):
+    assert _bar_kind(value) == kind
+    registry.loggers.get("spacy-rnn.JSONLLogger.v1")(path="unused.jsonl", progress_bar=value)
+
+
+def test_unknown_progress_bar_is_refused():
+    with pytest.raises(ValueError, match=r"progress_bar must be \"eval\", \"train\", true, false or null"):
+        registry.loggers.get("spacy-rnn.JSONLLogger.v1")(path="unused.jsonl", progress_bar="steps")
