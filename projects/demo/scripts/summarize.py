@@ -3,15 +3,16 @@ results/accuracy_by_distance.png (one line per cell, mean over seeds with min-ma
 
 python scripts/summarize.py metrics results
 """
-import sys
+import argparse
 from pathlib import Path
 
 import srsly
 from wasabi import msg
 
 CELLS = ["rnn", "lstm", "gru"]
-TASKS = {"tagging": ("Tagging: accuracy on the long-range verb tags", "accuracy", 100.0),
-         "translation": ("Translation: BLEU (greedy)", "BLEU", 1.0)}
+# task: (title, y label of the plot, scale of the stored scores, chance level on that scale)
+TASKS = {"tagging": ("Tagging: accuracy on the long-range verb tags", "accuracy (%)", 100.0, 50.0),
+         "translation": ("Translation: BLEU (greedy)", "BLEU", 1.0, None)}
 
 
 def load(metrics_dir: Path):
@@ -21,17 +22,40 @@ def load(metrics_dir: Path):
             path = metrics_dir / f"{task}-{cell}.json"
             if path.exists():
                 found[(task, cell)] = srsly.read_json(path)
+            else:
+                msg.warn(f"{path} missing: run `spacy project run {task}-{cell}`")
     if not found:
         msg.fail(f"No metrics in {metrics_dir}: run the training steps first", exits=1)
+    for task in TASKS:
+        check_setting(task, {cell: r for (t, cell), r in found.items() if t == task})
     return found
 
 
-def fmt(mean, std, scale):
-    return f"{mean * scale:.1f} ± {std * scale:.1f}"
+def check_setting(task, rows):
+    """Fail unless every cell of a task ran with the same seeds and steps."""
+    settings = {cell: (tuple(r["seeds"]), r["steps"]) for cell, r in rows.items()}
+    if len(set(settings.values())) > 1:
+        listing = "; ".join(f"{task}-{cell}: seeds {' '.join(map(str, seeds))}, {steps} steps"
+                            for cell, (seeds, steps) in settings.items())
+        msg.fail(f"The {task} metrics were made with different settings ({listing}): rerun "
+                 f"the {task} cells with the same seeds and steps", exits=1)
+
+
+def fmt(mean, std, scale, n_seeds):
+    spread = f"{std * scale:.1f}" if n_seeds > 1 else "n/a"
+    return f"{mean * scale:.1f} ± {spread}"
+
+
+def setting_note(row):
+    seeds = row["seeds"]
+    spread = ("mean ± standard deviation over seeds" if len(seeds) > 1
+              else "one seed, so no standard deviation (n/a)")
+    return (f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}), "
+            f"{row['steps']} training steps per run; {spread}.")
 
 
 def task_table(task, rows):
-    title, _, scale = TASKS[task]
+    title, _, scale, _ = TASKS[task]
     buckets = sorted({b for r in rows.values() for b in r["by_distance_mean"]},
                      key=lambda b: int(b.split("-")[0].rstrip("+")))
     header = ["cell", "overall"] + [f"d {b}" for b in buckets] + \
@@ -39,15 +63,15 @@ def task_table(task, rows):
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |",
              "|" + "---|" * len(header)]
     for cell, r in rows.items():
-        cells = [cell, fmt(r["score_mean"], r["score_std"], scale)]
-        cells += [fmt(r["by_distance_mean"][b], r["by_distance_std"][b], scale)
+        n = len(r["seeds"])
+        cells = [cell, fmt(r["score_mean"], r["score_std"], scale, n)]
+        cells += [fmt(r["by_distance_mean"][b], r["by_distance_std"][b], scale, n)
                   if b in r["by_distance_mean"] else "" for b in buckets]
-        cells += [f"{r['train_seconds_mean']:.1f}", f"{r['train_words_per_second_mean']:.0f}",
+        speed = r["train_words_per_second_mean"]
+        cells += [f"{r['train_seconds_mean']:.1f}", "n/a" if speed is None else f"{speed:.0f}",
                   f"{r['parameters']:,}"]
         lines.append("| " + " | ".join(cells) + " |")
-    first = next(iter(rows.values()))
-    lines += ["", f"{len(first['seeds'])} seeds ({', '.join(map(str, first['seeds']))}), "
-                  f"{first['steps']} training steps per run; mean ± standard deviation over seeds.", ""]
+    lines += ["", setting_note(next(iter(rows.values()))), ""]
     return lines
 
 
@@ -58,19 +82,33 @@ def plot(found, out_path: Path):
     import matplotlib.pyplot as plt
 
     tasks = [t for t in TASKS if any(k[0] == t for k in found)]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.4), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        title, ylabel, scale = TASKS[task]
-        for cell in CELLS:
-            if (task, cell) in found:
-                _plot_cell(ax, found[(task, cell)], cell, scale)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("dependency distance (tokens)")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        rows = {cell: found[(task, cell)] for cell in CELLS if (task, cell) in found}
+        _plot_task(ax, task, rows)
+        ax.set_title(f"{TASKS[task][0]}\n{_caption(next(iter(rows.values())))}", fontsize=10)
     fig.tight_layout()
     fig.savefig(out_path, dpi=110)
+    return fig
+
+
+def _caption(row):
+    n, steps = len(row["seeds"]), row["steps"]
+    if n == 1:
+        return f"1 seed (no band), {steps} training steps per run"
+    return f"line: mean of {n} seeds, band: min-max over seeds; {steps} training steps per run"
+
+
+def _plot_task(ax, task, rows):
+    _, ylabel, scale, chance = TASKS[task]
+    for cell, result in rows.items():
+        _plot_cell(ax, result, cell, scale)
+    if chance is not None:
+        ax.axhline(chance, ls=":", color="grey", label=f"chance ({chance:g}%)")
+    ax.set_xlabel("dependency distance (tokens)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
 
 
 def _plot_cell(ax, result, cell, scale):
@@ -100,4 +138,8 @@ def main(metrics_dir: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("metrics_dir", help="the metrics/ folder the training steps write")
+    parser.add_argument("out_dir", help="where summary.md and accuracy_by_distance.png go")
+    args = parser.parse_args()
+    main(args.metrics_dir, args.out_dir)

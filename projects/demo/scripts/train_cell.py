@@ -1,5 +1,9 @@
 """Train and evaluate one cell on one demo task for several seeds; write a metrics JSON.
 
+train_seconds (and train words/s) come from the training log, as in the tagging and translation
+projects: the training loop with its dev evaluations; wall_seconds is the whole `spacy train` call,
+initialization (SentencePiece training) and saving included.
+
 python scripts/train_cell.py tagging lstm --seeds 0 1 2 --steps 300 --data corpus --out metrics/tagging-lstm.json
 python scripts/train_cell.py translation gru --seeds 0 1 2 --steps 400 --data ../../assets/demo --out ...
 """
@@ -26,18 +30,42 @@ def bucket_of(distance):
     raise ValueError(f"distance {distance} is not positive")
 
 
+def corpus_files(task, data):
+    """The corpus files a task reads: train, dev and test (prepare.py writes them)."""
+    if task == "tagging":
+        return {"train": data / "tagging" / "train.spacy", "dev": data / "tagging" / "dev.spacy",
+                "test": data / "tagging" / "test.jsonl"}
+    return {"train_source": data / "translation" / "train.src",
+            "train_target": data / "translation" / "train.tgt",
+            "dev_source": data / "translation" / "dev.src",
+            "dev_target": data / "translation" / "dev.tgt",
+            "test": data / "translation" / "test.jsonl"}
+
+
+def check_corpus(task, data):
+    missing = [str(path) for path in corpus_files(task, data).values() if not path.is_file()]
+    if missing:
+        msg.fail(f"Missing corpus files: {', '.join(missing)}. Run `spacy project run prepare` "
+                 f"(or scripts/prepare.py) first, or point --data at its output", exits=1)
+
+
 def overrides_for(task, cell, seed, steps, data, log_path):
     common = {"system.seed": seed, "training.max_steps": steps,
               "training.eval_frequency": steps, "paths.log": str(log_path)}
-    if task == "tagging":
-        return {**common, "components.rnn_tagger.model.encoder.cell": cell,
-                "paths.train": str(data / "tagging" / "train.spacy"),
-                "paths.dev": str(data / "tagging" / "dev.spacy")}
-    return {**common, "components.rnn_translator.model.cell": cell,
-            "paths.train_source": str(data / "translation" / "train.src"),
-            "paths.train_target": str(data / "translation" / "train.tgt"),
-            "paths.dev_source": str(data / "translation" / "dev.src"),
-            "paths.dev_target": str(data / "translation" / "dev.tgt")}
+    paths = {f"paths.{k}": str(v) for k, v in corpus_files(task, data).items() if k != "test"}
+    component = ("components.rnn_tagger.model.encoder.cell" if task == "tagging"
+                 else "components.rnn_translator.model.cell")
+    return {**common, **paths, component: cell}
+
+
+def train_stats(log_path):
+    """Seconds and words of the training loop from the last log line, as the tagging and
+    translation projects report them (spaCy's whole seconds, dev evaluations included;
+    initialization and saving excluded)."""
+    last = list(srsly.read_jsonl(log_path))[-1]
+    seconds = last["seconds"]
+    return {"train_seconds": seconds, "train_words": last["words"],
+            "train_words_per_second": last["words"] / seconds if seconds else None}
 
 
 def evaluate_tagging(nlp, test_path):
@@ -93,19 +121,17 @@ def run_seed(args, seed):
     config = Path(__file__).parent.parent / "configs" / ("tagger.cfg" if args.task == "tagging" else "translator.cfg")
     msg.divider(f"{args.task} | cell {args.cell} | seed {seed} | {args.steps} steps")
     start = time.perf_counter()
+    data = Path(args.data)
     spacy_train(config, out_dir, overrides=overrides_for(args.task, args.cell, seed, args.steps,
-                                                         Path(args.data), log_path))
-    train_seconds = time.perf_counter() - start
+                                                         data, log_path))
+    wall_seconds = time.perf_counter() - start
     nlp = spacy.load(out_dir / "model-last")
-    if args.task == "tagging":
-        result = evaluate_tagging(nlp, Path(args.data) / "tagging" / "test.jsonl")
-    else:
-        result = evaluate_translation(nlp, Path(args.data) / "translation" / "test.jsonl")
-    last = list(srsly.read_jsonl(log_path))[-1]
-    result.update(seed=seed, train_seconds=train_seconds, train_words=last["words"],
-                  train_words_per_second=last["words"] / train_seconds,
+    test = corpus_files(args.task, data)["test"]
+    result = evaluate_tagging(nlp, test) if args.task == "tagging" else evaluate_translation(nlp, test)
+    result.update(seed=seed, **train_stats(log_path), wall_seconds=wall_seconds,
                   parameters=count_parameters(nlp))
-    msg.good(f"seed {seed}: score {result['score']:.3f} in {train_seconds:.1f}s")
+    msg.good(f"seed {seed}: score {result['score']:.3f}, training loop {result['train_seconds']}s "
+             f"({wall_seconds:.1f}s with initialization and saving)")
     return result
 
 
@@ -118,8 +144,14 @@ def summarize(runs):
             "by_distance_std": {k: (statistics.stdev([r["by_distance"][k] for r in runs if k in r["by_distance"]])
                                     if len(runs) > 1 else 0.0) for k in keys},
             "train_seconds_mean": statistics.mean(r["train_seconds"] for r in runs),
-            "train_words_per_second_mean": statistics.mean(r["train_words_per_second"] for r in runs),
+            "wall_seconds_mean": statistics.mean(r["wall_seconds"] for r in runs),
+            "train_words_per_second_mean": _mean_known(r["train_words_per_second"] for r in runs),
             "parameters": runs[0]["parameters"]}
+
+
+def _mean_known(values):
+    known = [v for v in values if v is not None]
+    return statistics.mean(known) if known else None
 
 
 def main():
@@ -132,6 +164,7 @@ def main():
     parser.add_argument("--training", default="training")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    check_corpus(args.task, Path(args.data))
     runs = [run_seed(args, seed) for seed in args.seeds]
     result = {"task": args.task, "cell": args.cell, "steps": args.steps, "seeds": args.seeds,
               "runs": runs, **summarize(runs)}
