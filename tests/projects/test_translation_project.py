@@ -1,5 +1,7 @@
 """The translation comparison project: the whole command chain on a tiny generated parallel
-corpus (in a data_dir with the real folder layout) and checksum verification of the fetch step."""
+corpus (in a data_dir with the real folder layout), checksum verification of the fetch step, the
+evaluation's output and errors, and summarize on (edited copies of) the committed metrics."""
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -32,24 +34,30 @@ def test_translation_workflow_runs_end_to_end(tmp_path, tiny_translation_data):
                "--vars.extra_overrides", TINY_MODEL]  # leading space: see project.yml
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    untrained = set()
     for run in RUNS:
         assert (project / "training" / run / "model-best" / "meta.json").is_file(), run
         assert list(srsly.read_jsonl(project / "training" / run / "log.jsonl")), run
         metrics = srsly.read_json(project / "metrics" / f"{run}.json")
         check_metrics(run, metrics)
+        assert metrics["training_config"]["max_minutes"] == 0.01
+        untrained |= {run} if metrics["train_steps"] == 0 else set()
     summary = (project / "results" / "summary.md").read_text()
+    assert "budget 0.01 minutes per run; dev evaluation every 3 steps" in summary
     sections = {part.split("\n")[0]: part for part in summary.split("\n## ")[1:]}
     main_table = next(text for title, text in sections.items() if title.startswith("Multi30k"))
     int8_table = next(text for title, text in sections.items() if title.startswith("Int8"))
     assert table_names(main_table) == sorted(RUNS)  # one row per architecture
     assert table_names(int8_table) == sorted(RUNS * 2)  # greedy and beam per architecture
+    assert {name for name in RUNS if f"| {name} ⚠ untrained |" in main_table} == untrained
     assert "nrefs:1|case:mixed|eff:no|tok:13a" in summary  # the BLEU signature
     for png in ("bleu_by_length.png", "bleu_vs_speed.png"):
         assert (project / "results" / png).stat().st_size > 10_000
 
 
 def table_names(section):
-    rows = [line.split(" | ")[0][2:] for line in section.splitlines() if line.startswith("| ")]
+    rows = [line.split(" | ")[0][2:].replace(" ⚠ untrained", "") for line in section.splitlines()
+            if line.startswith("| ")]
     return sorted(rows[1:])
 
 
@@ -104,3 +112,204 @@ def test_evaluate_refuses_a_beam_below_one(tmp_path, beam):
 def test_both_projects_ship_the_same_fetch_script():
     tagging = (ROOT / "projects" / "tagging" / "scripts" / "fetch_assets.py").read_text()
     assert (PROJECT / "scripts" / "fetch_assets.py").read_text() == tagging
+
+
+def test_evaluate_reports_each_search_and_records_the_training_settings(tmp_path, tiny_translation_data):
+    data_dir, _ = tiny_translation_data
+    data = {name: data_dir / "multi30k" / f"{name}.gz" for name in
+            ("train.en", "train.de", "val.en", "val.de", "test_2016_flickr.en", "test_2016_flickr.de")}
+    train = subprocess.run(
+        [sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / "translator_lstm.cfg"),
+         "--output", "training/lstm", "--paths.train_source", data["train.en"], "--paths.train_target",
+         data["train.de"], "--paths.dev_source", data["val.en"], "--paths.dev_target", data["val.de"],
+         "--training.max_steps", "4", "--training.batcher.max_minutes", "0.5",
+         "--training.logger.@loggers", "spacy-rnn.JSONLLogger.v1", "--training.logger.path",
+         "training/lstm/log.jsonl", *TINY_MODEL.split()],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
+    result = run_script(PROJECT / "scripts" / "evaluate_translator.py", "training/lstm/model-best",
+                        "metrics/lstm.json", "--source", data["test_2016_flickr.en"], "--target",
+                        data["test_2016_flickr.de"], "--train-source", data["train.en"],
+                        "--train-target", data["train.de"], "--int8", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    for search in ("greedy", "beam 5", "greedy int8", "beam 5 int8"):  # one line as each ends
+        assert f"✔ {search}: 20 sentences, " in result.stdout, search
+    assert "/20 [" in result.stderr  # tqdm's bar: sentences done / total [elapsed<left]
+    config = srsly.read_json(tmp_path / "metrics" / "lstm.json")["training_config"]
+    assert config["max_minutes"] == 0.5 and config["eval_frequency"] == 3 and config["max_steps"] == 4
+    assert config["train_source"] == str(data["train.en"])
+    summary = run_summarize(tmp_path / "metrics", tmp_path / "results", cwd=tmp_path)
+    assert "budget 0.5 minutes per run; dev evaluation every 3 steps; torch threads 1." in summary
+    assert "Multi30k en-de, test_2016_flickr (20 sentences)" in summary
+
+
+def test_evaluate_names_a_missing_model_and_its_training_step(tmp_path):
+    result = run_script(PROJECT / "scripts" / "evaluate_translator.py", "training/gru/model-best",
+                        "metrics/gru.json", "--source", "test.en", "--target", "test.de",
+                        "--train-source", "train.en", "--train-target", "train.de", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "✘ No trained pipeline at training/gru/model-best" in result.stdout
+    assert "python -m spacy project run train-gru" in result.stdout
+
+
+def test_evaluate_names_a_missing_test_file_and_the_fetch_step(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.cfg").write_text("")  # found: the data files are checked first
+    for name in ("test.en", "train.en", "train.de"):
+        (tmp_path / name).write_text("A dog.\n")
+    result = run_script(PROJECT / "scripts" / "evaluate_translator.py", "model", "out.json",
+                        "--source", "test.en", "--target", "assets/multi30k/test.de.gz",
+                        "--train-source", "train.en", "--train-target", "train.de", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "✘ Missing data file assets/multi30k/test.de.gz" in result.stdout
+    assert "python -m spacy project run fetch" in result.stdout
+    assert not (tmp_path / "out.json").exists()
+
+
+def run_summarize(metrics_dir, out_dir, cwd, returncode=0):
+    """summarize.py's printed output (the summary, then the warnings), whitespace collapsed
+    (wasabi wraps long lines); checks the exit code."""
+    result = run_script(PROJECT / "scripts" / "summarize.py", metrics_dir, out_dir, cwd=cwd)
+    assert result.returncode == returncode, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    return " ".join(result.stdout.split())
+
+
+def committed_metrics(tmp_path, edit=None):
+    """A copy of the committed metrics/*.json, each changed by edit(name, metrics) if given."""
+    metrics_dir = tmp_path / "metrics"
+    shutil.copytree(PROJECT / "metrics", metrics_dir)
+    for path in metrics_dir.glob("*.json"):
+        metrics = srsly.read_json(path)
+        if edit:
+            edit(path.stem, metrics)
+        srsly.write_json(path, metrics)
+    return metrics_dir
+
+
+def test_committed_summary_is_what_summarize_writes(tmp_path):
+    output = run_summarize(PROJECT / "metrics", tmp_path / "results", cwd=PROJECT)
+    written = (tmp_path / "results" / "summary.md").read_text()
+    assert written == (PROJECT / "results" / "summary.md").read_text()
+    assert "budget not recorded;" in written and "minutes per run" not in written
+    assert "| rnn | rnn | bahdanau | 17.88 |" in written and "⚠" not in written
+    for run in RUNS:
+        assert f"Read {PROJECT / 'metrics' / run}.json (modified " in output, run
+
+
+def test_summarize_says_when_runs_differ_in_budget_and_beam(tmp_path):
+    def edit(name, metrics):
+        metrics["training_config"] = {"max_minutes": 6 if name == "lstm" else 11, "eval_frequency": 200,
+                                      "torch_threads": 1}
+        if name == "gru":
+            metrics["beam"]["beam_size"] = 4
+    output = run_summarize(committed_metrics(tmp_path, edit), tmp_path / "results", cwd=tmp_path)
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    assert ("⚠ The runs differ in training budget: rnn: 11 minutes per run; lstm: 6 minutes per run; "
+            "gru: 11 minutes per run;") in summary
+    assert "⚠ The runs differ in beam size: rnn: 5; lstm: 5; gru: 4;" in summary
+    assert "| BLEU beam | chrF beam |" in summary  # the header no longer takes the first run's beam
+    assert "BLEU beam 5" not in summary and "(beam 5) |" in summary
+    assert "| gru | gru | bahdanau | 21.98 | 46.50 | 23.34 (beam 4) |" in summary
+    assert "dev evaluation every 200 steps" in summary
+    assert "⚠ The runs differ in training budget" in output.split("![BLEU vs decoding speed]")[1]
+
+
+def test_summarize_states_a_shared_budget_from_the_metrics(tmp_path):
+    def edit(name, metrics):
+        metrics["training_config"] = {"max_minutes": 11, "eval_frequency": 200, "torch_threads": 1}
+    run_summarize(committed_metrics(tmp_path, edit), tmp_path / "results", cwd=tmp_path)
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    assert "budget 11 minutes per run; dev evaluation every 200 steps; torch threads 1." in summary
+    assert "differ" not in summary
+
+
+def test_summarize_flags_untrained_models(tmp_path):
+    def edit(name, metrics):
+        if name == "lstm_none":
+            metrics["train_steps"] = 0
+    output = run_summarize(committed_metrics(tmp_path, edit), tmp_path / "results", cwd=tmp_path)
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    assert "| lstm_none ⚠ untrained | lstm | none |" in summary
+    assert "⚠ Untrained (lstm_none): no dev evaluation after step 0" in summary
+    warnings_after_summary = output.split("![BLEU vs decoding speed]")[1]
+    assert "⚠ Untrained (lstm_none)" in warnings_after_summary  # repeated after the summary
+
+
+def test_summarize_names_a_truncated_metrics_file(tmp_path):
+    metrics_dir = committed_metrics(tmp_path)
+    path = metrics_dir / "gru.json"
+    path.write_text(path.read_text()[:500])
+    output = run_summarize(metrics_dir, tmp_path / "results", cwd=tmp_path, returncode=1)
+    assert f"✘ Unreadable metrics {path}: not valid JSON" in output
+    assert "python -m spacy project run evaluate-gru" in output
+    assert not (tmp_path / "results").exists()
+
+
+def test_summarize_skips_unknown_files_and_lists_extra_runs(tmp_path):
+    metrics_dir = committed_metrics(tmp_path)
+    srsly.write_json(metrics_dir / "notes.json", {"comment": "not metrics"})
+    (metrics_dir / "broken.json").write_text("{")
+    shutil.copy(metrics_dir / "lstm.json", metrics_dir / "lstm_bf16.json")
+    output = run_summarize(metrics_dir, tmp_path / "results", cwd=tmp_path)
+    assert f"⚠ Skipping {metrics_dir / 'notes.json'}: no n_sentences" in output
+    assert f"⚠ Skipping {metrics_dir / 'broken.json'}: not valid JSON" in output
+    assert f"Read {metrics_dir / 'lstm_bf16.json'} (modified " in output
+    assert "not one of project.yml's runs" in output
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    assert "| lstm_bf16 | lstm |" in summary and "lstm_none.json, lstm_bf16.json." in summary
+
+
+def test_summarize_without_matplotlib_fails_before_writing(tmp_path):
+    code = ("import runpy, sys; sys.modules['matplotlib'] = None; sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code, str(PROJECT / "scripts" / "summarize.py"),
+                             str(PROJECT / "metrics"), str(tmp_path / "results")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert 'pip install -e ".[plots]"' in result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def load_summarize():
+    spec = importlib.util.spec_from_file_location("translation_summarize", PROJECT / "scripts" / "summarize.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plots_colour_runs_style_searches_and_name_the_data(tmp_path):
+    summarize = load_summarize()
+    plt = summarize.pyplot()
+    runs = summarize.load(PROJECT / "metrics")
+    setting = summarize.settings(runs)
+    by_length = summarize.plot_by_length(plt, runs, setting, tmp_path / "by_length.png")
+    ax = by_length.axes[0]
+    styles = {(line.get_color(), line.get_linestyle()) for line in ax.get_lines()}
+    assert len(styles) == 2 * len(runs)  # a colour per run, solid beam and dashed greedy
+    assert {style for _, style in styles} == {"-", "--"}
+    assert [t.get_text() for t in ax.get_xticklabels()][-1] == "21+\n(n=37)"
+    assert "Multi30k en-de, test_2016_flickr (1000 sentences)" in ax.get_title()
+    assert "training budget not recorded, beam 5" in ax.get_title()
+    by_length.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert legend.x0 > ax.get_window_extent().x1  # outside the axes
+    vs_speed = summarize.plot_vs_speed(plt, runs, setting, tmp_path / "vs_speed.png")
+    ax = vs_speed.axes[0]
+    assert not ax.texts  # no point labels to overlap: a legend names the runs
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == RUNS + ["greedy", "beam 5"]
+    assert "Multi30k en-de, test_2016_flickr" in ax.get_title()
+
+
+def test_every_file_a_command_reads_is_a_dependency():
+    """A rerun skips a step only if nothing it reads changed: scripts and data files are deps."""
+    commands = srsly.read_yaml(PROJECT / "project.yml")["commands"]
+    for command in (c for c in commands if not c.get("no_skip")):
+        named = command.get("deps", []) + command.get("outputs", [])
+        words = {word.strip('"') for line in command["script"] for word in line.split()}
+        paths = {word for word in words if word.startswith(("assets/", "scripts/", "training/"))}
+        missing = [path for path in paths if not any(n == path or n.startswith(path + "/") for n in named)]
+        assert not missing, (command["name"], missing)
+    evaluate = next(c for c in commands if c["name"] == "evaluate-rnn")
+    assert "scripts/evaluate_translator.py" in evaluate["deps"]
+    assert "assets/multi30k/train.${vars.target_lang}.gz" in evaluate["deps"]

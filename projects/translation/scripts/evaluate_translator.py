@@ -10,15 +10,18 @@ Decoding: the component's cfg["beam_size"] is set to 1 (greedy), then to --beam;
 are repeated with cfg["quantize"] = "int8" (results under greedy_int8 / beam_int8). The training
 log (spacy-rnn.JSONLLogger.v1, default: the folder above MODEL_DIR) counts source words (spaCy
 tokens); target tokens seen are estimated from it with the ratio of target SentencePiece pieces
-(+1 </s> per sentence, the pipeline's own model) to source words over the training files.
+(+1 </s> per sentence, the pipeline's own model) to source words over the training files. The
+training budget and settings of the pipeline's saved config.cfg (training.batcher.max_minutes,
+training.eval_frequency, ...) go under "training_config". Each search prints a line when it ends
+and shows a progress bar (with an estimate of the time left) while it decodes.
 """
 import argparse
-import json
 import time
 from pathlib import Path
 
 import spacy
 import srsly
+from tqdm import tqdm
 from wasabi import msg
 
 from spacy_rnn.stats import count_parameters, directory_size
@@ -49,12 +52,19 @@ def read_pairs(source_path, target_path):
 
 
 def decode(nlp, pipe_name, sources, beam_size, quantize=None):
-    """Translations of sources with the given beam size, and sentences per second."""
+    """Translations of sources with the given beam size, and the seconds they took."""
     nlp.get_pipe(pipe_name).cfg.update(beam_size=beam_size, quantize=quantize)
     list(nlp.pipe(sources[:8]))  # warm-up
+    docs = tqdm(nlp.pipe(sources, batch_size=64), total=len(sources), unit=" sent", leave=False,
+                desc=search_label(beam_size, quantize), mininterval=1.0)
     start = time.perf_counter()
-    hypotheses = [doc._.translation or "" for doc in nlp.pipe(sources, batch_size=64)]
-    return hypotheses, len(sources) / (time.perf_counter() - start)
+    hypotheses = [doc._.translation or "" for doc in docs]
+    return hypotheses, time.perf_counter() - start
+
+
+def search_label(beam_size, quantize=None):
+    label = "greedy" if beam_size == 1 else f"beam {beam_size}"
+    return f"{label} {quantize}" if quantize else label
 
 
 def by_length(sources, hypotheses, references):
@@ -69,18 +79,23 @@ def by_length(sources, hypotheses, references):
 
 
 def search_scores(nlp, pipe_name, sources, references, beam_size, quantize=None):
-    hypotheses, speed = decode(nlp, pipe_name, sources, beam_size, quantize)
+    hypotheses, seconds = decode(nlp, pipe_name, sources, beam_size, quantize)
     scores = corpus_scores(hypotheses, references)
+    msg.good(f"{search_label(beam_size, quantize)}: {len(sources)} sentences, {seconds:.1f} s "
+             f"({len(sources) / seconds:,.1f} sent/s), BLEU {scores['bleu']:.2f}, "
+             f"chrF {scores['chrf']:.2f}")
     return {"beam_size": beam_size, "quantize": quantize, "bleu": scores["bleu"], "chrf": scores["chrf"],
             "bleu_signature": str(scores["bleu_signature"]),
             "chrf_signature": str(scores["chrf_signature"]),
-            "sentences_per_second": speed, "by_length": by_length(sources, hypotheses, references),
+            "sentences_per_second": len(sources) / seconds,
+            "by_length": by_length(sources, hypotheses, references),
             "examples": [{"source": s, "reference": r, "hypothesis": h}
                          for s, r, h in list(zip(sources, references, hypotheses))[:5]]}
 
 
 def target_ratio(nlp, pipe_name, train_source, train_target):
     """Target pieces (+1 </s> each) per source word (spaCy token) over the training files."""
+    msg.text(f"Counting target pieces per source word in {train_source} / {train_target} ...")
     sources, targets = read_pairs(train_source, train_target)
     pieces = _Pieces(nlp.get_pipe(pipe_name).model.get_ref("core")).target
     n_words = sum(len(doc) for doc in nlp.tokenizer.pipe(sources, batch_size=1000))
@@ -109,25 +124,79 @@ def training_stats(log_path, ratio):
             "best_dev_bleu": 100 * max(r["scores"].get("translation_bleu", 0.0) for r in records)}
 
 
+def training_settings(nlp):
+    """The training budget and settings in the pipeline's saved config.cfg (None: not set)."""
+    config = nlp.config.interpolate()
+    training, paths = config.get("training", {}), config.get("paths", {})
+    batcher = training.get("batcher", {})
+    threads = config.get("initialize", {}).get("before_init", {}) or {}
+    return {"max_minutes": batcher.get("max_minutes"), "batcher": batcher.get("@batchers"),
+            "eval_frequency": training.get("eval_frequency"), "max_steps": training.get("max_steps"),
+            "max_epochs": training.get("max_epochs"), "patience": training.get("patience"),
+            "seed": training.get("seed"), "torch_threads": threads.get("n_threads"),
+            **{key: paths.get(key) for key in ("train_source", "train_target", "dev_source", "dev_target")}}
+
+
+def check_inputs(args):
+    """✘ before anything is loaded when the pipeline or a data file is missing."""
+    model = Path(args.model)
+    if not (model / "config.cfg").is_file():
+        step = f"train-{model.resolve().parent.name}"
+        msg.fail(f"No trained pipeline at {model} (no config.cfg)",
+                 f"The {step} step makes it: python -m spacy project run {step}", exits=1)
+    for path in (args.source, args.target, args.train_source, args.train_target):
+        if not Path(path).is_file():
+            msg.fail(f"Missing data file {path}",
+                     "The fetch step copies the corpus into assets/: python -m spacy project run fetch "
+                     "(see the README: data_dir, or spacy project assets)", exits=1)
+
+
 def evaluate(args):
+    check_inputs(args)
+    msg.text(f"Loading {args.model} ...")
     nlp = spacy.load(args.model)
     sources, references = read_pairs(args.source, args.target)
+    result = describe_run(args, nlp, len(sources))
+    report_training(result)
+    result.update(run_searches(args, nlp, sources, references))
+    return result
+
+
+def describe_run(args, nlp, n_sentences):
+    """Everything but the decoding scores: model, sizes, training settings and training speed."""
     ratio, n_pieces = target_ratio(nlp, args.pipe, args.train_source, args.train_target)
-    result = {"name": Path(args.model).resolve().parent.name, "model": str(args.model),
-              "test_source": str(args.source), "test_target": str(args.target),
-              "n_sentences": len(sources), "torch_threads": args.threads,
-              "size_bytes": directory_size(args.model), "parameters": count_parameters(nlp),
-              "model_config": dict(nlp.config["components"][args.pipe]["model"]),
-              "train_target_pieces_per_epoch": n_pieces, "target_pieces_per_source_word": ratio,
-              **training_stats(args.log or Path(args.model).parent / "log.jsonl", ratio)}
-    result["greedy"] = search_scores(nlp, args.pipe, sources, references, 1)
-    result["beam"] = search_scores(nlp, args.pipe, sources, references, args.beam)
+    return {"name": Path(args.model).resolve().parent.name, "model": str(args.model),
+            "test_source": str(args.source), "test_target": str(args.target),
+            "n_sentences": n_sentences, "torch_threads": args.threads,
+            "size_bytes": directory_size(args.model), "parameters": count_parameters(nlp),
+            "model_config": dict(nlp.config["components"][args.pipe]["model"]),
+            "training_config": training_settings(nlp),
+            "train_target_pieces_per_epoch": n_pieces, "target_pieces_per_source_word": ratio,
+            **training_stats(args.log or Path(args.model).parent / "log.jsonl", ratio)}
+
+
+def run_searches(args, nlp, sources, references):
+    """Greedy and beam search (and both with int8 under --int8), a line printed as each ends."""
+    searches = [("greedy", 1, None), ("beam", args.beam, None)]
     if args.int8:
-        for key, beam in (("greedy_int8", 1), ("beam_int8", args.beam)):
-            result[key] = search_scores(nlp, args.pipe, sources, references, beam, "int8")
+        searches += [("greedy_int8", 1, "int8"), ("beam_int8", args.beam, "int8")]
+    msg.info(f"Decoding {len(sources)} test sentences {len(searches)} times: "
+             + ", ".join(search_label(beam, quantize) for _, beam, quantize in searches))
+    result = {}
+    for key, beam, quantize in searches:
+        result[key] = search_scores(nlp, args.pipe, sources, references, beam, quantize)
+        if quantize:
             result[key]["speedup"] = (result[key]["sentences_per_second"]
                                       / result[key[:-5]]["sentences_per_second"])
     return result
+
+
+def report_training(result):
+    config = result["training_config"]
+    logged = ("" if result["train_seconds"] is None else f"{result['train_steps']} steps, "
+              f"{result['train_seconds']} s to the last dev evaluation; ")
+    msg.info(f"Training: {logged}budget {config['max_minutes']} minutes, dev evaluation every "
+             f"{config['eval_frequency']} steps (the pipeline's config.cfg)")
 
 
 def main():
@@ -148,12 +217,7 @@ def main():
     result = evaluate(args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(args.out, result)
-    brief = {k: result[k] for k in ("name", "train_seconds", "train_target_tokens_per_second")}
-    for search in ("greedy", "beam", "greedy_int8", "beam_int8"):
-        if search in result:
-            brief[search] = {k: result[search][k] for k in ("bleu", "chrf", "sentences_per_second")}
-    print(json.dumps(brief, indent=2))
-    msg.good(f"BLEU signature: {result['greedy']['bleu_signature']}")
+    msg.good(f"Wrote {args.out}; BLEU signature: {result['greedy']['bleu_signature']}")
 
 
 if __name__ == "__main__":
