@@ -1,6 +1,7 @@
 """validate_conllu in the tagging project's convert_ud.py: a malformed CoNLL-U file is refused
 with its file name, 1-based line number, the problem and the fix, before anything is converted."""
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -107,8 +108,14 @@ def test_script_refuses_a_broken_split_before_writing_anything(tmp_path):
 def test_script_converts_a_valid_file(tmp_path):
     in_dir = tmp_path / "ud"
     write(in_dir.mkdir() or in_dir, "\ufeff" + VALID, "dev.conllu")  # a leading BOM is fine
-    result = run_script(SCRIPT, in_dir, tmp_path / "corpus", "--splits", "dev", cwd=tmp_path)
+    result = run_script(SCRIPT, "ud", "corpus", "--splits", "dev", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+    # says what it is doing before each (long) step, not only when a split is done
+    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)  # wasabi's colours
+    lines = [line for line in output.splitlines() if "ud/dev.conllu" in line]
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "Checking ud/dev.conllu...", "Converting ud/dev.conllu (2 sentences)...",
+        "ud/dev.conllu: 2 sentences, 5 words"]
     from spacy.tokens import DocBin
     import spacy
     docs = list(DocBin().from_disk(tmp_path / "corpus" / "tag" / "dev.spacy")

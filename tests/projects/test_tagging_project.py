@@ -1,7 +1,9 @@
 """The tagging comparison project: the whole command chain on tiny generated corpora (in a
-data_dir with the real folder layout), checksum verification of the fetch step, and the IOB2
-converter's errors."""
+data_dir with the real folder layout), checksum verification of the fetch step, the IOB2
+converter's errors, the deps of project.yml, evaluate_tagger.py's input and --task checks, and
+what summarize.py states (budgets, untrained runs, missing scores, unreadable metrics)."""
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -58,9 +60,13 @@ def test_tagging_workflow_runs_end_to_end(tmp_path, tiny_tagging_data):
 def check_summary(project):
     summary = (project / "results" / "summary.md").read_text()
     for table, names in zip(summary.split("## NER"), (POS_RUNS, NER_RUNS)):
-        rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
+        rows = [line.split(" | ")[0].split(" ⚠")[0] for line in table.splitlines()
+                if line.startswith("| ")]
         assert sorted(rows[1:]) == sorted(f"| {name}" for name in names)  # one row per architecture
     assert "train.draft.iob2" in summary  # the fallback train file is declared
+    # the settings come from each pipeline's config, through the metrics
+    assert "time-limited batcher): 0.01 minutes, as every run's metrics record." in summary
+    assert "- Dev evaluation interval: 3 steps, as every run's metrics record." in summary
     provenance = srsly.read_json(project / "assets" / "provenance.json")
     assert provenance["assets/uner_en_ewt/train.iob2"]["fallback"] is True
     assert all(info["verified"] for info in provenance.values())
@@ -157,3 +163,243 @@ def test_convert_iob2_rejects_a_tag_column_below_1(tmp_path, capsys, column):
     assert (f"argument --tag-column: must be 1 or more (columns count from 1), got {column}"
             in capsys.readouterr().err)
     assert not (tmp_path / "x.spacy").exists()
+
+
+def test_every_script_a_command_runs_is_one_of_its_deps():
+    commands = srsly.read_yaml(PROJECT / "project.yml")["commands"]
+    for command in commands:
+        scripts = set(re.findall(r"scripts/\w+\.py", " ".join(command["script"])))
+        if not command.get("no_skip"):  # fetch always reruns
+            assert scripts <= set(command.get("deps", [])), command["name"]
+    assert len([c for c in commands if "scripts/evaluate_tagger.py" in c.get("deps", [])]) == 10
+
+
+# evaluate_tagger.py: inputs checked, a --task that does not fit refused, settings recorded
+
+WORDS = ["Anna", "sees", "the", "dog", "in", "Paris"]
+UPOS = ["PROPN", "VERB", "DET", "NOUN", "ADP", "PROPN"]
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline(tmp_path_factory):
+    """An initialized (untrained) spaCy tagger + ner saved as training/pos-tiny/model-best, with
+    a time-limited batcher of 3 minutes and eval_frequency 7 in its config."""
+    import spacy
+    from spacy.tokens import Doc
+    from spacy.training import Example
+    batcher = {"@batchers": "spacy.batch_by_words.v1", "size": 100, "tolerance": 0.2,
+               "discard_oversize": False}
+    nlp = spacy.blank("en", config={"training": {"eval_frequency": 7, "batcher": {
+        "@batchers": "spacy-rnn.time_limited_batcher.v1", "max_minutes": 3, "batcher": batcher}}})
+    nlp.add_pipe("tagger")
+    nlp.add_pipe("ner")
+    gold = Doc(nlp.vocab, words=WORDS, tags=UPOS, pos=UPOS, ents=["B-PER"] + ["O"] * 4 + ["B-LOC"])
+    nlp.initialize(lambda: [Example(Doc(nlp.vocab, words=WORDS), gold)])
+    model = tmp_path_factory.mktemp("eval") / "training" / "pos-tiny" / "model-best"
+    model.parent.mkdir(parents=True)
+    nlp.to_disk(model)
+    return model
+
+
+def write_test_docs(path, **annotations):
+    import spacy
+    from spacy.tokens import Doc, DocBin
+    vocab = spacy.blank("en").vocab
+    DocBin(docs=[Doc(vocab, words=WORDS, **annotations)] * 3).to_disk(path)
+    return path
+
+
+@pytest.mark.parametrize("task,annotations,message", [
+    ("pos", {"pos": UPOS, "tags": UPOS}, r"--task pos does not fit .*model-best.*token\.pos, "
+     r"which its pipes \(tagger, ner\) do not set: use --task tag or ner"),
+    ("tag", {"pos": UPOS}, r"--task tag: the gold docs of .*pos\.spacy have no token\.tag"),
+    ("ner", {"tags": UPOS}, r"--task ner: the gold docs of .*pos\.spacy have no doc\.ents"),
+])
+def test_evaluate_refuses_a_task_that_does_not_fit(tmp_path, tiny_pipeline, task, annotations,
+                                                   message):
+    evaluate_tagger = load_script("evaluate_tagger")
+    test = write_test_docs(tmp_path / "pos.spacy", **annotations)
+    with pytest.raises(evaluate_tagger.EvaluationError) as info:
+        evaluate_tagger.evaluate(tiny_pipeline, test, task, threads=1)
+    assert re.search(message, " ".join(info.value.args)), info.value.args
+
+
+def test_evaluate_records_the_training_settings(tmp_path, tiny_pipeline):
+    evaluate_tagger = load_script("evaluate_tagger")
+    test = write_test_docs(tmp_path / "tag.spacy", tags=UPOS)
+    result = evaluate_tagger.evaluate(tiny_pipeline, test, "tag", threads=1)
+    settings = result["training_settings"]
+    assert settings["max_minutes"] == 3 and settings["eval_frequency"] == 7
+    assert settings["seed"] == 0  # interpolated from ${system.seed}
+
+
+def test_evaluate_names_a_missing_test_file_or_model_and_the_step(tmp_path, tiny_pipeline):
+    script = PROJECT / "scripts" / "evaluate_tagger.py"
+    out = tmp_path / "m.json"
+    result = run_script(script, "corpus/pos/tst.spacy", "--task", "pos", "--model", tiny_pipeline,
+                        "--out", out, cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "✘ Test file corpus/pos/tst.spacy not found" in result.stdout
+    assert "convert-ud" in result.stdout
+    test = write_test_docs(tmp_path / "test.spacy", pos=UPOS)
+    missing = tiny_pipeline.parent / "model-last"
+    result = run_script(script, test, "--task", "pos", "--model", tiny_pipeline, "--model", missing,
+                        "--out", out, "--out", tmp_path / "m2.json", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"No trained pipeline at {missing}" in result.stdout.replace("\n", " ")
+    assert "spacy project run train-pos-tiny" in result.stdout and "--vars.checkpoint" in result.stdout
+    assert not out.exists()  # checked before anything was evaluated
+
+
+# summarize.py
+
+def metrics(task="pos", score=0.9, settings=None, **extra):
+    """A metrics dict as evaluate_tagger.py writes it (settings=None: an older file without them)."""
+    result = {"task": task, "score": score, "pipe_words_per_second": 1000.0, "size_bytes": 10**6,
+              "parameters": 1000, "torch_threads": 1, "train_seconds": 60, "train_steps": 100,
+              "train_words_per_second": 500.0,
+              "by_length": {b: {"n": n, "score": score} for b, n in
+                            zip(["1-10", "11-20", "21-40", "41+"], [5, 4, 3, 2])}}
+    if task == "ner":
+        result["ner"] = {"ents_p": score, "ents_r": score, "ents_f": score,
+                         "ents_per_type": {"PER": {"p": score, "r": score, "f": score}}}
+    if settings is not None:
+        result["training_settings"] = settings
+    return {**result, **extra}
+
+
+def run_summarize(tmp_path, files, *args):
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir(exist_ok=True)
+    for name, content in files.items():
+        path = metrics_dir / name
+        path.write_text(content, encoding="utf8") if isinstance(content, str) else \
+            srsly.write_json(path, content)
+    result = run_script(PROJECT / "scripts" / "summarize.py", "metrics", "results", *args,
+                        cwd=tmp_path)
+    summary = tmp_path / "results" / "summary.md"
+    return result, summary.read_text(encoding="utf8") if summary.exists() else None
+
+
+def test_summarize_states_the_budget_from_the_metrics(tmp_path):
+    settings = {"max_minutes": 6, "eval_frequency": 500}
+    result, summary = run_summarize(tmp_path, {"pos-rnn.json": metrics(settings=settings),
+                                               "ner-rnn_crf.json": metrics("ner", settings=settings)},
+                                    "--max-minutes", "10")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("- Training budget (wall clock, time-limited batcher): 6 minutes, as every run's "
+            "metrics record.") in summary
+    assert "- Dev evaluation interval: 500 steps, as every run's metrics record." in summary
+    assert "10 minutes" not in summary  # --max-minutes only stands in for unrecorded budgets
+    assert "metrics/pos-rnn.json" in summary and "Read metrics/ner-rnn_crf.json" in result.stdout
+
+
+def test_summarize_flags_differing_and_unrecorded_budgets(tmp_path):
+    result, summary = run_summarize(tmp_path, {
+        "pos-rnn.json": metrics(settings={"max_minutes": 2, "eval_frequency": 200}),
+        "pos-lstm.json": metrics(), "pos-gru.json": metrics()}, "--max-minutes", "6")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("**⚠ Training budget (wall clock, time-limited batcher) differs between the runs, so "
+            "they are not comparable**: 2 minutes: POS rnn; 6 minutes as given to summarize (not "
+            "recorded in the metrics, so not checked): POS lstm, POS gru.") in summary
+    assert "200 steps: POS rnn; not recorded in the metrics: POS lstm, POS gru" in summary
+    assert "differs between the runs" in result.stdout
+    result, summary = run_summarize(tmp_path, {"pos-rnn.json": metrics()})  # no fallback given
+    assert "- Training budget (wall clock, time-limited batcher): not recorded in the metrics." \
+        in summary
+
+
+def test_summarize_shows_missing_scores_as_dashes_and_flags_untrained_runs(tmp_path):
+    untrained = metrics("ner", score=None, train_steps=0, ner=None)
+    untrained["by_length"]["1-10"]["score"] = 0.5
+    result, summary = run_summarize(tmp_path, {"ner-gru_crf.json": untrained,
+                                               "ner-rnn_crf.json": metrics("ner")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| gru_crf ⚠ untrained | – | – | – | – | – | – | 50.00 | – | – | – | 60 |" in summary
+    assert "**⚠ untrained**: NER gru_crf: no dev evaluation after step 0" in summary
+    assert "Untrained: NER gru_crf" in result.stdout  # the warning is repeated
+    assert (tmp_path / "results" / "score_vs_speed.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"task": "pos", "score": 0.9', r"Cannot read .*pos-rnn\.json: not valid JSON"),
+    ('{"task": "pos", "score": 0.9}', r"Unexpected metrics in .*pos-rnn\.json: missing by_length"),
+    (srsly.json_dumps(metrics("dep")), r"Unexpected metrics in .*pos-rnn\.json: unknown task 'dep'"),
+])
+def test_summarize_names_an_unreadable_metrics_file(tmp_path, content, message):
+    result, summary = run_summarize(tmp_path, {"pos-lstm.json": metrics(), "pos-rnn.json": content})
+    output = result.stdout.replace("\n", " ")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert re.search(message, output) and "evaluate-pos-rnn" in output
+    assert summary is None
+
+
+def test_summarize_skips_a_json_file_that_is_no_metrics(tmp_path):
+    result, summary = run_summarize(tmp_path, {"pos-lstm.json": metrics(), "notes.json": "[1, 2]"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Skipping" in result.stdout and "notes.json" in result.stdout
+    assert "Metrics read (1 files): " in summary and "notes.json" not in summary
+
+
+def test_summarize_needs_matplotlib_before_writing_anything(tmp_path):
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    srsly.write_json(metrics_dir / "pos-lstm.json", metrics())
+    code = ("import runpy, sys; sys.modules['matplotlib'] = None; sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code, str(PROJECT / "scripts" / "summarize.py"),
+                             "metrics", "results"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert 'pip install -e ".[plots]"' in result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_summarize_plots_a_run_in_the_same_colour_in_both_panels():
+    summarize = load_script("summarize")
+    runs = {"POS": {"spacy_cnn": {}, "lstm_crf": {}, "gru": {}}, "NER": {"lstm_crf": {}, "rnn_crf": {}}}
+    colour = summarize.colours(runs, summarize.pyplot())
+    assert len(set(colour.values())) == 4 and set(colour) == {"spacy_cnn", "lstm_crf", "gru", "rnn_crf"}
+    assert summarize.bucket_labels({"a": metrics(), "b": metrics()})[-1] == "41+\n(n=2)"
+    assert summarize.Y_LABELS == {"POS": "UPOS accuracy (%)", "NER": "entity F1 (%)"}
+
+
+def test_convert_iob2_checks_every_input_before_converting_any(tmp_path, capsys):
+    convert_iob2 = load_script("convert_iob2")
+    first = write_iob2(tmp_path / "train.iob2", [("1", "Paris", "B-LOC", "-", "-")])
+    missing = tmp_path / "dev.iob2"
+    with pytest.raises(SystemExit) as info:
+        convert_iob2.main([str(first), str(tmp_path / "train.spacy"), str(missing),
+                           str(tmp_path / "dev.spacy")])
+    output = capsys.readouterr().out.replace("\n", " ")
+    assert info.value.code == 1
+    assert "Missing IOB2 input" in output and f"not found: {missing}" in output
+    assert "spacy project run fetch" in output
+    assert not (tmp_path / "train.spacy").exists()  # nothing converted
+
+
+def test_convert_iob2_writes_nothing_if_a_later_file_is_invalid(tmp_path, capsys):
+    convert_iob2 = load_script("convert_iob2")
+    first = write_iob2(tmp_path / "train.iob2", [("1", "Paris", "B-LOC", "-", "-")])
+    bad = write_iob2(tmp_path / "dev.iob2", [("1", "Paris", "LOC", "-", "-")])
+    with pytest.raises(SystemExit):
+        convert_iob2.main([str(first), str(tmp_path / "train.spacy"), str(bad),
+                           str(tmp_path / "dev.spacy")])
+    assert "invalid IOB2 tag 'LOC'" in capsys.readouterr().out
+    assert not (tmp_path / "train.spacy").exists()
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "Checksum override file nothere.json not found"),
+    ("[1]", "Cannot read the checksum override file nothere.json (a JSON list)"),
+    ('{"a": ', "Cannot read the checksum override file nothere.json (not valid JSON"),
+])
+def test_fetch_names_a_missing_or_bad_checksum_file(tmp_path, tiny_tagging_data, content, message):
+    data_dir, _ = tiny_tagging_data
+    project = copy_project(tmp_path)
+    if content is not None:
+        (project / "nothere.json").write_text(content, encoding="utf8")
+    result = run_script(project / "scripts" / "fetch_assets.py", "project.yml", "--data-dir",
+                        data_dir, "--checksums", "nothere.json", cwd=project)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert message in result.stdout.replace("\n", " ") and "--vars.checksums" in result.stdout

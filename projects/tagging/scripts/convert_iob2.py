@@ -9,6 +9,7 @@ silently: an invalid line stops the conversion with an error naming the file and
 does an I-TYPE tag that does not continue a TYPE entity, unless --repair is given (it then starts
 a new entity, and the repairs are counted in a warning). --drop-types maps the tags of the given
 entity types to O (counted in the report), e.g. OTH, which the UNER dev/test files do not use.
+Every input must exist and convert before any output is written.
 """
 import argparse
 import re
@@ -121,6 +122,15 @@ def report(in_path, out_path, docs, counts):
                  "(each started a new entity; --repair)")
 
 
+def check_inputs(paths):
+    """IOBError naming every input file that is missing (checked before any is converted)."""
+    missing = [str(path) for path in paths if not Path(path).is_file()]
+    if missing:
+        raise IOBError(f"not found: {', '.join(missing)}. Put the corpora in place first with "
+                       "`python -m spacy project run fetch` (with --vars.data_dir for local "
+                       "copies), or fix the paths.")
+
+
 def column_number(text: str) -> int:
     """argparse type of --tag-column: a 1-based column number."""
     value = int(text)
@@ -141,11 +151,19 @@ def main(argv=None):
     if len(args.files) % 2:
         parser.error("give the files as IN.iob2 OUT.spacy pairs")
     nlp = spacy.blank(args.lang)
-    for in_path, out_path in zip(args.files[::2], args.files[1::2]):
+    pairs = list(zip(args.files[::2], args.files[1::2]))
+    try:
+        check_inputs([in_path for in_path, _ in pairs])
+    except IOBError as err:
+        msg.fail("Missing IOB2 input", str(err), exits=1)
+    converted = []
+    for in_path, out_path in pairs:  # all of them before writing anything
         try:
-            docs, counts = convert(Path(in_path), nlp, args.repair, args.drop_types, args.tag_column - 1)
+            converted.append(convert(Path(in_path), nlp, args.repair, args.drop_types,
+                                     args.tag_column - 1))
         except IOBError as err:
             msg.fail("Invalid IOB2 input", str(err), exits=1)
+    for (in_path, out_path), (docs, counts) in zip(pairs, converted):
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         DocBin(docs=docs).to_disk(out_path)
         report(in_path, out_path, docs, counts)

@@ -177,6 +177,12 @@ def convert_split(conllu_path: Path, out_dir: Path):
     msg.good(f"{conllu_path}: {len(docs)} sentences, {n_words} words")
 
 
+def progress(text):
+    """An info line shown at once, also when the output goes to a pipe or a log."""
+    msg.info(text)
+    sys.stdout.flush()
+
+
 def write(docs, path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     DocBin(docs=docs, store_user_data=True).to_disk(path)
@@ -189,12 +195,15 @@ def main(argv=None):
     parser.add_argument("--splits", nargs="+", default=["train", "dev", "test"])
     args = parser.parse_args(argv)
     paths = [args.in_dir / f"{split}.conllu" for split in args.splits]
+    counts = {}
     try:
         for path in paths:  # all of them before writing anything
-            validate_conllu(path)
+            progress(f"Checking {path}...")
+            counts[path] = validate_conllu(path)
     except CoNLLUError as err:
         sys.exit(f"✘ Invalid CoNLL-U input\n{err}")
     for path in paths:
+        progress(f"Converting {path} ({counts[path]} sentences)...")
         convert_split(path, args.out_dir)
 
 

@@ -11,6 +11,12 @@ tag token.tag (spaCy's tagger trained on UPOS copied into token.tag), ner doc.en
 is a pipeline directory (e.g. training/pos-lstm/model-best); its training log is
 read from the folder above it (training/pos-lstm/log.jsonl, written by spacy-rnn.JSONLLogger.v1)
 unless --log is given once per model. The input docs keep the test file's (gold) tokens.
+The training settings in the pipeline's config.cfg (the time budget training.batcher.max_minutes,
+eval_frequency, ...) are recorded as "training_settings", so that the summary can state them.
+
+Every test file and model is checked before anything is evaluated, and a --task that does not fit
+is refused: pos and tag need a model that sets token.pos / token.tag and gold docs that have it,
+ner a pipe that sets doc.ents and gold docs with entities.
 """
 import argparse
 import json
@@ -27,6 +33,15 @@ from wasabi import msg
 from spacy_rnn.stats import count_parameters, directory_size
 
 BUCKETS = [(1, 10), (11, 20), (21, 40), (41, 10**9)]
+# recorded from the pipeline's config.cfg: name -> path below [training]
+SETTINGS = {"max_minutes": ("batcher", "max_minutes"), "eval_frequency": ("eval_frequency",),
+            "max_steps": ("max_steps",), "max_epochs": ("max_epochs",), "patience": ("patience",),
+            "dropout": ("dropout",), "seed": ("seed",)}
+TASK_ATTRS = {"pos": "token.pos", "tag": "token.tag", "ner": "doc.ents"}
+
+
+class EvaluationError(ValueError):
+    """A missing input or a --task that does not fit (the message says what to do)."""
 
 
 def bucket_name(lo, hi):
@@ -59,6 +74,66 @@ def training_stats(log_path):
             "n_evaluations": len(records), "best_dev_score": max(r["score"] for r in records)}
 
 
+def training_settings(nlp):
+    """The settings of SETTINGS in the pipeline's training config (None where it has none)."""
+    try:
+        config = nlp.config.interpolate()["training"]
+    except Exception as err:  # a config that does not interpolate: record nothing, say why
+        msg.warn(f"Could not read the training settings from the pipeline's config: {err}")
+        return {name: None for name in SETTINGS}
+    settings = {}
+    for name, keys in SETTINGS.items():
+        value = config
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        settings[name] = value
+    return settings
+
+
+def check_inputs(model_dirs, test_path, tasks):
+    """EvaluationError naming the first missing test file or pipeline and the step making it."""
+    if not Path(test_path).is_file():
+        step = "convert-uner" if "ner" in tasks else "convert-ud"
+        raise EvaluationError(
+            f"Test file {test_path} not found",
+            f"make it with the conversion step (`python -m spacy project run {step}`), or fix "
+            "the path")
+    for model_dir in model_dirs:
+        if not (Path(model_dir) / "config.cfg").is_file():
+            step = f"train-{Path(model_dir).resolve().parent.name}"
+            raise EvaluationError(
+                f"No trained pipeline at {model_dir} (no config.cfg)",
+                f"train it first (`python -m spacy project run {step}`), or check which "
+                "checkpoint is evaluated (--vars.checkpoint: model-best or model-last)")
+
+
+def fitting_tasks(nlp, predicted):
+    """The tasks this pipeline's output fits: pos/tag if a token has it, ner if a pipe sets ents."""
+    tasks = [t for t in ("pos", "tag") if any(getattr(tok, t) for doc in predicted for tok in doc)]
+    if any("doc.ents" in nlp.get_pipe_meta(name).assigns for name in nlp.pipe_names):
+        tasks.append("ner")
+    return tasks
+
+
+def check_task(nlp, model_dir, refs, test_path, task):
+    """EvaluationError if the model does not predict what task scores, or the gold lacks it."""
+    sample = list(nlp.pipe([Doc(nlp.vocab, words=[t.text for t in d]) for d in refs[:16]]))
+    fits = fitting_tasks(nlp, sample)
+    if task not in fits:
+        hint = f"use --task {' or '.join(fits)}" if fits else "none of pos, tag, ner fits it"
+        raise EvaluationError(
+            f"--task {task} does not fit {model_dir}",
+            f"--task {task} scores {TASK_ATTRS[task]}, which its pipes ({', '.join(nlp.pipe_names)})"
+            f" do not set: {hint}")
+    gold = any(d.ents for d in refs) if task == "ner" else \
+        any(getattr(t, task) for d in refs for t in d)
+    if not gold:
+        raise EvaluationError(
+            f"--task {task}: the gold docs of {test_path} have no {TASK_ATTRS[task]}",
+            "evaluate on the corpus of the task (corpus/pos for pos, corpus/tag for tag, "
+            "corpus/ner for ner)")
+
+
 def timed_pipe(nlp, inputs):
     """Predicted docs and the seconds nlp.pipe took (after a short warm-up)."""
     list(nlp.pipe([Doc(nlp.vocab, words=[t.text for t in d]) for d in inputs[:16]]))
@@ -70,6 +145,7 @@ def timed_pipe(nlp, inputs):
 def evaluate(model_dir, test_path, task, threads, log_path=None):
     nlp = spacy.load(model_dir)
     refs = list(DocBin().from_disk(test_path).get_docs(nlp.vocab))
+    check_task(nlp, model_dir, refs, test_path, task)
     inputs = [Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d])
               for d in refs]
     predicted, seconds = timed_pipe(nlp, inputs)
@@ -80,7 +156,8 @@ def evaluate(model_dir, test_path, task, threads, log_path=None):
               "n_sentences": len(refs), "n_words": n_words,
               "pipe_words_per_second": n_words / seconds, "torch_threads": threads,
               "size_bytes": directory_size(model_dir), "parameters": count_parameters(nlp),
-              "by_length": {}, **training_stats(log_path or Path(model_dir).parent / "log.jsonl")}
+              "by_length": {}, "training_settings": training_settings(nlp),
+              **training_stats(log_path or Path(model_dir).parent / "log.jsonl")}
     if task == "ner":
         result["ner"] = get_ner_prf(examples)
     for lo, hi in BUCKETS:
@@ -113,12 +190,20 @@ def main():
     args = parse_args()
     import torch
     torch.set_num_threads(args.threads)
-    for i, (model_dir, out) in enumerate(zip(args.model, args.out)):
-        log = args.log[i] if args.log else None
-        result = evaluate(model_dir, args.test, args.tasks[i], args.threads, log)
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(out, result)
-        print(json.dumps({k: v for k, v in result.items() if k not in ("ner", "by_length")}, indent=2))
+    try:
+        check_inputs(args.model, args.test, args.tasks)
+        for i, (model_dir, out) in enumerate(zip(args.model, args.out)):
+            log = args.log[i] if args.log else None
+            result = evaluate(model_dir, args.test, args.tasks[i], args.threads, log)
+            write_result(out, result)
+    except EvaluationError as err:
+        msg.fail(*err.args, exits=1)
+
+
+def write_result(out, result):
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(out, result)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("ner", "by_length")}, indent=2))
 
 
 if __name__ == "__main__":

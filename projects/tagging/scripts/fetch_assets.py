@@ -44,6 +44,25 @@ def parse_fallbacks(items):
     return fallbacks
 
 
+def read_checksums(path):
+    """The checksum override file (JSON: local name or dest -> md5); {} without one."""
+    if not path:
+        return {}
+    fix = "fix --vars.checksums, or set it to \"\" to check the checksums of project.yml"
+    if not Path(path).is_file():
+        msg.fail(f"Checksum override file {path} not found (working directory {Path.cwd()})",
+                 fix, exits=1)
+    try:
+        overrides = srsly.read_json(path)
+        problem = None if isinstance(overrides, dict) else f"a JSON {type(overrides).__name__}"
+    except ValueError as err:
+        problem = f"not valid JSON: {err}"
+    if problem:
+        msg.fail(f"Cannot read the checksum override file {path} ({problem})",
+                 f"it must be a JSON object {{\"folder/file\": \"<md5>\", ...}}; {fix}", exits=1)
+    return overrides
+
+
 def local_names(asset):
     """Names under the data dir that may hold this asset: dest without assets/, then the URL's name."""
     dest = Path(asset["dest"])
@@ -140,7 +159,7 @@ def main():
     parser.add_argument("--fallback", action="append", default=[], help="DEST=LOCAL_NAME[:MD5]")
     args = parser.parse_args()
     assets = srsly.read_yaml(args.project).get("assets", [])
-    overrides = srsly.read_json(args.checksums) if args.checksums else {}
+    overrides = read_checksums(args.checksums)
     fallbacks = parse_fallbacks(args.fallback)
     data_dir = Path(args.data_dir) if args.data_dir else None
     if data_dir is not None and not data_dir.is_dir():
