@@ -147,3 +147,13 @@ def test_paths_command_compares_both_cpu_computations():
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[0] == "16"
     assert all(c.endswith("x") and float(c[:-1]) > 0 for c in cells[1:]), row
+
+
+def test_add_ratios_divides_each_figure_by_the_baselines_same_figure():
+    from spacy_rnn.benchmark import BASELINE, add_ratios
+    keys = ("train", "infer", "enc_train", "enc_infer")
+    base = {"architecture": BASELINE, **{f"{k}_wps": w for k, w in zip(keys, (100, 200, 50, 400))}}
+    other = {"architecture": "x", **{f"{k}_wps": 100.0 for k in keys}}
+    add_ratios([other, base])
+    assert [other[f"{k}_ratio"] for k in keys] == pytest.approx([1.0, 0.5, 2.0, 0.25])
+    assert [base[f"{k}_ratio"] for k in keys] == pytest.approx([1.0] * 4)

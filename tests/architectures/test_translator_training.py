@@ -221,3 +221,20 @@ def test_config_validation_lists_the_allowed_precisions():
     with pytest.raises(ConfigValidationError) as error:
         nlp.add_pipe("rnn_translator", config={"model": {"train_precision": "fp16"}})
     assert "float32" in str(error.value) and "bfloat16" in str(error.value)
+
+
+@pytest.mark.filterwarnings("ignore:SentencePiece")
+def test_translator_loss_uses_label_smoothing():
+    from spacy_rnn.architectures.translator import build_seq2seq_translator
+    S = ["a b c d", "a b", "c d e"]
+    T = ["x y", "y z w", "z"]
+    losses = []
+    for ls in (0.0, 0.3):
+        fix_random_seed(0)
+        model = build_seq2seq_translator(emb_size=8, hidden=16, vocab_size=40, dropout=0.0,
+                                         label_smoothing=ls)
+        model.initialize(X={"sources": S * 3, "targets": T * 3})
+        loss, _ = model.get_ref("loss")((S, T), is_train=True)
+        losses.append(loss)
+    assert losses[1] != pytest.approx(losses[0], rel=1e-3)
+

@@ -131,7 +131,32 @@ def test_decoding_always_valid(scheme, crf, lengths, seed):
     paths = decoder.predict((scores, ner.constraints()))
     for n, path in zip(lengths, paths):
         tags = [ner.labels[i] for i in path]
-        assert len(tags) == n and is_valid(tags, scheme)
+        assert len(tags) == n and valid_by_hand(tags, scheme) and is_valid(tags, scheme)
+
+
+def valid_by_hand(tags, scheme):
+    """The schemes' rules written out, independent of schemes.py's transition table: in BIO
+    an I-X follows B-X or I-X; in BILUO an open entity (after B-X or I-X) goes on with I-X or
+    L-X only, and I/L come only inside one (the end counts as O)."""
+    prev = "O"
+    for tag in tags + ["O"]:
+        inside = prev[0] in "BI" and tag[2:] == prev[2:]
+        if scheme == "BIO" and tag[0] == "I" and not inside:
+            return False
+        continues = tag[0] in "IL"
+        if scheme == "BILUO" and (continues != inside or (prev[0] in "BI") != continues):
+            return False
+        prev = tag
+    return True
+
+
+def test_valid_by_hand_rejects_what_the_schemes_forbid():
+    assert valid_by_hand(["B-PER", "I-PER", "L-PER", "O", "U-LOC"], "BILUO")
+    assert valid_by_hand(["B-PER", "I-PER", "O", "B-LOC", "B-LOC"], "BIO")
+    for tags, scheme in ((["O", "I-PER"], "BIO"), (["B-PER", "I-LOC"], "BIO"), (["B-PER"], "BILUO"),
+                         (["O", "L-PER"], "BILUO"), (["B-PER", "O"], "BILUO"), (["I-PER", "L-PER"], "BILUO"),
+                         (["B-PER", "L-LOC"], "BILUO"), (["U-PER", "I-PER", "L-PER"], "BILUO")):
+        assert not valid_by_hand(tags, scheme), (tags, scheme)
 
 
 @pytest.mark.parametrize("labels", [["O", "B-LOC", "I-LOC"], ["B-LOC", "I-LOC", "L-LOC", "U-LOC"]])

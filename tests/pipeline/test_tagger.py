@@ -207,3 +207,21 @@ def test_load_keeps_the_saved_attr_and_says_so(tmp_path):
     with pytest.warns(UserWarning, match=r"saved with attr = 'tag'.*not the config's attr = 'pos'"):
         loaded = spacy.load(tmp_path, config={"components": {"rnn_tagger": {"attr": "pos"}}})
     assert loaded.get_pipe("rnn_tagger").attr == "tag"
+
+
+def test_softmax_loss_gives_no_gradient_to_unannotated_tokens():
+    import torch
+    from spacy_rnn.architectures.crf_layers import build_softmax_loss
+
+    loss_layer = build_softmax_loss()
+    scores = [numpy.asarray([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0], [0.0, 0.0, 1.0]], dtype="f")]
+    truths = [numpy.asarray([0, -1, 2])]
+    loss, backprop = loss_layer((scores, truths), is_train=True)
+    d = backprop(1.0)[0]
+    assert numpy.all(d[1] == 0)
+    # and it is the gradient of the loss: cross-entropy averaged over the 2 known tokens
+    t = torch.tensor(scores[0], requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(t[[0, 2]], torch.tensor([0, 2]))
+    ref.backward()
+    assert loss == pytest.approx(float(ref), rel=1e-5)
+    numpy.testing.assert_allclose(d, t.grad.numpy(), atol=1e-6)
