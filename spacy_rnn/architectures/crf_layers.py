@@ -80,9 +80,11 @@ def _crf_loss_forward(model: Model, scores_truths, is_train: bool):
         return 0.0, lambda d_loss=1.0: [model.ops.alloc2f(*s.shape) for s in scores]
     flat = _flat_tensor(model, [scores[i] for i in keep], requires_grad=True)
     lengths = torch.tensor([len(scores[i]) for i in keep], dtype=torch.long, device=flat.device)
-    n_tokens = max(int(lengths.sum()), 1)
     emissions = pad_flat(flat, lengths)
     gold = torch.from_numpy(_concat_labels([truths[i] for i in keep])).to(flat.device)
+    # per annotated token, as the softmax loss: unannotated tokens (-1) are marginalized and add
+    # nothing to the loss, so they must not dilute it either
+    n_tokens = max(int((gold >= 0).sum()), 1)
     tags = pad_flat(gold, lengths)
     mask = length_mask(lengths, emissions.shape[1])
     tags = tags.masked_fill(~mask, -1)

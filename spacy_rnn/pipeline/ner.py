@@ -3,7 +3,7 @@ from typing import Callable, Dict, Iterable, List, Literal, Optional, Sequence
 
 from spacy.language import Language
 from spacy.scorer import Scorer, get_ner_prf
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.training import Example, biluo_tags_to_spans
 from spacy.util import registry
 from spacy.vocab import Vocab
@@ -114,8 +114,23 @@ class RNNEntityRecognizer(SequenceLabelingPipe):
         return allowed_transitions(list(self.labels), self.scheme)
 
     def write_labels(self, doc: Doc, labels: List[str]) -> None:
-        spans = biluo_tags_to_spans(doc, scheme_to_biluo(labels, self.scheme))
+        spans = _without_edge_space(biluo_tags_to_spans(doc, scheme_to_biluo(labels, self.scheme)))
         if self.cfg["spans_key"] is None:
             doc.ents = spans
         else:
             doc.spans[self.cfg["spans_key"]] = spans
+
+
+def _without_edge_space(spans: List[Span]) -> List[Span]:
+    """The spans with whitespace tokens trimmed from both ends; spans of whitespace only
+    dropped (an entity never starts or ends on a space or newline token, as in spaCy's ner)."""
+    kept = []
+    for span in spans:
+        start, end = span.start, span.end
+        while start < end and span.doc[start].is_space:
+            start += 1
+        while end > start and span.doc[end - 1].is_space:
+            end -= 1
+        if start < end:
+            kept.append(Span(span.doc, start, end, label=span.label))
+    return kept

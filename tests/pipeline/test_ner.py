@@ -189,3 +189,29 @@ def test_load_keeps_saved_spans_key_and_says_how_to_change_it(tmp_path):
     ner = loaded.get_pipe("rnn_ner")
     ner.cfg["spans_key"] = "sc"
     assert "sc" in loaded("Alice lives in Paris").spans
+
+
+def test_whitespace_tokens_are_never_entities():
+    nlp = make_nlp()
+    ner = nlp.get_pipe("rnn_ner")
+    ner.cfg["labels"] = scheme_labels(["LOC", "PER"], "BILUO")
+    doc = nlp.make_doc("Alice  lives in Paris \n")
+    assert [t.is_space for t in doc] == [False, True, False, False, False, True]
+    ner.write_labels(doc, ["B-PER", "L-PER", "O", "O", "B-LOC", "L-LOC"])
+    assert [(e.text, e.label_) for e in doc.ents] == [("Alice", "PER"), ("Paris", "LOC")]
+    doc = nlp.make_doc("Alice  lives in Paris \n")
+    ner.write_labels(doc, ["U-PER", "U-LOC", "O", "O", "U-LOC", "U-PER"])
+    assert [(e.text, e.label_) for e in doc.ents] == [("Alice", "PER"), ("Paris", "LOC")]
+
+
+def test_crf_loss_is_per_annotated_token():
+    nlp = make_nlp(crf=True)
+    nlp.initialize(lambda: entity_examples(nlp))
+    loss_layer = nlp.get_pipe("rnn_ner").model.get_ref("loss")
+    rng = numpy.random.default_rng(0)
+    scores = [rng.normal(size=(4, 9)).astype("float32")]
+    truths = [numpy.asarray([1, 0, 0, 2])]
+    alone, _ = loss_layer((scores, truths), is_train=True)
+    with_unannotated, _ = loss_layer((scores + [rng.normal(size=(5, 9)).astype("float32")],
+                                      truths + [numpy.full(5, -1)]), is_train=True)
+    assert with_unannotated == pytest.approx(alone, rel=1e-6)
