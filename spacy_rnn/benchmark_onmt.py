@@ -27,7 +27,6 @@ OpenNMT-py 3.5 pins torch < 2.3, so install it next to your torch without its de
 """
 import argparse
 import json
-import sys
 import time
 import warnings
 from statistics import median
@@ -97,7 +96,7 @@ def onmt_options(sizes: Dict, input_feeding: bool) -> List[str]:
             "-dropout", str(benchmark.TRAIN_DROPOUT), "-model_type", "text"]
 
 
-def build_onmt(sizes: Dict, vocab: int, input_feeding: bool) -> torch.nn.Module:
+def build_onmt(sizes: Dict, vocabs: Tuple[int, int], input_feeding: bool) -> torch.nn.Module:
     """OpenNMT-py's NMTModel (with its generator) for the options of :func:`onmt_options`."""
     onmt, build_base_model, ArgumentParser = import_onmt()
     parser = ArgumentParser()
@@ -108,7 +107,7 @@ def build_onmt(sizes: Dict, vocab: int, input_feeding: bool) -> torch.nn.Module:
     ArgumentParser.validate_model_opts(opt)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return build_base_model(opt, {"src": _Vocab(vocab), "tgt": _Vocab(vocab)})
+        return build_base_model(opt, {"src": _Vocab(vocabs[0]), "tgt": _Vocab(vocabs[1])})
 
 
 def pair_groups(core, batches: List[List], group: int) -> List[List[Group]]:
@@ -173,9 +172,9 @@ def make_trainers(sizes: Dict, pairs: List, input_feeding: bool):
     run = benchmark.TranslatorRun("ours", variant, pairs, sizes, "cpu")
     core = run.translator.model.get_ref("core")
     module = torch_module(core)
+    vocabs = (module.config["src_vocab"], module.config["tgt_vocab"])
     trainers = {"spacy-rnn": Trainer(module, ours_logits),
-                "OpenNMT-py": Trainer(build_onmt(sizes, module.config["tgt_vocab"], input_feeding),
-                                      onmt_logits)}
+                "OpenNMT-py": Trainer(build_onmt(sizes, vocabs, input_feeding), onmt_logits)}
     return pair_groups(core, run.batches, sizes["group"]), trainers
 
 
@@ -256,4 +255,4 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    main()
