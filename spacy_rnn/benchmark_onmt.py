@@ -14,8 +14,10 @@ builds that model with OpenNMT-py's own model builder and the ``rnn_translator``
   translator's ``train_group_size``; OpenNMT-py's trainer also batches length-sorted pairs),
   the same padded tensors for both models;
 - a step is the forward pass, the summed cross-entropy over the batch's target pieces
-  divided by their number, the backward pass and one ``torch.optim.Adam`` step, with dropout
-  0.1 in both. Module level on both sides: no data loading, no SentencePiece, no logging, so
+  divided by their number (each toolkit's own way: the translator's output layer sees the
+  real target positions only, OpenNMT-py's trainer runs its generator on the padded ones too
+  and ignores them in the loss), the backward pass and one ``torch.optim.Adam`` step, with
+  dropout 0.1 in both. Module level on both sides: no data loading, no SentencePiece, no logging, so
   OpenNMT-py's trainer overheads are not counted against it.
 
 The two models take turns within each of ``--repeats`` rounds; medians are reported.
@@ -123,38 +125,36 @@ def pair_groups(core, batches: List[List], group: int) -> List[List[Group]]:
     return out
 
 
-def _loss(logits: torch.Tensor, tgt_out: torch.Tensor, n_tokens: int) -> torch.Tensor:
-    return sequence_loss(logits, tgt_out, PAD_ID)[0] / n_tokens
+def ours_loss(model, group: Group) -> torch.Tensor:
+    """The summed loss as the translator's training computes it (``Seq2Seq.loss``)."""
+    return model.loss(*group)[0]
 
 
-def ours_logits(model, group: Group) -> torch.Tensor:
-    src, src_lengths, tgt_in, _ = group
-    return model(src, src_lengths, tgt_in)
-
-
-def onmt_logits(model, group: Group) -> torch.Tensor:
-    """OpenNMT-py's model takes (B, S, 1) sources and the whole (B, T + 1, 1) target, BOS first."""
+def onmt_loss(model, group: Group) -> torch.Tensor:
+    """The summed loss as OpenNMT-py's trainer computes it: its generator on every target
+    position, cross-entropy ignoring padding. Its model takes (B, S, 1) sources and the whole
+    (B, T + 1, 1) target, BOS first."""
     src, src_lengths, tgt_in, tgt_out = group
     tgt = torch.cat([tgt_in[:, :1], tgt_out], dim=1)
     dec_out, _ = model(src.unsqueeze(-1), tgt.unsqueeze(-1), src_lengths)
     if dec_out.shape[:2] != tgt_out.shape:
         raise RuntimeError(f"OpenNMT-py decoder output {tuple(dec_out.shape)} does not match the "
                            f"targets {tuple(tgt_out.shape)} (batch first expected)")
-    return model.generator(dec_out)
+    return sequence_loss(model.generator(dec_out), tgt_out, PAD_ID)[0]
 
 
 class Trainer:
-    """A model, its logits function and an Adam optimizer; :meth:`step` trains on one batch."""
+    """A model, its summed-loss function and an Adam optimizer; :meth:`step` trains on one batch."""
 
-    def __init__(self, model: torch.nn.Module, logits_fn, learn_rate: float = 1e-3):
-        self.model, self.logits_fn = model.train(), logits_fn
+    def __init__(self, model: torch.nn.Module, loss_fn, learn_rate: float = 1e-3):
+        self.model, self.loss_fn = model.train(), loss_fn
         self.optimizer = torch.optim.Adam(model.parameters(), lr=learn_rate)
 
     def step(self, groups: List[Group]) -> float:
         n_tokens = sum(int((g[3] != PAD_ID).sum()) for g in groups)
         total = 0.0
         for group in groups:
-            loss = _loss(self.logits_fn(self.model, group), group[3], n_tokens)
+            loss = self.loss_fn(self.model, group) / n_tokens
             loss.backward()
             total += float(loss.detach())
         self.optimizer.step()
@@ -173,8 +173,8 @@ def make_trainers(sizes: Dict, pairs: List, input_feeding: bool):
     core = run.translator.model.get_ref("core")
     module = torch_module(core)
     vocabs = (module.config["src_vocab"], module.config["tgt_vocab"])
-    trainers = {"spacy-rnn": Trainer(module, ours_logits),
-                "OpenNMT-py": Trainer(build_onmt(sizes, vocabs, input_feeding), onmt_logits)}
+    trainers = {"spacy-rnn": Trainer(module, ours_loss),
+                "OpenNMT-py": Trainer(build_onmt(sizes, vocabs, input_feeding), onmt_loss)}
     return pair_groups(core, run.batches, sizes["group"]), trainers
 
 

@@ -52,7 +52,7 @@ def test_a_step_is_the_whole_batch_loss_and_one_adam_step(quick_groups):
     _, batches = quick_groups
     torch.manual_seed(0)
     model = Seq2Seq(120, 120, emb_size=8, hidden=8, attention="bahdanau", pad_id=PAD_ID)
-    trainer = benchmark_onmt.Trainer(model, benchmark_onmt.ours_logits)
+    trainer = benchmark_onmt.Trainer(model, benchmark_onmt.ours_loss)
     groups = batches[0]
     n = sum(int((g[3] != PAD_ID).sum()) for g in groups)
     model.eval()  # no dropout: the same logits twice
@@ -70,7 +70,7 @@ def test_training_steps_overfit_one_batch(quick_groups):
     _, batches = quick_groups
     torch.manual_seed(0)
     model = Seq2Seq(120, 120, emb_size=32, hidden=32, attention="bahdanau", pad_id=PAD_ID)
-    trainer = benchmark_onmt.Trainer(model, benchmark_onmt.ours_logits, learn_rate=1e-2)
+    trainer = benchmark_onmt.Trainer(model, benchmark_onmt.ours_loss, learn_rate=1e-2)
     losses = [trainer.step(batches[0]) for _ in range(100)]
     assert losses[-1] < 0.2 * losses[0]
 

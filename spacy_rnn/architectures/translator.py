@@ -63,7 +63,8 @@ def build_seq2seq_translator(
     train_group_size: in training, a batch is sorted by target length and run in
         sub-batches of about this many sentence pairs (one loss, one backward), so
         that little time goes into padding; 0 runs the whole batch padded to its
-        longest pair.
+        longest pair. Either way the output layer, and the input-feeding decoder's
+        steps, run on real target positions only (``Seq2Seq.loss``).
     train_precision: "bfloat16" runs the training forward pass under torch autocast
         in bfloat16 (weights, gradients and the loss stay float32). Measured faster
         on a CPU with AVX512-BF16 (BENCHMARKS.md); not measured on GPU. Where the
@@ -282,8 +283,6 @@ def split_long(rows: List[List[int]], limit: int) -> Tuple[List[List[int]], List
 
 def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is_train: bool,
                   group_size: int = 0, precision: str = "float32"):
-    from ..torch.seq2seq import sequence_loss
-
     core = model.layers[0]
     module = torch_module(core)
     module.train(is_train)
@@ -296,9 +295,8 @@ def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is
         src, src_lengths, tgt_in, tgt_out = _training_batch(
             core, [src_rows[i] for i in group], [tgt_rows[i] for i in group])
         with _autocast(src.device, precision):
-            logits = module(src, src_lengths, tgt_in)
-        group_total, group_tokens = sequence_loss(logits, tgt_out, PAD_ID,
-                                                  hyper["label_smoothing"])
+            group_total, group_tokens = module.loss(src, src_lengths, tgt_in, tgt_out,
+                                                    hyper["label_smoothing"])
         total, n_tokens = total + group_total, n_tokens + group_tokens
     loss = total / max(n_tokens, 1)
 

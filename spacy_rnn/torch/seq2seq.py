@@ -44,6 +44,11 @@ def _select(tensor: Optional[torch.Tensor], index: torch.Tensor,
     return None if tensor is None else tensor.index_select(dim, index)
 
 
+def _head(tensor: Optional[torch.Tensor], n: int, dim: int) -> Optional[torch.Tensor]:
+    """The first ``n`` rows of ``tensor`` along ``dim`` (a view); None stays None."""
+    return None if tensor is None else tensor.narrow(dim, 0, n)
+
+
 class DecoderState(NamedTuple):
     """Recurrent decoder state.
 
@@ -60,6 +65,10 @@ class DecoderState(NamedTuple):
         """Reorder/repeat sentences. :param index: shape (B',), int64 into B."""
         return DecoderState(_select(self.hidden, index, 1), _select(self.cell, index, 1),
                             _select(self.feed, index, 0))
+
+    def head(self, n: int) -> "DecoderState":
+        """The first ``n`` sentences."""
+        return DecoderState(_head(self.hidden, n, 1), _head(self.cell, n, 1), _head(self.feed, n, 0))
 
     def rnn_state(self):
         """The state in the form ``nn.RNN``/``nn.GRU``/``nn.LSTM`` take."""
@@ -84,6 +93,11 @@ class Encoded(NamedTuple):
         """Reorder/repeat sentences (e.g. B -> B * beam). :param index: shape (B',)."""
         return Encoded(_select(self.memory, index, 0), _select(self.src_mask, index, 0),
                        self.state.select(index), _select(self.keys, index, 0))
+
+    def head(self, n: int) -> "Encoded":
+        """The first ``n`` sentences (views, no copies)."""
+        return Encoded(_head(self.memory, n, 0), _head(self.src_mask, n, 0), self.state.head(n),
+                       _head(self.keys, n, 0))
 
 
 def check_cell(cell: str) -> str:
@@ -278,13 +292,56 @@ class Seq2Seq(nn.Module):
         :param tgt_in: shape (B, T), int64, BOS followed by the target, padded at the end
         :return: logits of shape (B, T, V)
         """
+        return self._project(self._attentional(src, src_lengths, tgt_in))
+
+    def loss(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
+             tgt_out: torch.Tensor, label_smoothing: float = 0.0) -> Tuple[torch.Tensor, int]:
+        """Teacher-forced training loss: :func:`sequence_loss` of :meth:`forward`'s logits,
+        computed on the real target positions only: the output layer (the largest product of
+        the step) and the softmax always, the input-feeding decoder's steps too (padding
+        would take its share of them).
+
+        :param tgt_out: shape (B, T), int64, the target followed by EOS, padded with pad_id
+        :return: (scalar sum of the loss over real tokens, number of real tokens)
+        """
+        if self.input_feeding:
+            att, gold = self._decode_fed_real(src, src_lengths, tgt_in, tgt_out)
+        else:
+            real = tgt_out != self.pad_id
+            att, gold = self._attentional(src, src_lengths, tgt_in)[real], tgt_out[real]
+        loss = F.cross_entropy(self._project(att).float(), gold, reduction="sum",
+                               label_smoothing=label_smoothing)
+        return loss, gold.numel()
+
+    def _decode_fed_real(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
+                         tgt_out: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The input-feeding decoder on real target positions only: sentences sorted by
+        target length, step t runs the sentences whose target is still going.
+
+        :return: attentional vectors (N, H) and their gold ids (N,), N real target positions
+        """
+        lengths = (tgt_out != self.pad_id).sum(1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        src, src_lengths, tgt_in, tgt_out, lengths = (
+            x.index_select(0, order.to(x.device)) for x in (src, src_lengths, tgt_in, tgt_out, lengths))
+        encoded = self.encode(src, src_lengths)
+        emb = self.dropout(self.tgt_embed(tgt_in))
+        going = (lengths.unsqueeze(0) > torch.arange(tgt_out.shape[1], device=lengths.device).unsqueeze(1))
+        state, steps, gold = encoded.state, [], []
+        for t, n in enumerate(going.sum(1).tolist()):
+            att, state = self._run(emb[:n, t : t + 1], state.head(n), encoded.head(n))
+            steps.append(att[:, 0])
+            gold.append(tgt_out[:n, t])
+        return torch.cat(steps), torch.cat(gold)
+
+    def _attentional(self, src: torch.Tensor, src_lengths: torch.Tensor,
+                     tgt_in: torch.Tensor) -> torch.Tensor:
+        """The decoder's attentional vectors (B, T, H) for teacher forcing."""
         encoded = self.encode(src, src_lengths)
         emb = self.dropout(self.tgt_embed(tgt_in))
         if self.input_feeding:
-            att = self._decode_fed(emb, encoded)
-        else:
-            att, _ = self._run(emb, encoded.state, encoded)
-        return self._project(att)
+            return self._decode_fed(emb, encoded)
+        return self._run(emb, encoded.state, encoded)[0]
 
     def decode_step(self, prev_tokens: torch.Tensor, state: DecoderState,
                     encoded: Encoded) -> Tuple[torch.Tensor, DecoderState]:

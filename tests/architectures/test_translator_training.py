@@ -82,7 +82,7 @@ def test_group_size_comes_from_the_config_not_the_saved_bytes():
                                       train_group_size=2).from_bytes(saved.to_bytes())
     calls = []
     module = torch_module(loaded.get_ref("core"))
-    module.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
+    module.src_embed.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
     loss, backprop = loaded.get_ref("loss")((SOURCES, TARGETS), is_train=True)
     backprop(1.0)
     assert loss > 0 and sorted(calls) == [1, 2, 2, 2]  # 7 pairs in groups of <= 2

@@ -173,3 +173,31 @@ def test_backward_reaches_all_parameters():
     loss.backward()
     missing = [name for name, p in model.named_parameters() if p.grad is None]
     assert not missing
+
+
+@pytest.mark.parametrize("cell,input_feeding,tie,smoothing,tgt_lengths", [
+    ("lstm", False, False, 0.0, [4, 2, 1]), ("lstm", True, True, 0.1, [4, 2, 1]),
+    ("lstm", True, False, 0.0, [2, 1, 4]), ("gru", True, False, 0.1, [1, 4, 4])])
+def test_training_loss_equals_the_loss_of_the_padded_logits(cell, input_feeding, tie, smoothing,
+                                                            tgt_lengths):
+    """Seq2Seq.loss (output layer, and the input-feeding decoder's steps, on real target
+    positions only; sentences in any order of length) gives the loss and the gradients of
+    sequence_loss over forward's padded logits, and never projects padding."""
+    model = _model(cell=cell, attention="bahdanau", input_feeding=input_feeding,
+                   tie_target_embeddings=tie)
+    src, src_lengths = _batch([5, 3, 2], SRC_V)
+    tgt_out, _ = _batch(tgt_lengths, TGT_V, fill=PAD)
+    tgt_in = torch.cat([torch.full((3, 1), BOS), tgt_out[:, :-1]], 1)
+    want, want_n = sequence_loss(model(src, src_lengths, tgt_in), tgt_out, PAD, smoothing)
+    want.backward()
+    want_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    rows = []
+    hook = model.generator.register_forward_hook(lambda m, args, out: rows.append(args[0].shape[0]))
+    loss, n = model.loss(src, src_lengths, tgt_in, tgt_out, smoothing)
+    hook.remove()
+    loss.backward()
+    assert n == want_n == sum(tgt_lengths) and rows == [sum(tgt_lengths)]
+    torch.testing.assert_close(loss, want)
+    for got, expected in zip((p.grad for p in model.parameters()), want_grads):
+        torch.testing.assert_close(got, expected)
