@@ -67,8 +67,9 @@ class DecoderState(NamedTuple):
                             _select(self.feed, index, 0))
 
     def head(self, n: int) -> "DecoderState":
-        """The first ``n`` sentences."""
-        return DecoderState(_head(self.hidden, n, 1), _head(self.cell, n, 1), _head(self.feed, n, 0))
+        """The first ``n`` sentences (the recurrent states contiguous, as cuDNN requires)."""
+        hidden, cell = (None if x is None else _head(x, n, 1).contiguous() for x in (self.hidden, self.cell))
+        return DecoderState(hidden, cell, _head(self.feed, n, 0))
 
     def rnn_state(self):
         """The state in the form ``nn.RNN``/``nn.GRU``/``nn.LSTM`` take."""
