@@ -9,7 +9,7 @@ builds that model with OpenNMT-py's own model builder and the ``rnn_translator``
 
 - the pairs are the ``--mt-data`` files (default: generated pairs), SentencePiece-encoded
   by an ``rnn_translator`` initialized on them, in batches of ``--batch`` pairs (256,
-  about 4,250 target pieces on Multi30k, close to OpenNMT-py's 4,096-token batches);
+  about 4,250 target pieces on Multi30k, close to the common 4,096-token batches);
 - each batch is sorted by target length and run as sub-batches of ``--group`` pairs (64, the
   translator's ``train_group_size``; OpenNMT-py's trainer also batches length-sorted pairs),
   the same padded tensors for both models;

@@ -67,9 +67,13 @@ class DecoderState(NamedTuple):
                             _select(self.feed, index, 0))
 
     def head(self, n: int) -> "DecoderState":
-        """The first ``n`` sentences (the recurrent states contiguous, as cuDNN requires)."""
-        hidden, cell = (None if x is None else _head(x, n, 1).contiguous() for x in (self.hidden, self.cell))
-        return DecoderState(hidden, cell, _head(self.feed, n, 0))
+        """The first ``n`` sentences (views)."""
+        return DecoderState(_head(self.hidden, n, 1), _head(self.cell, n, 1), _head(self.feed, n, 0))
+
+    def contiguous(self) -> "DecoderState":
+        """The recurrent states contiguous, as cuDNN requires (a copy only where they are not)."""
+        return DecoderState(self.hidden.contiguous(),
+                            None if self.cell is None else self.cell.contiguous(), self.feed)
 
     def rnn_state(self):
         """The state in the form ``nn.RNN``/``nn.GRU``/``nn.LSTM`` take."""
@@ -330,7 +334,9 @@ class Seq2Seq(nn.Module):
         going = (lengths.unsqueeze(0) > torch.arange(tgt_out.shape[1], device=lengths.device).unsqueeze(1))
         state, steps, gold = encoded.state, [], []
         for t, n in enumerate(going.sum(1).tolist()):
-            att, state = self._run(emb[:n, t : t + 1], state.head(n), encoded.head(n))
+            if n == 0:  # only padding columns left
+                break
+            att, state = self._run(emb[:n, t : t + 1], state.head(n).contiguous(), encoded.head(n))
             steps.append(att[:, 0])
             gold.append(tgt_out[:n, t])
         return torch.cat(steps), torch.cat(gold)

@@ -201,3 +201,14 @@ def test_training_loss_equals_the_loss_of_the_padded_logits(cell, input_feeding,
     torch.testing.assert_close(loss, want)
     for got, expected in zip((p.grad for p in model.parameters()), want_grads):
         torch.testing.assert_close(got, expected)
+
+
+def test_training_loss_with_only_eos_targets_and_trailing_padding_columns():
+    model = _model(cell="gru", attention="luong", input_feeding=True, dec_layers=1)
+    src, src_lengths = _batch([3, 1], SRC_V)
+    tgt_out = torch.tensor([[EOS, PAD, PAD], [EOS, PAD, PAD]])
+    tgt_in = torch.tensor([[BOS, PAD, PAD], [BOS, PAD, PAD]])
+    want, _ = sequence_loss(model(src, src_lengths, tgt_in), tgt_out, PAD)
+    loss, n = model.loss(src, src_lengths, tgt_in, tgt_out)
+    assert n == 2
+    torch.testing.assert_close(loss, want)
