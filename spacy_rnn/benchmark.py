@@ -531,19 +531,25 @@ def decode_searches(device: str) -> Dict[str, Tuple[int, Optional[str]]]:
     return searches
 
 
+def translator_pairs(sizes: Dict) -> List[Tuple[str, str]]:
+    """The ``--mt-data`` pairs (enough for the batches and the decoding, else exit saying so),
+    or generated ones."""
+    if not sizes.get("mt_data"):
+        return generate_parallel(sizes["mt_pairs"], sizes, sizes["seed"])
+    pairs = read_pairs(sizes["mt_data"], sizes["mt_pairs"])
+    needed = (sizes["mt_batches"] + 1) * sizes["mt_batch"] + sizes["mt_decode"]
+    if len(pairs) < needed:
+        raise SystemExit(f"--mt-data {' '.join(sizes['mt_data'])}: {len(pairs)} non-empty "
+                         f"pairs, the translator benchmark needs at least {needed} "
+                         f"({sizes['mt_batches']} + 1 batches of {sizes['mt_batch']} and "
+                         f"{sizes['mt_decode']} to decode).")
+    return pairs
+
+
 def run_translators(sizes: Dict, device: str, bf16: bool = False) -> List[Dict]:
     """Median over ``repeats`` rounds of training, then of greedy and beam-5 decoding;
     with ``bf16`` each model also trained in bfloat16."""
-    if sizes.get("mt_data"):
-        pairs = read_pairs(sizes["mt_data"], sizes["mt_pairs"])
-        needed = (sizes["mt_batches"] + 1) * sizes["mt_batch"] + sizes["mt_decode"]
-        if len(pairs) < needed:
-            raise SystemExit(f"--mt-data {' '.join(sizes['mt_data'])}: {len(pairs)} non-empty "
-                             f"pairs, the translator benchmark needs at least {needed} "
-                             f"({sizes['mt_batches']} + 1 batches of {sizes['mt_batch']} and "
-                             f"{sizes['mt_decode']} to decode).")
-    else:
-        pairs = generate_parallel(sizes["mt_pairs"], sizes, sizes["seed"])
+    pairs = translator_pairs(sizes)
     runs = [TranslatorRun(name, variant, pairs, sizes, device)
             for name, variant in translator_variants(sizes.get("mt_preset", "default"),
                                                       bf16).items()]

@@ -125,6 +125,11 @@ def pair_groups(core, batches: List[List], group: int) -> List[List[Group]]:
     return out
 
 
+def target_pieces(groups: List[Group]) -> int:
+    """Real target positions (pieces and EOS) of the groups."""
+    return sum(int((g[3] != PAD_ID).sum()) for g in groups)
+
+
 def ours_loss(model, group: Group) -> torch.Tensor:
     """The summed loss as the translator's training computes it (``Seq2Seq.loss``)."""
     return model.loss(*group)[0]
@@ -151,7 +156,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=learn_rate)
 
     def step(self, groups: List[Group]) -> float:
-        n_tokens = sum(int((g[3] != PAD_ID).sum()) for g in groups)
+        n_tokens = target_pieces(groups)
         total = 0.0
         for group in groups:
             loss = self.loss_fn(self.model, group) / n_tokens
@@ -165,26 +170,25 @@ class Trainer:
         return sum(p.numel() for p in self.model.parameters())
 
 
-def make_trainers(sizes: Dict, pairs: List, input_feeding: bool):
+def make_trainers(sizes: Dict, pairs: List, variant: Dict):
     """The translator pipeline (initialized on the pairs), its batches' groups, and both trainers."""
-    variant = dict(cell="lstm", attention="bahdanau", encoder_depth=2, decoder_depth=2,
-                   input_feeding=input_feeding)
     run = benchmark.TranslatorRun("ours", variant, pairs, sizes, "cpu")
     core = run.translator.model.get_ref("core")
     module = torch_module(core)
     vocabs = (module.config["src_vocab"], module.config["tgt_vocab"])
     trainers = {"spacy-rnn": Trainer(module, ours_loss),
-                "OpenNMT-py": Trainer(build_onmt(sizes, vocabs, input_feeding), onmt_loss)}
+                "OpenNMT-py": Trainer(build_onmt(sizes, vocabs, variant["input_feeding"]), onmt_loss)}
     return pair_groups(core, run.batches, sizes["group"]), trainers
 
 
-def time_model(sizes: Dict, pairs: List, input_feeding: bool) -> Dict:
+def time_model(sizes: Dict, pairs: List, variant: Dict) -> Dict:
     """Training target pieces/s of both models, median of the rounds, and their ratio."""
-    batches, trainers = make_trainers(sizes, pairs, input_feeding)
+    input_feeding = variant["input_feeding"]
+    batches, trainers = make_trainers(sizes, pairs, variant)
     for trainer in trainers.values():
         trainer.step(batches[0])  # warm-up
     timed = batches[1:]
-    pieces = sum(int((g[3] != PAD_ID).sum()) for groups in timed for g in groups)
+    pieces = sum(target_pieces(groups) for groups in timed)
     seconds: Dict[str, List[float]] = {name: [] for name in trainers}
     for r in range(sizes["repeats"]):
         for name, trainer in trainers.items():
@@ -212,16 +216,6 @@ def settings(args: argparse.Namespace) -> Dict:
     return sizes
 
 
-def load_pairs(sizes: Dict) -> List[Tuple[str, str]]:
-    if not sizes["mt_data"]:
-        return benchmark.generate_parallel(sizes["mt_pairs"], sizes, sizes["seed"])
-    pairs = benchmark.read_pairs(sizes["mt_data"], sizes["mt_pairs"])
-    if len(pairs) < sizes["mt_pairs"]:
-        raise SystemExit(f"--mt-data {' '.join(sizes['mt_data'])}: {len(pairs)} non-empty pairs, "
-                         f"this comparison needs {sizes['mt_pairs']}.")
-    return pairs
-
-
 def report(results: Dict) -> str:
     m, s = results["machine"], results["settings"]
     lines = [f"machine: {m['platform']}, {m['processor']}, torch threads {m['torch_threads']}",
@@ -243,10 +237,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     onmt = import_onmt()[0]
     torch.set_num_threads(args.threads)
     sizes = settings(args)
-    pairs = load_pairs(sizes)
+    pairs = benchmark.translator_pairs(sizes)
+    variants = benchmark.translator_variants("reference").values()  # with, without input feeding
     results = {"machine": benchmark.machine_info(args.threads),
                "onmt_version": getattr(onmt, "__version__", "unknown"), "settings": sizes,
-               "rows": [time_model(sizes, pairs, feeding) for feeding in (True, False)]}
+               "rows": [time_model(sizes, pairs, variant) for variant in variants]}
     print(report(results))
     if args.out:
         with open(args.out, "w", encoding="utf8") as file:

@@ -16,9 +16,8 @@ HAS_ONMT = importlib.util.find_spec("onmt") is not None
 @pytest.fixture(scope="module")
 def quick_groups():
     sizes = benchmark_onmt.settings(benchmark_onmt.parse_args(["--quick", "--batches", "2"]))
-    pairs = benchmark_onmt.load_pairs(sizes)
-    variant = dict(cell="lstm", attention="bahdanau", encoder_depth=2, decoder_depth=2,
-                   input_feeding=True)
+    pairs = benchmark.translator_pairs(sizes)
+    variant = next(iter(benchmark.translator_variants("reference").values()))
     run = benchmark.TranslatorRun("ours", variant, pairs, sizes, "cpu")
     core = run.translator.model.get_ref("core")
     return run, benchmark_onmt.pair_groups(core, run.batches, sizes["group"])

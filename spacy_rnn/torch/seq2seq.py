@@ -329,8 +329,7 @@ class Seq2Seq(nn.Module):
         order = torch.argsort(lengths, descending=True, stable=True)
         src, src_lengths, tgt_in, tgt_out, lengths = (
             x.index_select(0, order.to(x.device)) for x in (src, src_lengths, tgt_in, tgt_out, lengths))
-        encoded = self.encode(src, src_lengths)
-        emb = self.dropout(self.tgt_embed(tgt_in))
+        encoded, emb = self._encode_embed(src, src_lengths, tgt_in)
         going = (lengths.unsqueeze(0) > torch.arange(tgt_out.shape[1], device=lengths.device).unsqueeze(1))
         state, steps, gold = encoded.state, [], []
         for t, n in enumerate(going.sum(1).tolist()):
@@ -344,11 +343,15 @@ class Seq2Seq(nn.Module):
     def _attentional(self, src: torch.Tensor, src_lengths: torch.Tensor,
                      tgt_in: torch.Tensor) -> torch.Tensor:
         """The decoder's attentional vectors (B, T, H) for teacher forcing."""
-        encoded = self.encode(src, src_lengths)
-        emb = self.dropout(self.tgt_embed(tgt_in))
+        encoded, emb = self._encode_embed(src, src_lengths, tgt_in)
         if self.input_feeding:
             return self._decode_fed(emb, encoded)
         return self._run(emb, encoded.state, encoded)[0]
+
+    def _encode_embed(self, src: torch.Tensor, src_lengths: torch.Tensor,
+                      tgt_in: torch.Tensor) -> Tuple[Encoded, torch.Tensor]:
+        """The encoded sources and the decoder's input embeddings (with dropout)."""
+        return self.encode(src, src_lengths), self.dropout(self.tgt_embed(tgt_in))
 
     def decode_step(self, prev_tokens: torch.Tensor, state: DecoderState,
                     encoded: Encoded) -> Tuple[torch.Tensor, DecoderState]:
