@@ -7,11 +7,19 @@ Every module splits its work in two: :meth:`Attention.project_keys` runs once
 per source batch (and is reused by every decoding step), :meth:`Attention.forward`
 scores all ``T`` queries against the projected keys at once. Padding positions
 are set to ``-inf`` before the softmax, so their weights are exactly zero.
+
+On CPU in float32, Bahdanau attention's scores run in C (:func:`.native.additive_scores`)
+where the C library could be built: same scores within float rounding, without the
+(B, T, S, A) tensors PyTorch would build (several times faster, and O(B * T * S) memory).
 """
 from typing import Optional, Tuple
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
+
+from . import native
+from .precision import autocast_on
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -81,7 +89,8 @@ class NoAttention(Attention):
 class BahdanauAttention(Attention):
     """Additive attention: ``v . tanh(W_q q + W_k m)`` with an MLP of width ``hidden``.
 
-    Memory for all queries at once is O(B * T * S * hidden).
+    In PyTorch (:meth:`score`; GPU, other dtypes, no C library) memory for all queries at once
+    is O(B * T * S * hidden); the C scores (:class:`AdditiveScores`) need O(B * T * S).
     """
 
     def __init__(self, query_size: int, key_size: int, hidden: int):
@@ -90,13 +99,50 @@ class BahdanauAttention(Attention):
         self.key_proj = nn.Linear(key_size, hidden, bias=False)
         self.query_proj = nn.Linear(query_size, hidden)
         self.v = nn.Linear(hidden, 1, bias=False)
+        self.v.keep_float = True  # a dot product: int8 would gain nothing and lose the C scores
 
     def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
         return self.key_proj(memory)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        query = self.query_proj(query).unsqueeze(2)  # (B, T, 1, hidden)
-        return self.v(torch.tanh(query + keys.unsqueeze(1))).squeeze(-1)
+        """The scores in PyTorch (the C scores' reference)."""
+        return self._tanh_scores(self.query_proj(query), keys)
+
+    def _tanh_scores(self, projected: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        return self.v(torch.tanh(projected.unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1)
+
+    def forward(self, query, keys, memory, mask):
+        projected = self.query_proj(query)
+        if _c_scores(projected, keys, self.v):
+            scores = AdditiveScores.apply(projected, keys, self.v.weight.view(-1), mask)
+        else:
+            scores = self._tanh_scores(projected, keys)
+        weights = masked_softmax(scores, mask)
+        return torch.bmm(weights, memory), weights
+
+
+def _c_scores(projected: torch.Tensor, keys: torch.Tensor, v: nn.Module) -> bool:
+    """Whether the C scores can run: float32 on the CPU, a float ``v`` layer, no CPU autocast
+    (which would want them in bfloat16), and the C library built."""
+    return (type(v) is nn.Linear and not autocast_on("cpu")
+            and native.usable(projected, keys, v.weight))
+
+
+class AdditiveScores(torch.autograd.Function):
+    """``v . tanh(q + k)`` scores (B, T, S) from q (B, T, A), keys (B, S, A), v (A,), -inf where
+    the (B, S) mask is False, in C with a hand-written backward pass (not itself
+    differentiable)."""
+
+    @staticmethod
+    def forward(ctx, q, keys, v, mask):
+        ctx.save_for_backward(q, keys, v, mask)
+        return native.additive_scores(q, keys, v, mask)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        q, keys, v, mask = ctx.saved_tensors
+        return (*native.additive_scores_backward(grad, q, keys, v, mask), None)
 
 
 class LuongAttention(Attention):

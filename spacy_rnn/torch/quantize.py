@@ -4,8 +4,9 @@
 the weights of every ``nn.Linear``, ``nn.LSTM`` and ``nn.GRU`` are stored in
 int8 and activations are quantized on the fly, which speeds up the matrix
 products that dominate step-by-step decoding (the vocabulary projection above
-all). Embeddings, the vanilla ``nn.RNN`` and the attention's element-wise ops
-stay in float32.
+all). Embeddings, the vanilla ``nn.RNN``, the attention's element-wise ops and
+layers marked ``keep_float`` (Bahdanau attention's ``v``, whose scores run in C in
+float32) stay in float32.
 
 It uses ``torch.ao.quantization.quantize_dynamic``: torch 2.13 marks it
 deprecated but it is still the fastest int8 path on x86 CPUs for these layers
@@ -46,4 +47,11 @@ def quantize_int8(module: nn.Module) -> nn.Module:
     with warnings.catch_warnings():
         for message in _DEPRECATION_MESSAGES:
             warnings.filterwarnings("ignore", message=message)
-        return quantize_dynamic(float_copy, set(QUANTIZABLE), dtype=torch.qint8)
+        return quantize_dynamic(float_copy, _quantized_names(float_copy), dtype=torch.qint8)
+
+
+def _quantized_names(module: nn.Module) -> set:
+    """The names of the submodules to quantize: those of the quantizable types not marked
+    ``keep_float``."""
+    return {name for name, sub in module.named_modules()
+            if isinstance(sub, QUANTIZABLE) and not getattr(sub, "keep_float", False)}

@@ -1,4 +1,5 @@
-"""The LSTM and GRU time-step loops in C (``steps.c``), compiled at first use.
+"""The LSTM and GRU time-step loops in C (``steps.c``) and additive attention scores
+(``attention.c``), compiled at first use.
 
 The loops of :mod:`..fused_lstm` and :mod:`..fused_gru` run a dozen small PyTorch
 operations per time step; on CPU their dispatch, and PyTorch's batched products of tiny
@@ -7,7 +8,9 @@ layer in one call: the small products as register-blocked loops, the gate activa
 in one pass with an exp approximation that the compiler vectorizes (sigmoid and tanh
 within 1e-7 and 2e-7 of float64). The tensors around the loops are either per direction in
 packed order, or (``rows``) in the caller's row order, the loops gathering and scattering
-each direction's rows themselves (:mod:`..flat_layers`).
+each direction's rows themselves (:mod:`..flat_layers`). ``attention.c`` computes Bahdanau
+attention's scores and their gradients without PyTorch's (B, T, S, A) intermediate tensors
+(:mod:`..attention`).
 
 The library is built with the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``)
 into a cache folder (``$SPACY_RNN_CACHE``, else ``$XDG_CACHE_HOME/spacy_rnn``, by default
@@ -34,7 +37,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-SOURCE = Path(__file__).with_name("steps.c")
+SOURCES = [Path(__file__).with_name(name) for name in ("steps.c", "attention.c")]
+HEADERS = [Path(__file__).with_name("approx.h")]
 _LIBRARY: Optional[ctypes.CDLL] = None
 _TRIED = False
 
@@ -138,10 +142,11 @@ def cache_dir() -> Path:
 
 
 def build(openmp: bool = True) -> Path:
-    """Compile ``steps.c`` (with or without OpenMP) into the cache folder unless already
+    """Compile ``steps.c`` and ``attention.c`` (with or without OpenMP) into the cache folder unless already
     there; the path."""
     cc, flags = compiler(), compile_flags(openmp)
-    identity = [SOURCE.read_text(), *cc, compiler_version(cc), *flags, sys.platform, platform.machine()]
+    identity = [*(path.read_text() for path in SOURCES + HEADERS), *cc, compiler_version(cc), *flags,
+                sys.platform, platform.machine()]
     key = hashlib.sha256("\0".join(identity).encode()).hexdigest()[:16]
     target = cache_dir() / f"steps-{'openmp' if openmp else 'serial'}-{key}.so"
     if target.exists():
@@ -149,7 +154,7 @@ def build(openmp: bool = True) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         built = Path(tmp) / target.name
-        result = subprocess.run([*cc, *flags, "-o", str(built), str(SOURCE), "-lm"],
+        result = subprocess.run([*cc, *flags, "-o", str(built), *map(str, SOURCES), "-lm"],
                                 capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(cc)} failed: {result.stderr.strip()[-2000:]}")
@@ -177,6 +182,9 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         function = getattr(lib, name)
         function.argtypes = [i64, i64, i64, i64, ptr, ptr] + [ptr] * n_pointers
         function.restype = None
+    lib.additive_scores.argtypes = [i64] * 4 + [ptr] * 5
+    lib.additive_scores_backward.argtypes = [i64] * 4 + [ptr] * 8
+    lib.additive_scores.restype = lib.additive_scores_backward.restype = None
     return lib
 
 
@@ -352,3 +360,43 @@ def gru_backward(grad_states: torch.Tensor, w_hh: torch.Tensor, gates: torch.Ten
                            _ptr(w_t), _ptr(gates), _ptr(rec_n), _ptr(states), _ptr(grad_states), _ptr(d_proj),
                            _ptr(d_rec), _ptr(work), _ptr(d_flat))
     return (d_proj, d_rec) if rows is None else (d_proj, d_rec, d_flat)
+
+
+def additive_scores(q: torch.Tensor, keys: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Additive attention scores ``v . tanh(q[b, t] + keys[b, s])`` (B, T, S), -inf where ``mask``
+    (B, S) is False, from q (B, T, A), keys (B, S, A) and v (A,) (``attention.c``)."""
+    q, keys, v, mask = _additive_inputs(q, keys, v, mask)
+    (batch, steps, width), length = q.shape, keys.shape[1]
+    scores = q.new_empty((batch, steps, length))
+    _loaded().additive_scores(batch, steps, length, width, _ptr(q), _ptr(keys), _ptr(v), _ptr(mask),
+                              _ptr(scores))
+    return scores
+
+
+def additive_scores_backward(grad: torch.Tensor, q: torch.Tensor, keys: torch.Tensor, v: torch.Tensor,
+                             mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients w.r.t. q, keys and v from ``grad`` (B, T, S), that of :func:`additive_scores`'s
+    result (ignored where ``mask`` is False)."""
+    q, keys, v, mask = _additive_inputs(q, keys, v, mask)
+    (batch, steps, width), length = q.shape, keys.shape[1]
+    _check_float32(grad=grad)
+    _check_shapes(grad=(grad, (batch, steps, length)))
+    grad = grad.contiguous()
+    d_q, d_keys, d_v = torch.empty_like(q), torch.empty_like(keys), q.new_empty((batch, width))
+    _loaded().additive_scores_backward(batch, steps, length, width, _ptr(q), _ptr(keys), _ptr(v), _ptr(mask),
+                                       _ptr(grad), _ptr(d_q), _ptr(d_keys), _ptr(d_v))
+    return d_q, d_keys, d_v.sum(0)
+
+
+def _additive_inputs(q, keys, v, mask):
+    """The inputs of the additive attention scores checked (float32 on the CPU, shapes that
+    agree) and contiguous, the mask as bytes."""
+    _check_float32(q=q, keys=keys, v=v)
+    if q.dim() != 3:
+        raise ValueError(f"q has shape {tuple(q.shape)}, the attention scores need (B, T, A)")
+    batch, _, width = q.shape
+    length = keys.shape[1] if keys.dim() == 3 else -1
+    _check_shapes(keys=(keys, (batch, length, width)), v=(v, (width,)), mask=(mask, (batch, length)))
+    if mask.dtype != torch.bool or mask.device.type != "cpu":
+        raise ValueError(f"mask must be a bool tensor on the CPU, got {mask.dtype} on {mask.device}")
+    return q.contiguous(), keys.contiguous(), v.contiguous(), mask.contiguous().view(torch.uint8)
