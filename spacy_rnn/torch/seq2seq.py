@@ -23,7 +23,7 @@ recurrent module in one call and attention covers all steps at once (fast);
 with input feeding the previous attentional vector is concatenated to each
 step's input, which needs a loop over time steps.
 """
-from typing import NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -303,32 +303,33 @@ class Seq2Seq(nn.Module):
              tgt_out: torch.Tensor, label_smoothing: float = 0.0) -> Tuple[torch.Tensor, int]:
         """Teacher-forced training loss: :func:`sequence_loss` of :meth:`forward`'s logits,
         computed on the real target positions only: the output layer (the largest product of
-        the step) and the softmax always, the input-feeding decoder's steps too (padding
-        would take its share of them).
+        the step) and the softmax always; the decoder too, up to a little padding: with input
+        feeding step by step on the sentences still going, without it in a few time chunks.
 
         :param tgt_out: shape (B, T), int64, the target followed by EOS, padded with pad_id
         :return: (scalar sum of the loss over real tokens, number of real tokens)
         """
-        if self.input_feeding:
-            att, gold = self._decode_fed_real(src, src_lengths, tgt_in, tgt_out)
-        else:
-            real = tgt_out != self.pad_id
-            att, gold = self._attentional(src, src_lengths, tgt_in)[real], tgt_out[real]
+        decode = self._decode_fed_real if self.input_feeding else self._decode_chunked
+        att, gold = decode(*self._by_target_length(src, src_lengths, tgt_in, tgt_out))
         loss = F.cross_entropy(self._project(att).float(), gold, reduction="sum",
                                label_smoothing=label_smoothing)
         return loss, gold.numel()
 
+    def _by_target_length(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
+                          tgt_out: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """The batch sorted by target length, longest first, and the target lengths."""
+        lengths = (tgt_out != self.pad_id).sum(1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        return tuple(x.index_select(0, order.to(x.device))
+                     for x in (src, src_lengths, tgt_in, tgt_out, lengths))
+
     def _decode_fed_real(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
-                         tgt_out: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The input-feeding decoder on real target positions only: sentences sorted by
-        target length, step t runs the sentences whose target is still going.
+                         tgt_out: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The input-feeding decoder on real target positions only (sentences sorted by target
+        length, longest first): step t runs the sentences whose target is still going.
 
         :return: attentional vectors (N, H) and their gold ids (N,), N real target positions
         """
-        lengths = (tgt_out != self.pad_id).sum(1)
-        order = torch.argsort(lengths, descending=True, stable=True)
-        src, src_lengths, tgt_in, tgt_out, lengths = (
-            x.index_select(0, order.to(x.device)) for x in (src, src_lengths, tgt_in, tgt_out, lengths))
         encoded, emb = self._encode_embed(src, src_lengths, tgt_in)
         going = (lengths.unsqueeze(0) > torch.arange(tgt_out.shape[1], device=lengths.device).unsqueeze(1))
         state, steps, gold = encoded.state, [], []
@@ -338,6 +339,26 @@ class Seq2Seq(nn.Module):
             att, state = self._run(emb[:n, t : t + 1], state.head(n).contiguous(), encoded.head(n))
             steps.append(att[:, 0])
             gold.append(tgt_out[:n, t])
+        return torch.cat(steps), torch.cat(gold)
+
+    def _decode_chunked(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
+                        tgt_out: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The decoder without input feeding on little more than the real target positions
+        (sentences sorted by target length, longest first): a few time chunks (see
+        :func:`time_chunks`), each one call of the recurrent module and attention for all steps
+        of the chunk, on the sentences whose target goes on past the chunk's start, from their
+        states at the end of the chunk before. The decoder is unidirectional, so a sentence's
+        real positions do not depend on what a chunk computes on its padding.
+
+        :return: attentional vectors (N, H) and their gold ids (N,), N real target positions
+        """
+        encoded, emb = self._encode_embed(src, src_lengths, tgt_in)
+        state, steps, gold = encoded.state, [], []
+        for start, end, n in time_chunks(lengths.tolist()):
+            att, state = self._run(emb[:n, start:end], state.head(n).contiguous(), encoded.head(n))
+            real = lengths[:n].unsqueeze(1) > torch.arange(start, end, device=lengths.device)
+            steps.append(att[real])
+            gold.append(tgt_out[:n, start:end][real])
         return torch.cat(steps), torch.cat(gold)
 
     def _attentional(self, src: torch.Tensor, src_lengths: torch.Tensor,
@@ -401,6 +422,20 @@ class Seq2Seq(nn.Module):
         if self.pre_output is not None:
             att = self.pre_output(att)
         return self.generator(att)
+
+
+def time_chunks(lengths: List[int], chunks: int = 4) -> List[Tuple[int, int, int]]:
+    """Time chunks for a decoder over targets of ``lengths`` (non-increasing): (start, end,
+    n), the steps start..end - 1 run on the first n sentences, those longer than ``start``.
+    The chunks end where the shortest sentence and those at ranks n/4, n/2 and 3n/4 (for
+    ``chunks`` = 4) end, and at the longest: few calls, each still a large batch, with the
+    padding they compute limited to the lengths between two boundaries."""
+    if not lengths or lengths[0] == 0:
+        return []
+    ranks = [len(lengths) - 1] + [len(lengths) * j // chunks for j in range(chunks - 1, 0, -1)]
+    ends = sorted({lengths[r] for r in ranks if lengths[r] > 0} | {lengths[0]})
+    starts = [0] + ends[:-1]
+    return [(start, end, sum(1 for length in lengths if length > start)) for start, end in zip(starts, ends)]
 
 
 def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor, pad_id: int,

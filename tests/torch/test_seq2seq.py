@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from spacy_rnn.torch.seq2seq import Seq2Seq, sequence_loss
+from spacy_rnn.torch.seq2seq import Seq2Seq, sequence_loss, time_chunks
 
 CELLS = ["rnn", "lstm", "gru"]
 ATTENTIONS = ["none", "bahdanau", "luong"]
@@ -177,17 +177,22 @@ def test_backward_reaches_all_parameters():
 
 @pytest.mark.parametrize("cell,input_feeding,tie,smoothing,tgt_lengths", [
     ("lstm", False, False, 0.0, [4, 2, 1]), ("lstm", True, True, 0.1, [4, 2, 1]),
-    ("lstm", True, False, 0.0, [2, 1, 4]), ("gru", True, False, 0.1, [1, 4, 4])])
+    ("lstm", True, False, 0.0, [2, 1, 4]), ("gru", True, False, 0.1, [1, 4, 4]),
+    # without input feeding, several time chunks (lengths spread out) in any order
+    ("lstm", False, True, 0.1, [3, 9, 1, 6, 2, 9, 4, 7, 5]), ("gru", False, False, 0.0, [2, 8, 8, 1, 5, 3]),
+    ("rnn", False, False, 0.1, [7, 1, 1, 1, 6, 2, 9])])
 def test_training_loss_equals_the_loss_of_the_padded_logits(cell, input_feeding, tie, smoothing,
                                                             tgt_lengths):
-    """Seq2Seq.loss (output layer, and the input-feeding decoder's steps, on real target
-    positions only; sentences in any order of length) gives the loss and the gradients of
-    sequence_loss over forward's padded logits, and never projects padding."""
+    """Seq2Seq.loss (output layer on real target positions only, the decoder step by step on
+    the sentences still going or in time chunks; sentences in any order of length) gives the
+    loss and the gradients of sequence_loss over forward's padded logits, and never projects
+    padding."""
     model = _model(cell=cell, attention="bahdanau", input_feeding=input_feeding,
                    tie_target_embeddings=tie)
-    src, src_lengths = _batch([5, 3, 2], SRC_V)
+    batch = len(tgt_lengths)
+    src, src_lengths = _batch([5, 3, 2, 6, 1, 4, 2, 3, 5][:batch], SRC_V)
     tgt_out, _ = _batch(tgt_lengths, TGT_V, fill=PAD)
-    tgt_in = torch.cat([torch.full((3, 1), BOS), tgt_out[:, :-1]], 1)
+    tgt_in = torch.cat([torch.full((batch, 1), BOS), tgt_out[:, :-1]], 1)
     want, want_n = sequence_loss(model(src, src_lengths, tgt_in), tgt_out, PAD, smoothing)
     want.backward()
     want_grads = [p.grad.clone() for p in model.parameters()]
@@ -203,8 +208,9 @@ def test_training_loss_equals_the_loss_of_the_padded_logits(cell, input_feeding,
         torch.testing.assert_close(got, expected)
 
 
-def test_training_loss_with_only_eos_targets_and_trailing_padding_columns():
-    model = _model(cell="gru", attention="luong", input_feeding=True, dec_layers=1)
+@pytest.mark.parametrize("input_feeding", [True, False])
+def test_training_loss_with_only_eos_targets_and_trailing_padding_columns(input_feeding):
+    model = _model(cell="gru", attention="luong", input_feeding=input_feeding, dec_layers=1)
     src, src_lengths = _batch([3, 1], SRC_V)
     tgt_out = torch.tensor([[EOS, PAD, PAD], [EOS, PAD, PAD]])
     tgt_in = torch.tensor([[BOS, PAD, PAD], [BOS, PAD, PAD]])
@@ -212,3 +218,25 @@ def test_training_loss_with_only_eos_targets_and_trailing_padding_columns():
     loss, n = model.loss(src, src_lengths, tgt_in, tgt_out)
     assert n == 2
     torch.testing.assert_close(loss, want)
+
+
+@pytest.mark.parametrize("lengths", [[9, 7, 6, 5, 4, 3, 2, 1], [5, 5, 5], [1], [7, 1, 1, 1], [3, 2, 0, 0], [0, 0]])
+def test_time_chunks_cover_every_real_position_once(lengths):
+    """Chunks are consecutive from step 0 to the longest target; each runs exactly the
+    sentences still going at its start (so no sentence resumes after it stopped)."""
+    chunks = time_chunks(lengths)
+    if max(lengths) == 0:
+        assert chunks == []
+        return
+    ends = [end for _, end, _ in chunks]
+    assert [start for start, _, _ in chunks] == [0] + ends[:-1] and ends[-1] == max(lengths)
+    for start, end, n in chunks:
+        assert start < end and n == sum(length > start for length in lengths)
+    assert len(chunks) <= 5
+
+
+def test_time_chunks_cut_most_of_the_padding():
+    lengths = sorted([20, 18, 17, 15, 15, 14, 13, 13, 12, 11, 11, 10, 9, 8, 6, 4], reverse=True)
+    computed = sum(n * (end - start) for start, end, n in time_chunks(lengths))
+    padded = len(lengths) * max(lengths)
+    assert computed - sum(lengths) < (padded - sum(lengths)) / 3
