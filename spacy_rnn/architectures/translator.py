@@ -63,8 +63,9 @@ def build_seq2seq_translator(
     train_group_size: in training, a batch is sorted by target length and run in
         sub-batches of about this many sentence pairs (one loss, one backward), so
         that little time goes into padding; 0 runs the whole batch padded to its
-        longest pair. Either way the output layer, and the input-feeding decoder's
-        steps, run on real target positions only (``Seq2Seq.loss``).
+        longest pair. Either way the output layer runs on real target positions only,
+        and the decoder on the sentences still going: step by step with input feeding,
+        in a few time chunks without (``Seq2Seq.loss``).
     train_precision: "bfloat16" runs the training forward pass under torch autocast
         in bfloat16 (weights, gradients and the loss stay float32). Measured faster
         on a CPU with AVX512-BF16 (BENCHMARKS.md); not measured on GPU. Where the

@@ -19,7 +19,8 @@ goes through Linear + tanh into the initial state of every decoder layer
 Decoder: a stacked unidirectional recurrent module, then attention, then the
 attentional vector ``tanh(W [h_t; context_t])`` (Luong et al. 2015), then the
 output projection. Without input feeding the whole target runs through the
-recurrent module in one call and attention covers all steps at once (fast);
+recurrent module in one call and attention covers all steps at once (fast; the
+training loss splits the target into a few time chunks to skip most padding);
 with input feeding the previous attentional vector is concatenated to each
 step's input, which needs a loop over time steps.
 """
