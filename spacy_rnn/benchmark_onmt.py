@@ -16,8 +16,8 @@ builds that model with OpenNMT-py's own model builder and the ``rnn_translator``
 - a step is the forward pass, the summed cross-entropy over the batch's target pieces
   divided by their number (each toolkit's own way: the translator's output layer sees the
   real target positions only and its decoder little padding, OpenNMT-py's trainer runs its
-  decoder and generator on the padded positions too and ignores them in the loss), the backward pass and one ``torch.optim.Adam`` step, with
-  dropout 0.1 in both. Module level on both sides: no data loading, no SentencePiece, no logging, so
+  decoder and generator on the padded positions too and ignores them in the loss), the
+  backward pass and one ``torch.optim.Adam`` step, with dropout 0.1 in both. Module level on both sides: no data loading, no SentencePiece, no logging, so
   OpenNMT-py's trainer overheads are not counted against it.
 
 The two models take turns within each of ``--repeats`` rounds; medians are reported.

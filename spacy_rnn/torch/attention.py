@@ -11,6 +11,8 @@ are set to ``-inf`` before the softmax, so their weights are exactly zero.
 On CPU in float32, Bahdanau attention's scores run in C (:func:`.native.additive_scores`)
 where the C library could be built: same scores within float rounding, without the
 (B, T, S, A) tensors PyTorch would build (several times faster, and O(B * T * S) memory).
+Their backward pass is not itself differentiable (no gradients of gradients through the
+scores, e.g. for a gradient penalty: set SPACY_RNN_NATIVE=0 for that).
 """
 from typing import Optional, Tuple
 

@@ -307,7 +307,8 @@ class Seq2Seq(nn.Module):
         the step) and the softmax always; the decoder too, up to a little padding: with input
         feeding step by step on the sentences still going, without it in a few time chunks.
 
-        :param tgt_out: shape (B, T), int64, the target followed by EOS, padded with pad_id
+        :param tgt_out: shape (B, T), int64, the target followed by EOS, padded with pad_id at
+            the end (a sentence's real positions are the first ones)
         :return: (scalar sum of the loss over real tokens, number of real tokens)
         """
         decode = self._decode_fed_real if self.input_feeding else self._decode_chunked
@@ -340,7 +341,7 @@ class Seq2Seq(nn.Module):
             att, state = self._run(emb[:n, t : t + 1], state.head(n).contiguous(), encoded.head(n))
             steps.append(att[:, 0])
             gold.append(tgt_out[:n, t])
-        return torch.cat(steps), torch.cat(gold)
+        return self._real_positions(steps, gold, emb, tgt_out)
 
     def _decode_chunked(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
                         tgt_out: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -360,6 +361,13 @@ class Seq2Seq(nn.Module):
             real = lengths[:n].unsqueeze(1) > torch.arange(start, end, device=lengths.device)
             steps.append(att[real])
             gold.append(tgt_out[:n, start:end][real])
+        return self._real_positions(steps, gold, emb, tgt_out)
+
+    def _real_positions(self, steps, gold, emb: torch.Tensor, tgt_out: torch.Tensor):
+        """The attentional vectors and gold ids of the real target positions, concatenated; empty
+        (0, H) and (0,) when no target has any (the loss is then 0, as over padded logits)."""
+        if not steps:
+            return emb.new_zeros((0, self.hidden)), tgt_out.new_zeros((0,))
         return torch.cat(steps), torch.cat(gold)
 
     def _attentional(self, src: torch.Tensor, src_lengths: torch.Tensor,

@@ -111,6 +111,34 @@ def test_under_cpu_autocast_the_scores_run_in_pytorch(monkeypatch):
 
 
 @needs_c
+def test_under_cpu_autocast_an_int8_copy_scores_in_pytorch(monkeypatch):
+    """Int8 layers give float32 outputs even under autocast, so only the autocast check keeps
+    the C scores (float32 only) out of a computation that autocast wants in bfloat16."""
+    quantized = quantize_int8(BahdanauAttention(5, 7, 9))
+    monkeypatch.setattr(native, "additive_scores", lambda *args: pytest.fail("C scores called"))
+    q, memory = torch.randn(2, 1, 5), torch.randn(2, 4, 7)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        quantized(q, quantized.project_keys(memory), memory, length_mask(torch.tensor([4, 3]), 4))
+
+
+@needs_c
+def test_a_v_layer_that_is_not_a_float_linear_scores_in_pytorch(monkeypatch):
+    """E.g. a module quantized by the user with torch's own call, v included."""
+    from torch.ao.quantization import quantize_dynamic
+
+    module = BahdanauAttention(5, 7, 9).eval()
+    with pytest.warns(Warning):  # torch 2.13 marks the API deprecated
+        quantized = quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+    assert type(quantized.v) is not torch.nn.Linear
+    monkeypatch.setattr(native, "additive_scores", lambda *args: pytest.fail("C scores called"))
+    q, memory = torch.randn(2, 1, 5), torch.randn(2, 4, 7)
+    mask = length_mask(torch.tensor([4, 3]), 4)
+    with torch.no_grad():
+        _, weights = quantized(q, quantized.project_keys(memory), memory, mask)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 1))
+
+
+@needs_c
 def test_the_int8_copy_keeps_v_in_float32_and_its_scores_in_c(monkeypatch):
     module = BahdanauAttention(5, 7, 9)
     quantized = quantize_int8(module)

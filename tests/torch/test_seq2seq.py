@@ -240,3 +240,12 @@ def test_time_chunks_cut_most_of_the_padding():
     computed = sum(n * (end - start) for start, end, n in time_chunks(lengths))
     padded = len(lengths) * max(lengths)
     assert computed - sum(lengths) < (padded - sum(lengths)) / 3
+
+
+@pytest.mark.parametrize("input_feeding", [True, False])
+def test_training_loss_of_targets_without_real_positions_is_zero(input_feeding):
+    model = _model(cell="lstm", attention="bahdanau", input_feeding=input_feeding)
+    src, src_lengths = _batch([3, 1], SRC_V)
+    tgt = torch.full((2, 3), PAD)
+    loss, n = model.loss(src, src_lengths, tgt, tgt)
+    assert n == 0 and float(loss.detach()) == 0.0

@@ -17,7 +17,8 @@ into a cache folder (``$SPACY_RNN_CACHE``, else ``$XDG_CACHE_HOME/spacy_rnn``, b
 ``~/.cache/spacy_rnn``), once per
 source, compiler and flags, and loaded with :mod:`ctypes`. It is built with OpenMP where
 the compiler has it (then the two directions of a layer run on two threads of torch's
-own OpenMP runtime when torch has 2 or more threads), else without. Without a compiler, or with
+own OpenMP runtime when torch has 2 or more threads, and the attention scores share the
+sentences among torch's threads), else without. Without a compiler, or with
 ``SPACY_RNN_NATIVE=0``, the PyTorch loops run instead (same results up to float
 rounding), with one warning per process if a build was tried and failed.
 """
@@ -58,10 +59,11 @@ def library() -> Optional[ctypes.CDLL]:
         try:
             _LIBRARY = _declare(_load())
         except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-            warnings.warn(f"spacy-rnn: could not build or load the C time-step loops ({err}); using the "
-                          f"slower PyTorch loops. They need a C compiler (cc, gcc or clang on the PATH, or "
-                          f"CC) and a writable cache folder ({cache_dir()}; SPACY_RNN_CACHE moves it); "
-                          f"SPACY_RNN_NATIVE=0 skips them.", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"spacy-rnn: could not build or load the C time-step loops and attention "
+                          f"scores ({err}); using the slower PyTorch code. They need a C compiler (cc, gcc "
+                          f"or clang on the PATH, or CC) and a writable cache folder ({cache_dir()}; "
+                          f"SPACY_RNN_CACHE moves it); SPACY_RNN_NATIVE=0 skips them.", RuntimeWarning,
+                          stacklevel=3)
     return _LIBRARY
 
 
