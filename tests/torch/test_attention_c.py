@@ -15,15 +15,6 @@ needs_c = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") 
                              reason="no C compiler")
 
 
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    """torch's thread count: at 2 the sentences are shared between two threads (OpenMP builds)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
-
-
 def _problem(width: int, steps: int = 3, lengths=(5, 2, 4), seed: int = 0):
     torch.manual_seed(seed)
     lengths = torch.tensor(lengths)

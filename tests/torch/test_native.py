@@ -14,15 +14,6 @@ needs_c = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") 
                              reason="no C compiler")
 
 
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    """torch's thread count: at 2 the two directions run on two threads (OpenMP builds)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
-
-
 def _problem(hidden: int, lengths, seed: int = 0):
     torch.manual_seed(seed)
     layout = packed_layout(torch.tensor(lengths))
