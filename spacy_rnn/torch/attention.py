@@ -70,8 +70,12 @@ class Attention(nn.Module):
         :param mask: shape (B, S), bool, True on real source positions
         :return: context of shape (B, T, K) and weights of shape (B, T, S)
         """
-        weights = masked_softmax(self.score(query, keys), mask)
+        weights = masked_softmax(self._masked_scores(query, keys, mask), mask)
         return torch.bmm(weights, memory), weights
+
+    def _masked_scores(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """:meth:`score`, for modules whose scores can use the mask (e.g. to skip padding)."""
+        return self.score(query, keys)
 
 
 class NoAttention(Attention):
@@ -113,14 +117,11 @@ class BahdanauAttention(Attention):
     def _tanh_scores(self, projected: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         return self.v(torch.tanh(projected.unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1)
 
-    def forward(self, query, keys, memory, mask):
+    def _masked_scores(self, query, keys, mask):
         projected = self.query_proj(query)
         if _c_scores(projected, keys, self.v):
-            scores = AdditiveScores.apply(projected, keys, self.v.weight.view(-1), mask)
-        else:
-            scores = self._tanh_scores(projected, keys)
-        weights = masked_softmax(scores, mask)
-        return torch.bmm(weights, memory), weights
+            return AdditiveScores.apply(projected, keys, self.v.weight.view(-1), mask)
+        return self._tanh_scores(projected, keys)
 
 
 def _c_scores(projected: torch.Tensor, keys: torch.Tensor, v: nn.Module) -> bool:
