@@ -1,6 +1,9 @@
 """Translation scorers: corpus BLEU and chrF with sacreBLEU.
 
-The spaCy scorer returns ``translation_bleu`` and ``translation_chrf`` on spaCy's
+The spaCy scorer ``spacy-rnn.translation_scorer.v2`` (the ``rnn_translator``
+default) returns ``bleu`` and ``chrf``; ``.v1`` returns the same numbers as
+``translation_bleu`` and ``translation_chrf``, which spaCy's console logger
+shortens to one indistinguishable ``TRANSLATIO...`` column. Both are on spaCy's
 usual 0-1 scale (sacreBLEU's score divided by 100), so spaCy's console logger,
 which multiplies score columns by 100, shows the familiar sacreBLEU number
 (27.40 for BLEU 27.4) and ``[training.score_weights]`` works as for any score.
@@ -27,6 +30,12 @@ logger = logging.getLogger("spacy_rnn")
 
 BLEU_KEY = "translation_bleu"
 CHRF_KEY = "translation_chrf"
+# v2's keys: short enough (<= 13 characters) for spaCy's console table to print them whole
+BLEU_KEY_V2 = "bleu"
+CHRF_KEY_V2 = "chrf"
+# the (BLEU, chrF) score keys of each registered translation scorer
+SCORER_KEYS = {"spacy-rnn.translation_scorer.v1": (BLEU_KEY, CHRF_KEY),
+               "spacy-rnn.translation_scorer.v2": (BLEU_KEY_V2, CHRF_KEY_V2)}
 ScoreFunc = Callable[..., Dict[str, Any]]
 
 
@@ -52,17 +61,33 @@ def make_translation_scorer(
                    signature_path=signature_path)
 
 
+@spacy.registry.scorers("spacy-rnn.translation_scorer.v2")
+def make_translation_scorer_v2(
+    lowercase: bool = False, tokenize: str = "13a", signature_path: Optional[str] = None
+) -> ScoreFunc:
+    """As ``spacy-rnn.translation_scorer.v1``, with the score keys ``bleu`` and ``chrf``
+    (instead of ``translation_bleu`` and ``translation_chrf``), which spaCy's training
+    console prints as two distinct columns, ``BLEU`` and ``CHRF``.
+    """
+    _check_tokenize(tokenize)
+    return partial(score_translations, lowercase=lowercase, tokenize=tokenize,
+                   signature_path=signature_path, keys=(BLEU_KEY_V2, CHRF_KEY_V2))
+
+
 def score_translations(examples: Iterable[Example], *, lowercase: bool = False,
                        tokenize: str = "13a", signature_path: Optional[str] = None,
+                       keys: Tuple[str, str] = (BLEU_KEY, CHRF_KEY),
                        **kwargs: Any) -> Dict[str, Any]:
-    """The scorer that ``make_translation_scorer`` returns, with its settings as keywords."""
+    """The scorer that ``make_translation_scorer`` (and ``_v2``) returns, with its
+    settings as keywords; ``keys`` names the BLEU and the chrF score."""
+    bleu_key, chrf_key = keys
     hypotheses, references = _collect_translations(examples)
     if not hypotheses:
-        return {BLEU_KEY: None, CHRF_KEY: None}
+        return {bleu_key: None, chrf_key: None}
     scores = corpus_scores(hypotheses, references, lowercase=lowercase, tokenize=tokenize)
     signatures = {"bleu": scores["bleu_signature"], "chrf": scores["chrf_signature"]}
     _report_signatures(signatures, signature_path)
-    return {BLEU_KEY: scores["bleu"] / 100.0, CHRF_KEY: scores["chrf"] / 100.0}
+    return {bleu_key: scores["bleu"] / 100.0, chrf_key: scores["chrf"] / 100.0}
 
 
 def corpus_scores(
@@ -109,7 +134,7 @@ def _signatures(lowercase: bool, tokenize: str) -> Tuple[str, str]:
 
 def translation_signatures(lowercase: bool = False, tokenize: str = "13a") -> Dict[str, str]:
     """The sacreBLEU signatures (``{"bleu": ..., "chrf": ...}``) of the scores that
-    ``spacy-rnn.translation_scorer.v1`` with these settings reports.
+    ``spacy-rnn.translation_scorer.v1`` or ``.v2`` with these settings reports.
     """
     _check_tokenize(tokenize)
     bleu_signature, chrf_signature = _signatures(lowercase, tokenize)

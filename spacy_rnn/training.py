@@ -62,7 +62,8 @@ def jsonl_logger(path: str, console: bool = True,
     """spaCy's console logger plus one JSON line per evaluation in ``path``.
 
     Each line has step, epoch, seconds since training started, words seen,
-    words per second, losses and scores, so training speed can be reported.
+    words per second (null when no time has passed, as at step 0), losses and
+    scores, so training speed can be reported.
     ``progress_bar``: as spaCy's console logger, "eval" (a bar of the steps to the
     next evaluation; also ``true``) or "train" (of the steps to ``max_steps``);
     ``false`` (the default, and what spaCy's own configs hold) or null for none.
@@ -127,12 +128,17 @@ def _open_log(path: str):
     return open(path, "w", encoding="utf8")
 
 
+def _words_per_second(info: dict) -> Optional[float]:
+    """Words seen per second of training, or None before any time has passed (step 0)."""
+    seconds = float(info.get("seconds") or 0)
+    return info["words"] / seconds if seconds > 0 else None
+
+
 def _log_record(info: dict) -> dict:
     # Components report numpy scalars (spaCy's ner: np.float32 losses), which JSON cannot
     # write and which are no ``float`` instances: cast every number to a Python float.
-    seconds = max(float(info.get("seconds", 0)), 1e-9)
     return {"step": info["step"], "epoch": info["epoch"], "seconds": info["seconds"],
-            "words": info["words"], "words_per_second": info["words"] / seconds,
+            "words": info["words"], "words_per_second": _words_per_second(info),
             "losses": {k: float(v) for k, v in info["losses"].items()},
             "score": float(info["score"]),
             "scores": {k: float(v) for k, v in info["other_scores"].items()

@@ -1,9 +1,9 @@
 """Every shipped config loads, assembles and trains; every entry point resolves.
 
-The training runs are 2 steps on a 4-doc corpus (labelers: a DocBin; translators:
-4 sentence pairs in .src/.tgt files) with widths shrunk by config overrides, so
-they check wiring (readers, batcher, callbacks, scorers, serialization), not
-accuracy.
+The training runs are 2 steps on a 4-doc corpus (labelers and the text classifier: a
+DocBin; translators: 4 sentence pairs in .src/.tgt files) with widths shrunk by config
+overrides, so they check wiring (readers, batcher, callbacks, scorers, serialization),
+not accuracy. The text classifier, the article's Keras model, also overfits tiny data.
 """
 import importlib.metadata
 import io
@@ -15,10 +15,11 @@ from typing import Dict, List
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
+from spacy.training import Example
 from spacy.training.initialize import init_nlp
 from spacy.training.loop import train
 from spacy.util import load_config, load_model_from_config, registry
-from thinc.api import Config, ConfigValidationError
+from thinc.api import Config, ConfigValidationError, fix_random_seed
 
 try:  # Python >= 3.11
     import tomllib
@@ -63,13 +64,25 @@ ENTS = [
 ]
 
 
+# one binary label per doc of WORDS (textcat_lstm.cfg)
+CATS = [{"POSITIVE": 1.0}, {"POSITIVE": 0.0}, {"POSITIVE": 0.0}, {"POSITIVE": 1.0}]
+SENTIMENT = [("I loved this film", 1.0), ("What a great movie", 1.0), ("It was wonderful", 1.0),
+             ("I hated this film", 0.0), ("What a terrible movie", 0.0), ("It was awful", 0.0)]
+
+
 def is_translator(path: Path) -> bool:
     return path.stem.startswith("translator_")
+
+
+def is_textcat(path: Path) -> bool:
+    return path.stem.startswith("textcat_")
 
 
 def component_name(path: Path) -> str:
     if is_translator(path):
         return "rnn_translator"
+    if is_textcat(path):
+        return "textcat_multilabel"
     return "rnn_ner" if path.stem.startswith("ner_") else "rnn_tagger"
 
 
@@ -104,10 +117,12 @@ def dummy_path_overrides(path: Path) -> Dict[str, object]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    """A DocBin of 4 docs with POS tags and entities."""
+    """A DocBin of 4 docs with POS tags, entities and a text category."""
     path = tmp_path_factory.mktemp("corpus") / "tiny.spacy"
     vocab = spacy.blank("en").vocab
     docs = [Doc(vocab, words=w, pos=p, ents=e) for w, p, e in zip(WORDS, POS, ENTS)]
+    for doc, cats in zip(docs, CATS):
+        doc.cats = cats
     DocBin(docs=docs, store_user_data=False).to_disk(path)
     return path
 
@@ -132,6 +147,12 @@ def translator_training_overrides(parallel: Dict[str, Path]) -> Dict[str, object
         "training.batcher.batcher.size": 4,
         **small_translator_overrides(),
     }
+
+
+def textcat_training_overrides(corpus: Path) -> Dict[str, object]:
+    """2 steps of one-doc batches on the tiny corpus (the model is small already)."""
+    return {"paths.train": str(corpus), "paths.dev": str(corpus), "training.max_steps": 2,
+            "training.batcher.size.start": 4, "training.batcher.size.stop": 4}
 
 
 def training_overrides(corpus: Path, component: str) -> Dict[str, object]:
@@ -169,6 +190,9 @@ def test_config_loads(path):
     if is_translator(path):
         check_translator_config(path, config)
         return
+    if is_textcat(path):
+        check_textcat_config(path, config)
+        return
     cell = config["components"][component]["model"]["encoder"]["cell"]
     assert cell in path.stem, f"{path.name} uses cell {cell!r}"
 
@@ -201,9 +225,26 @@ def check_translator_config(path: Path, config: Config) -> None:
     assert training["batcher"]["batcher"]["@batchers"] == "spacy.batch_by_words.v1"
     assert (training["max_epochs"], training["max_steps"]) == (100, 0)
     assert training["optimizer"]["grad_clip"] == 1.0
-    assert training["score_weights"] == {"translation_bleu": 1.0, "translation_chrf": 0.0}
+    # short keys: spaCy's console cuts longer names, so BLEU and chrF would share one heading
+    assert training["score_weights"] == {"bleu": 1.0, "chrf": 0.0}
+    assert component["scorer"]["@scorers"] == "spacy-rnn.translation_scorer.v2"
     assert config["initialize"]["before_init"]["@callbacks"] == "spacy-rnn.set_torch_threads.v1"
     assert config["initialize"]["components"]["rnn_translator"]["sentencepiece_model"] is None
+
+
+def check_textcat_config(path: Path, config: Config) -> None:
+    """Keras' Embedding -> LSTM(50) -> Dense(1, sigmoid): one sigmoid per label, the last
+    state of a unidirectional spacy-rnn LSTM in the tok2vec's encoder slot."""
+    assert path.read_text().splitlines()[1].startswith(f"# python -m spacy train configs/{path.name} ")
+    model = config["components"]["textcat_multilabel"]["model"]
+    assert model["@architectures"] == "spacy.TextCatReduce.v1"
+    assert model["exclusive_classes"] is False
+    reductions = [key for key in model if key.startswith("use_reduce_") and model[key]]
+    assert reductions == ["use_reduce_last"]
+    encode = model["tok2vec"]["encode"]
+    assert encode["@architectures"] == "spacy-rnn.RNNEncoder.v1"
+    assert (encode["cell"], encode["width"], encode["bidirectional"]) == ("lstm", 50, False)
+    assert model["tok2vec"]["embed"]["width"] == 50
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=CONFIG_IDS)
@@ -219,6 +260,10 @@ def test_config_assembles(path):
         assert pipe.model.get_ref("core").attrs["hyper"]["cell"] == model["cell"]
         assert pipe.cfg["beam_size"] == 1
         return
+    if is_textcat(path):
+        encoder = pipe.model.get_ref("tok2vec").get_ref("encode")
+        assert encoder.name == "rnn-encoder-lstm"
+        return
     crf = config["components"][component]["model"]["crf"]
     assert pipe.model.attrs["crf"] is crf
     assert pipe.model.get_ref("encoder").name.startswith("rnn-encoder-")
@@ -230,6 +275,8 @@ def test_config_trains_two_steps(path, corpus, parallel_corpus, tmp_path):
     component = component_name(path)
     if is_translator(path):
         overrides = translator_training_overrides(parallel_corpus)
+    elif is_textcat(path):
+        overrides = textcat_training_overrides(corpus)
     else:
         overrides = training_overrides(corpus, component)
     config = load_config(path, overrides=overrides, interpolate=False)
@@ -244,14 +291,44 @@ def test_config_trains_two_steps(path, corpus, parallel_corpus, tmp_path):
     doc = reloaded("Alice lives in Paris .")
     assert len(doc) == 5
     if component == "rnn_translator":
-        # spaCy's console logger cuts long column names: both scores show as "TRANSLATIO...".
-        assert "TRANSLATIO..." in stdout.getvalue()
-        assert 0.0 <= reloaded.meta["performance"]["translation_bleu"] <= 1.0
+        # columns whole, not both cut to "TRANSLATIO..." (spaCy cuts names over 13 characters)
+        (header,) = [line for line in stdout.getvalue().splitlines() if line.startswith("E ")]
+        assert header.split()[-3:] == ["BLEU", "CHRF", "SCORE"]
+        assert 0.0 <= reloaded.meta["performance"]["bleu"] <= 1.0
         assert isinstance(doc._.translation, str)
+        return
+    if component == "textcat_multilabel":
+        assert list(doc.cats) == ["POSITIVE"] and 0.0 <= doc.cats["POSITIVE"] <= 1.0
         return
     assert nlp.get_pipe(component).labels
     if component == "rnn_tagger":
         assert all(token.pos_ for token in doc)
+
+
+@pytest.mark.filterwarnings("ignore:.*lacks a value for")
+def test_textcat_lstm_overfits_and_reloads(tmp_path):
+    """The article's classifier learns 6 sentences: probabilities go to their labels and a
+    saved, reloaded pipeline gives the same ones."""
+    fix_random_seed(0)
+    nlp = load_model_from_config(load_config(ROOT / "configs" / "textcat_lstm.cfg"), auto_fill=True,
+                                 validate=True)
+    examples = [Example.from_dict(nlp.make_doc(text), {"cats": {"POSITIVE": label}})
+                for text, label in SENTIMENT]
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 0.01
+    texts, labels = [text for text, _ in SENTIMENT], [label for _, label in SENTIMENT]
+    before = [doc.cats["POSITIVE"] for doc in nlp.pipe(texts)]
+    for _ in range(20):
+        nlp.update(examples, sgd=optimizer)
+    after = [doc.cats["POSITIVE"] for doc in nlp.pipe(texts)]
+    distance_before = [abs(p - label) for p, label in zip(before, labels)]
+    distance_after = [abs(p - label) for p, label in zip(after, labels)]
+    assert all(d < 0.2 for d in distance_after), (before, after)
+    assert all(a < b for a, b in zip(distance_after, distance_before)), (before, after)
+    assert nlp.evaluate(examples)["cats_score"] == 1.0
+    nlp.to_disk(tmp_path)
+    reloaded = [doc.cats["POSITIVE"] for doc in spacy.load(tmp_path).pipe(texts)]
+    assert reloaded == pytest.approx(after, abs=1e-6)
 
 
 @registry.callbacks("spacy-rnn-tests.record_steps.v1")

@@ -13,7 +13,8 @@ from spacy.training import Example
 from spacy.training.loop import create_evaluation_callback
 
 from spacy_rnn.extensions import ensure_doc_extensions
-from spacy_rnn.scorers import corpus_scores, make_translation_scorer, translation_signatures
+from spacy_rnn.scorers import (corpus_scores, make_translation_scorer, make_translation_scorer_v2,
+                               translation_signatures)
 
 REFERENCES = [
     "The cat is sitting on the mat in the kitchen .",
@@ -49,6 +50,27 @@ def test_extension_registration_is_idempotent():
 
 def test_registry_resolves_scorer():
     assert spacy.registry.scorers.get("spacy-rnn.translation_scorer.v1") is make_translation_scorer
+    assert spacy.registry.scorers.get("spacy-rnn.translation_scorer.v2") is make_translation_scorer_v2
+
+
+def test_v2_gives_v1_numbers_under_short_keys():
+    """v2 renames the keys (spaCy's console shows names up to 13 characters whole); same numbers."""
+    examples = make_examples(HYPOTHESES, REFERENCES)
+    v1 = make_translation_scorer(lowercase=True, tokenize="intl")(examples)
+    v2 = make_translation_scorer_v2(lowercase=True, tokenize="intl")(examples)
+    assert v2 == {"bleu": v1["translation_bleu"], "chrf": v1["translation_chrf"]}
+    assert 0.0 < v2["bleu"] < v2["chrf"] < 1.0
+    assert make_translation_scorer_v2()([]) == {"bleu": None, "chrf": None}
+    with pytest.raises(ValueError, match="Unknown sacreBLEU tokenizer 'moses'"):
+        make_translation_scorer_v2(tokenize="moses")
+
+
+def test_rnn_translator_defaults_to_v2():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("rnn_translator")
+    scorer = nlp.config["components"]["rnn_translator"]["scorer"]
+    assert scorer["@scorers"] == "spacy-rnn.translation_scorer.v2"
+    assert nlp.config["training"]["score_weights"] == {"bleu": 1.0, "chrf": 0.0}
 
 
 def test_identical_texts_score_100():
