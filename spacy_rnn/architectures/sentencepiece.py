@@ -65,17 +65,24 @@ def read_model_file(path) -> bytes:
         processor = load_sentencepiece(data)
     except Exception as err:  # sentencepiece raises RuntimeError/OSError variants
         raise ValueError(f"{path} is not a valid SentencePiece model: {err}") from None
-    _check_special_ids(processor, path)
+    check_special_ids(processor, path)
     return data
 
 
-def _check_special_ids(processor, path) -> None:
-    """The translator pads with id 0 and starts/ends with 1/2: a model trained with other
-    special ids would turn padding into real pieces."""
+def check_special_ids(processor, where) -> None:
+    """The translator pads with id 0, starts/ends with 1/2 and reads unknown text as 3: a
+    model trained with other special ids (SentencePiece's defaults are unk 0, bos 1, eos 2,
+    no padding) would turn padding into real pieces, or pieces into padding.
+
+    :param where: names the model in the error (a path, or e.g. "the source SentencePiece model")
+    """
     expected = {"pad_id": PAD_ID, "bos_id": BOS_ID, "eos_id": EOS_ID, "unk_id": UNK_ID}
     found = {name: getattr(processor, name)() for name in expected}
     if found != expected:
         raise ValueError(
-            f"{path}: SentencePiece special ids {found} differ from the ids the translator uses "
-            f"{expected}. Retrain it with --pad_id=0 --bos_id=1 --eos_id=2 --unk_id=3 (or leave "
-            f"sentencepiece_model unset to train one at initialization).")
+            f"{where}: SentencePiece special ids {found} differ from the ids the translator uses "
+            f"{expected} (id 0 is padding inside the network, so it cannot be a real piece such "
+            f"as unk). Retrain it with --pad_id=0 --bos_id=1 --eos_id=2 --unk_id=3 (spm_train), "
+            f"or pad_id=0, bos_id=1, eos_id=2, unk_id=3 in "
+            f"sentencepiece.SentencePieceTrainer.train(...); or leave sentencepiece_model unset "
+            f"to train one at initialization.")

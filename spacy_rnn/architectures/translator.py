@@ -12,9 +12,19 @@ The model tree has three nodes the component reaches by reference:
 - ``translate``: ``(sources, search) -> translations``, where ``search`` is a
   dict with ``beam_size``, ``length_penalty``, ``max_length_ratio``,
   ``max_length_constant`` and optionally ``module``: a stand-in for the core's
-  torch module, e.g. the int8 copy from ``quantized_module(core)``.
+  torch module, e.g. the int8 copy from ``quantized_module(core)``;
+  ``max_batch_pieces``: decode in batches of at most this many padded source
+  pieces (unbounded without it); ``n_best`` (0: off) and ``attention`` (False:
+  off): with either set, each translation is instead a list of one dict per
+  chunk of the source (see ``split_long``), ``{"nbest": [(text, score), ...],
+  "attention": {"source", "target", "weights"} or None}`` (see ``_detailed``).
+
+Loading checks what it reads (:mod:`.saved_translator`): the network's sizes
+before allocating it, and, through :func:`check_loaded` once the core is loaded,
+its SentencePiece models.
 """
 import functools
+import hashlib
 import io
 import warnings
 from typing import Dict, List, Literal, Optional, Tuple, get_args
@@ -23,6 +33,8 @@ from spacy.util import registry
 from thinc.api import Model
 from thinc.shims import PyTorchShim
 
+from .saved_translator import (check_state_shapes, check_subwords, load_state,
+                               read_saved_network)
 from .sentencepiece import (BOS_ID, EOS_ID, PAD_ID, load_sentencepiece, read_model_file,
                             train_sentencepiece)
 
@@ -83,7 +95,7 @@ def build_seq2seq_translator(
     _check_rates(hyper)
     _check_training(train_group_size, train_precision)
     core = Model("seq2seq-core", _no_forward, init=_init_core, shims=[_make_shim(hyper)],
-                 attrs={"hyper": hyper, "spm_source": b"", "spm_target": b""})
+                 attrs={"hyper": hyper, "spm_source": b"", "spm_target": b"", "spm_sha256": {}})
     # train_group_size and train_precision are bound here, not stored with the weights: they
     # are training settings, so the config decides them, also for pipelines saved without them.
     loss = Model("seq2seq-loss", functools.partial(_loss_forward, group_size=train_group_size,
@@ -163,14 +175,21 @@ def _serialize_module(module) -> bytes:
 
 
 def _deserialize_module(module, data: bytes, device):
-    import torch
-
+    """Rebuild the saved ``Seq2Seq``: tensors only (``weights_only``), and its sizes checked
+    against sane limits and the saved tensors before the network is allocated."""
     from ..torch.seq2seq import Seq2Seq
 
-    saved = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    saved = read_saved_network(data, device)
+    check_state_shapes(saved["config"], saved["state"])
     rebuilt = Seq2Seq(**saved["config"])
-    rebuilt.load_state_dict(saved["state"])
+    load_state(rebuilt, saved["state"])
     return rebuilt.to(device)
+
+
+def check_loaded(core: Model) -> None:
+    """Raise a ValueError if the loaded core's SentencePiece models are missing, damaged, have
+    other special ids, or do not fit its network (see :mod:`.saved_translator`)."""
+    check_subwords(core.attrs, torch_module(core).config)
 
 
 def torch_module(core: Model):
@@ -213,16 +232,22 @@ def _train_subwords(model: Model, sources: List[str], targets: List[str]) -> Non
     args = (hyper["vocab_size"], hyper["subword_model"], hyper["character_coverage"])
     if hyper["shared_vocab"]:
         shared = train_sentencepiece(list(sources) + list(targets), *args)
-        model.attrs["spm_source"] = model.attrs["spm_target"] = shared
+        _set_subwords(model, shared, shared)
     else:
-        model.attrs["spm_source"] = train_sentencepiece(sources, *args)
-        model.attrs["spm_target"] = train_sentencepiece(targets, *args)
+        _set_subwords(model, train_sentencepiece(sources, *args),
+                      train_sentencepiece(targets, *args))
 
 
 def set_subword_models(core: Model, source_path, target_path=None) -> None:
     """Use existing SentencePiece ``.model`` files instead of training new ones."""
-    core.attrs["spm_source"] = read_model_file(source_path)
-    core.attrs["spm_target"] = read_model_file(target_path or source_path)
+    _set_subwords(core, read_model_file(source_path), read_model_file(target_path or source_path))
+
+
+def _set_subwords(core: Model, source: bytes, target: bytes) -> None:
+    """Store the SentencePiece models and their SHA-256 sums (checked on load)."""
+    core.attrs["spm_source"], core.attrs["spm_target"] = source, target
+    core.attrs["spm_sha256"] = {side: hashlib.sha256(data).hexdigest()
+                                for side, data in (("source", source), ("target", target))}
 
 
 def _replace_module(model: Model, config: Dict) -> None:
@@ -398,10 +423,12 @@ def _translate_forward(model: Model, sources_search: Tuple[List[str], Dict], is_
     core = model.layers[0]
     chunks, owners = split_long(encode_sources(core, sources),
                                 core.attrs["hyper"]["max_source_pieces"])
+    if search.get("n_best", 0) or search.get("attention", False):
+        return _detailed(core, chunks, owners, len(sources), search), _no_backprop
     pieces: List[List[str]] = [[] for _ in sources]
     if chunks:
         target = _Pieces(core).target
-        for owner, ids in zip(owners, _search(core, chunks, search)):
+        for owner, ids in zip(owners, _in_piece_batches(core, chunks, search, _best_ids)):
             pieces[owner].append(target.decode(ids))
     return [" ".join(p for p in parts if p) for parts in pieces], _no_backprop
 
@@ -410,19 +437,84 @@ def _no_backprop(dY):
     raise ValueError("Translation has no gradient: use the 'loss' layer for training.")
 
 
-def _search(core: Model, rows: List[List[int]], search: Dict) -> List[List[int]]:
-    import torch
+def _detailed(core: Model, chunks: List[List[int]], owners: List[int], n_sources: int,
+              search: Dict) -> List[List[Dict]]:
+    """Per source, one dict per chunk: "nbest" (text, score) pairs, best first, and
+    "attention" (see :func:`_alignment`) or None."""
+    out: List[List[Dict]] = [[] for _ in range(n_sources)]
+    found = _in_piece_batches(core, chunks, search, _hypotheses)
+    pieces = _Pieces(core)
+    for owner, row, (hypotheses, weights) in zip(owners, chunks, found):
+        nbest = [(pieces.target.decode(ids), score) for ids, score in hypotheses]
+        alignment = None if weights is None else _alignment(pieces, row, hypotheses[0][0], weights)
+        out[owner].append({"nbest": nbest, "attention": alignment})
+    return out
 
-    from ..torch.search import beam_search, greedy_search
+
+def _alignment(pieces: "_Pieces", source: List[int], target: List[int], weights) -> Dict:
+    """The best hypothesis's attention: {"source": source piece strings, "target": target
+    piece strings, "weights": float32 array (target pieces, source pieces)}."""
+    return {"source": [pieces.source.id_to_piece(i) for i in source],
+            "target": [pieces.target.id_to_piece(i) for i in target],
+            "weights": weights.numpy()}
+
+
+def piece_batches(lengths: List[int], budget: int) -> List[List[int]]:
+    """Indices sorted by length, longest first, cut into batches whose padded size (rows x
+    longest row) is at most ``budget`` pieces; a row longer than the budget goes alone."""
+    batches: List[List[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= budget:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def _in_piece_batches(core: Model, rows: List[List[int]], search: Dict, run) -> List:
+    """``run(module, src, src_lengths, search)`` over batches of at most
+    ``search["max_batch_pieces"]`` padded source pieces (unbounded without it), so that
+    peak memory does not grow with the number or length of the texts; results in row order."""
+    import torch
 
     module = search.get("module")
     module = torch_module(core) if module is None else module
     module.eval()
-    src, src_lengths = _padded(rows, core.shims[0].device)
-    limits = dict(max_len_ratio=search["max_length_ratio"],
-                  max_len_const=search["max_length_constant"])
+    budget = search.get("max_batch_pieces") or max((len(r) for r in rows), default=1) * len(rows)
+    out: List = [None] * len(rows)
     with torch.inference_mode():
-        if search["beam_size"] <= 1:
-            return greedy_search(module, src, src_lengths, **limits)
-        return beam_search(module, src, src_lengths, beam_size=search["beam_size"],
-                           alpha=search["length_penalty"], **limits)
+        for batch in piece_batches([len(r) for r in rows], budget):
+            src, src_lengths = _padded([rows[i] for i in batch], core.shims[0].device)
+            for i, result in zip(batch, run(module, src, src_lengths, search)):
+                out[i] = result
+    return out
+
+
+def _limits(search: Dict) -> Dict:
+    return dict(max_len_ratio=search["max_length_ratio"],
+                max_len_const=search["max_length_constant"])
+
+
+def _best_ids(module, src, src_lengths, search: Dict) -> List[List[int]]:
+    """The best hypothesis of each source: greedy (beam_size 1) or beam search."""
+    from ..torch.search import beam_search, greedy_search
+
+    if search["beam_size"] <= 1:
+        return greedy_search(module, src, src_lengths, **_limits(search))
+    return beam_search(module, src, src_lengths, beam_size=search["beam_size"],
+                       alpha=search["length_penalty"], **_limits(search))
+
+
+def _hypotheses(module, src, src_lengths, search: Dict) -> List[Tuple]:
+    """Per source: the max(n_best, 1) best (ids, score) pairs by beam search (beam size 1 is
+    greedy search), and the best one's attention weights (a (target, source) tensor) when
+    search["attention"], else None."""
+    from ..torch.search import beam_search_nbest, forced_attention
+
+    found = beam_search_nbest(module, src, src_lengths, beam_size=search["beam_size"],
+                              n_best=max(search.get("n_best", 0), 1),
+                              alpha=search["length_penalty"], **_limits(search))
+    if not search.get("attention", False):
+        return [(hypotheses, None) for hypotheses in found]
+    weights = forced_attention(module, src, src_lengths, [h[0][0] for h in found])
+    return list(zip(found, weights))

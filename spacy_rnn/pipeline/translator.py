@@ -4,6 +4,8 @@ import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
+import srsly
+from spacy import util
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
@@ -12,7 +14,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
-from ..architectures.translator import quantized_module, torch_module
+from ..architectures.translator import check_loaded, quantized_module, torch_module
 from ..extensions import ensure_doc_extensions
 
 ensure_doc_extensions()
@@ -51,15 +53,17 @@ CONFIG_MODEL_KEYS = ("max_source_pieces",)
 
 @Language.factory(
     "rnn_translator",
-    assigns=["doc._.translation"],
+    assigns=["doc._.translation", "doc._.translation_nbest", "doc._.translation_attention"],
     default_config={"model": DEFAULT_TRANSLATOR_MODEL, "beam_size": 5, "length_penalty": 0.6,
                     "max_length_ratio": 1.5, "max_length_constant": 10, "quantize": None,
-                    "scorer": {"@scorers": "spacy-rnn.translation_scorer.v1"}},
-    default_score_weights={"translation_bleu": 1.0, "translation_chrf": 0.0},
+                    "n_best": 0, "return_attention": False, "max_batch_pieces": 8192,
+                    "scorer": {"@scorers": "spacy-rnn.translation_scorer.v2"}},
+    default_score_weights={"bleu": 1.0, "chrf": 0.0},
 )
 def make_rnn_translator(nlp: Language, name: str, model: Model, beam_size: int,
                         length_penalty: float, max_length_ratio: float,
-                        max_length_constant: int, quantize: Optional[str],
+                        max_length_constant: int, quantize: Optional[str], n_best: int,
+                        return_attention: bool, max_batch_pieces: int,
                         scorer: Optional[Callable]) -> "RNNTranslator":
     """A recurrent translator writing ``doc._.translation``.
 
@@ -70,6 +74,13 @@ def make_rnn_translator(nlp: Language, name: str, model: Model, beam_size: int,
     quantize: null, or "int8" to decode with an int8 dynamically quantized copy
         of the network (CPU only; faster, slightly different output; training
         still updates the float32 weights).
+    n_best: 0 (off), or N <= beam_size: also write ``doc._.translation_nbest``, the N best
+        (translation, score) pairs, best first (the first one is ``doc._.translation``).
+    return_attention: also write ``doc._.translation_attention``, the attention of the best
+        translation (needs a model with attention). Both cost time: only when asked.
+    max_batch_pieces: decode in batches of at most this many (padded) source pieces, so
+        that memory does not grow with a long document or a large ``nlp.pipe`` batch
+        (beam search holds beam_size times as much).
 
     These decoding settings come from the config, also when a saved pipeline is
     loaded: ``spacy.load(path, config={"components": {name: {"beam_size": 1}}})``;
@@ -80,7 +91,12 @@ def make_rnn_translator(nlp: Language, name: str, model: Model, beam_size: int,
     return RNNTranslator(nlp.vocab, model, name, beam_size=beam_size,
                          length_penalty=length_penalty, max_length_ratio=max_length_ratio,
                          max_length_constant=max_length_constant, quantize=quantize,
-                         scorer=scorer)
+                         n_best=n_best, return_attention=return_attention,
+                         max_batch_pieces=max_batch_pieces, scorer=scorer)
+
+
+class LoadError(ValueError):
+    """A saved translator that cannot be loaded: the message names the component and file."""
 
 
 class RNNTranslator(TrainablePipe):
@@ -89,27 +105,62 @@ class RNNTranslator(TrainablePipe):
     def __init__(self, vocab: Vocab, model: Model, name: str = "rnn_translator", *,
                  beam_size: int = 5, length_penalty: float = 0.6, max_length_ratio: float = 1.5,
                  max_length_constant: int = 10, quantize: Optional[str] = None,
+                 n_best: int = 0, return_attention: bool = False, max_batch_pieces: int = 8192,
                  scorer: Optional[Callable] = None):
         self.vocab, self.model, self.name, self.scorer = vocab, model, name, scorer
         self.cfg = {"beam_size": beam_size, "length_penalty": length_penalty,
                     "max_length_ratio": max_length_ratio,
-                    "max_length_constant": max_length_constant, "quantize": quantize}
+                    "max_length_constant": max_length_constant, "quantize": quantize,
+                    "n_best": n_best, "return_attention": return_attention,
+                    "max_batch_pieces": max_batch_pieces}
         _check_search(self.cfg)
         _check_quantize(quantize)
+        self._check_outputs()
         self._int8 = None  # (weights key, quantized copy or None where int8 is impossible)
         self._warned_empty = False
 
-    def predict(self, docs: Iterable[Doc]) -> List[str]:
-        """One translation per doc."""
+    def predict(self, docs: Iterable[Doc]) -> List[Dict]:
+        """One dict per doc: "translation" (str), and with n_best / return_attention also
+        "nbest" / "attention" (see set_annotations)."""
         self._check_initialized()
         _check_search(self.cfg)  # (also read here: cfg may be changed at runtime)
+        self._check_outputs()
         docs = list(docs)
         segments = [self._segments(doc) for doc in docs]
         flat = [text for doc_segments in segments for text in doc_segments]
+        translated = self.model.get_ref("translate").predict((flat, self._search())) if flat else []
+        counts = [len(s) for s in segments]
+        if self.cfg["n_best"] or self.cfg["return_attention"]:
+            return _regroup_detailed(translated, counts, self.cfg["n_best"],
+                                     self.cfg["return_attention"])
+        return [{"translation": text} for text in _regroup(translated, counts)]
+
+    def _search(self) -> Dict:
+        """The translate layer's settings (see spacy-rnn.Seq2SeqTranslator.v1)."""
         search = {key: self.cfg[key] for key in SEARCH_KEYS}
-        search["module"] = self._decoding_module()
-        translated = self.model.get_ref("translate").predict((flat, search)) if flat else []
-        return _regroup(translated, [len(s) for s in segments])
+        search.update(module=self._decoding_module(), n_best=self.cfg["n_best"],
+                      attention=self.cfg["return_attention"],
+                      max_batch_pieces=self.cfg["max_batch_pieces"])
+        return search
+
+    def _check_outputs(self) -> None:
+        """n_best, return_attention and max_batch_pieces (read at every call: cfg may be
+        changed at runtime)."""
+        cfg, name = self.cfg, self.name
+        if not _is_int(cfg["n_best"]) or not 0 <= cfg["n_best"] <= cfg["beam_size"]:
+            raise ValueError(f"{name}: n_best must be an integer from 0 (off) to beam_size "
+                             f"({cfg['beam_size']}; a beam of K finds at most K translations), "
+                             f"got {cfg['n_best']!r}: lower n_best or raise beam_size.")
+        if not isinstance(cfg["return_attention"], bool):
+            raise ValueError(f"{name}: return_attention must be true or false, "
+                             f"got {cfg['return_attention']!r}.")
+        if cfg["return_attention"] and self._hyper().get("attention") == "none":
+            raise ValueError(f"{name}: return_attention = true needs a model with attention, "
+                             f"but this one has attention = 'none': set return_attention = "
+                             f"false, or train a model with attention 'bahdanau' or 'luong'.")
+        if not _is_int(cfg["max_batch_pieces"]) or cfg["max_batch_pieces"] < 1:
+            raise ValueError(f"{name}: max_batch_pieces must be an integer >= 1 (source pieces "
+                             f"decoded at once), got {cfg['max_batch_pieces']!r}.")
 
     def _decoding_module(self):
         """The int8 copy of the network when cfg["quantize"] asks for it, else None."""
@@ -140,17 +191,57 @@ class RNNTranslator(TrainablePipe):
     def from_bytes(self, bytes_data, *, exclude=tuple()):
         """Load weights; the decoding settings and max_source_pieces stay those of the config
         (see the factory). Warns when the config's other model settings differ from the saved
-        ones (they are fixed by training, and kept)."""
-        return self._keeping_cfg(super().from_bytes, bytes_data, exclude=exclude)
+        ones (they are fixed by training, and kept). A damaged part (or SentencePiece model, or
+        network sizes beyond sane limits) raises a LoadError naming the component."""
+        return self._keeping_cfg(self._load_bytes, bytes_data, exclude=exclude)
 
     def from_disk(self, path, *, exclude=tuple()):
         """Load weights; the decoding settings and max_source_pieces stay those of the config
-        (see the factory). Raises when the config's other model settings differ from the saved
+        (see the factory). Warns when the config's other model settings differ from the saved
         ones (they are fixed by training, and kept). Warns when the saved pipeline holds runtime changes
-        its config.cfg lacks."""
-        self._keeping_cfg(super().from_disk, path, exclude=exclude)
+        its config.cfg lacks. A damaged file (or SentencePiece model, or network sizes beyond sane
+        limits) raises a LoadError naming the component and the file."""
+        self._keeping_cfg(self._load_disk, path, exclude=exclude)
         self._warn_unsaved_changes(Path(path))
         return self
+
+    def _load_bytes(self, bytes_data: bytes, exclude=tuple()) -> None:
+        """TrainablePipe.from_bytes, with every part checked and named in errors."""
+        where = "its serialized bytes"
+        readers = {"cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+                   "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
+                   "model": self._load_model}
+        named = {key: self._naming(f"part '{key}' of {where}", read)
+                 for key, read in readers.items()}
+        self._naming(where, lambda data: util.from_bytes(data, named, exclude))(bytes_data)
+
+    def _load_disk(self, path, exclude=tuple()) -> None:
+        """TrainablePipe.from_disk, with every file checked and named in errors."""
+        path = Path(path)
+        readers = {"cfg": lambda p: self.cfg.update(srsly.read_json(p) if p.exists() else {}),
+                   "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+                   "model": lambda p: self._load_model(p.read_bytes())}
+        util.from_disk(path, {key: self._naming(str(path / key), read)
+                              for key, read in readers.items()}, exclude)
+
+    def _load_model(self, data: bytes) -> None:
+        """The model's bytes, then the checks of what they held (SentencePiece models)."""
+        self.model.from_bytes(data)
+        check_loaded(self.model.get_ref("core"))
+
+    def _naming(self, where: str, read: Callable) -> Callable:
+        """``read`` with its errors re-raised as a ValueError naming the component and ``where``
+        (a file, or a part of the bytes); an error already so named passes unchanged."""
+        def named(data):
+            try:
+                return read(data)
+            except LoadError:
+                raise
+            except Exception as err:
+                raise LoadError(f"[{self.name}] cannot load {where}: {err}. The saved pipeline "
+                                f"is damaged or incomplete: save or copy it again, or train it "
+                                f"again.") from err
+        return named
 
     def _keeping_cfg(self, load, data, exclude):
         cfg, hyper = dict(self.cfg), dict(self._hyper())
@@ -203,9 +294,13 @@ class RNNTranslator(TrainablePipe):
             return [sent.text for sent in doc.sents]
         return [doc.text]
 
-    def set_annotations(self, docs: Iterable[Doc], translations: List[str]) -> None:
-        for doc, translation in zip(docs, translations):
-            doc._.translation = translation
+    def set_annotations(self, docs: Iterable[Doc], translations: List[Dict]) -> None:
+        """Write doc._.translation; doc._.translation_nbest and doc._.translation_attention
+        where n_best / return_attention asked for them (else None)."""
+        for doc, result in zip(docs, translations):
+            doc._.translation = result["translation"]
+            doc._.translation_nbest = result.get("nbest")
+            doc._.translation_attention = result.get("attention")
 
     def update(self, examples: Iterable[Example], *, drop: float = 0.0,
                sgd: Optional[Optimizer] = None, losses: Optional[Dict[str, float]] = None):
@@ -323,3 +418,36 @@ def _regroup(flat: List[str], counts: List[int]) -> List[str]:
         out.append(" ".join(t for t in flat[start:start + n] if t))
         start += n
     return out
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _regroup_detailed(translated: List[List[Dict]], counts: List[int], n_best: int,
+                      attention: bool) -> List[Dict]:
+    """Per doc, from the chunk results of its segments (the translate layer's detailed
+    output): the translation, and the n-best list / attention where asked for."""
+    out, start = [], 0
+    for n in counts:
+        chunks = [chunk for segment in translated[start:start + n] for chunk in segment]
+        start += n
+        result = {"translation": " ".join(c["nbest"][0][0] for c in chunks if c["nbest"][0][0])}
+        if n_best:
+            result["nbest"] = _combine_nbest([c["nbest"] for c in chunks], n_best)
+        if attention:
+            result["attention"] = [c["attention"] for c in chunks]
+        out.append(result)
+    return out
+
+
+def _combine_nbest(options: List[List[tuple]], n_best: int) -> List[tuple]:
+    """The n_best best translations of a doc translated in parts: one (text, score) option
+    per part, texts joined by spaces, scores summed; sorted best first, the first one made of
+    every part's first option (stable sort: it stays first among equal scores)."""
+    best = [("", 0.0)]
+    for part in options:
+        joined = [(" ".join(t for t in (text, other) if t), score + other_score)
+                  for text, score in best for other, other_score in part]
+        best = sorted(joined, key=lambda pair: -pair[1])[:n_best]
+    return best

@@ -20,7 +20,10 @@ is scored with the GNMT length penalty ``log P(Y) / lp(Y)``,
 ``lp(Y) = ((5 + |Y|) / 6) ** alpha`` (``|Y|`` counts EOS), and the best one is
 kept until a strictly better one finishes. A sentence stops when no open
 hypothesis is left, when none can still beat its best finished one, or at its
-maximum length.
+maximum length. :func:`beam_search_nbest` keeps the ``N`` best finished
+hypotheses with their scores instead (and stops a sentence when none can beat
+the N-th), and :func:`forced_attention` gives the attention weights of chosen
+hypotheses.
 """
 from typing import List, Tuple
 
@@ -89,32 +92,45 @@ def greedy_search(model, src: torch.Tensor, src_lengths: torch.Tensor, *,
 # ----- beam search -------------------------------------------------------------------------
 
 class _Finished:
-    """Best finished hypothesis per sentence, kept as tensors.
+    """The ``N`` best finished hypotheses per sentence, best first, kept as tensors.
 
-    :attr score: shape (B,), length-normalized score, -inf while none finished
-    :attr tokens: shape (B, T_max), ids of the best hypothesis (EOS excluded)
-    :attr length: shape (B,)
+    :attr score: shape (B, N), length-normalized scores, -inf in unused slots
+    :attr tokens: shape (B, N, T_max), ids of the hypotheses (EOS excluded)
+    :attr length: shape (B, N)
     """
 
-    def __init__(self, batch: int, max_len: int, device: torch.device):
-        self.score = torch.full((batch,), NEG_INF, device=device)
-        self.tokens = torch.zeros((batch, max_len), dtype=torch.long, device=device)
-        self.length = torch.zeros((batch,), dtype=torch.long, device=device)
+    def __init__(self, batch: int, n_best: int, max_len: int, device: torch.device):
+        self.score = torch.full((batch, n_best), NEG_INF, device=device)
+        self.tokens = torch.zeros((batch, n_best, max_len), dtype=torch.long, device=device)
+        self.length = torch.zeros((batch, n_best), dtype=torch.long, device=device)
 
     def offer(self, scores: torch.Tensor, history: torch.Tensor, length: int) -> None:
-        """Keep, per sentence, the best of K candidates if strictly better.
+        """Keep, per sentence, the N best of the kept and the K candidates; among equal
+        scores the kept ones first, then the candidates in slot order (so with N = 1 a
+        candidate replaces the kept one only when strictly better).
 
         :param scores: shape (B, K), normalized, -inf for no candidate
         :param history: shape (B, K, t), candidate ids (EOS excluded)
         :param length: t, the number of ids of every candidate
         """
-        best, k = scores.max(dim=1)
-        better = best > self.score
-        self.score = torch.where(better, best, self.score)
-        rows = history[torch.arange(history.shape[0], device=history.device), k, :length]
-        rows = F.pad(rows, (0, self.tokens.shape[1] - length))
-        self.tokens = torch.where(better.unsqueeze(1), rows, self.tokens)
-        self.length = torch.where(better, torch.full_like(self.length, length), self.length)
+        n_best, max_len = self.tokens.shape[1:]
+        rows = F.pad(history[..., :length], (0, max_len - length))
+        all_scores = torch.cat([self.score, scores], dim=1)
+        order = torch.sort(all_scores, dim=1, descending=True, stable=True).indices[:, :n_best]
+        self.score = all_scores.gather(1, order)
+        self.tokens = torch.cat([self.tokens, rows], dim=1).gather(
+            1, order.unsqueeze(-1).expand(-1, -1, max_len))
+        self.length = torch.cat([self.length, torch.full_like(scores, length, dtype=torch.long)],
+                                dim=1).gather(1, order)
+
+    def hypotheses(self) -> List[List[Tuple[List[int], float]]]:
+        """Per sentence, the (ids, score) of its finished hypotheses, best first."""
+        out = []
+        for tokens, lengths, scores in zip(self.tokens.tolist(), self.length.tolist(),
+                                           self.score.tolist()):
+            out.append([(row[:n], score) for row, n, score in zip(tokens, lengths, scores)
+                        if score > NEG_INF])
+        return out
 
 
 def _expand(scores: torch.Tensor, log_probs: torch.Tensor, beam: int):
@@ -153,7 +169,8 @@ def _close_sentences(scores: torch.Tensor, finished: _Finished, limit: torch.Ten
     """Open-hypothesis scores with sentences that are done set to -inf.
 
     A sentence is done when it has no open hypothesis, or when even its best
-    open one cannot beat its best finished one: log-probabilities only fall,
+    open one cannot beat the worst of its N kept finished ones (-inf while fewer than N
+    finished): log-probabilities only fall,
     and with ``alpha >= 0`` ``lp`` is largest at the maximum length, so
     ``score / lp(max_len)`` bounds every completion.
 
@@ -161,7 +178,7 @@ def _close_sentences(scores: torch.Tensor, finished: _Finished, limit: torch.Ten
     :param limit: shape (B,), maximum lengths
     """
     bound = scores.max(dim=1).values / length_penalty(limit, alpha)
-    done = bound <= finished.score
+    done = bound <= finished.score[:, -1]
     return scores.masked_fill(done.unsqueeze(1), NEG_INF)
 
 
@@ -172,12 +189,12 @@ class _Beam:
     :param limit: shape (B,), maximum output lengths
     """
 
-    def __init__(self, model, beam: int, alpha: float, encoded, limit: torch.Tensor):
+    def __init__(self, model, beam: int, n_best: int, alpha: float, encoded, limit: torch.Tensor):
         self.model, self.beam, self.alpha = model, beam, alpha
         self.encoded, self.limit = encoded, limit
-        self.finished = _Finished(limit.shape[0], int(limit.max()), limit.device)
+        self.finished = _Finished(limit.shape[0], n_best, int(limit.max()), limit.device)
 
-    def run(self, scores: torch.Tensor, prev: torch.Tensor) -> List[List[int]]:
+    def run(self, scores: torch.Tensor, prev: torch.Tensor) -> List[List[Tuple[List[int], float]]]:
         """Step until every sentence is done.
 
         :param scores: shape (B, K), 0 for slot 0 and -inf for the others
@@ -187,7 +204,7 @@ class _Beam:
         state = self.encoded.state
         while bool((scores > NEG_INF).any()):
             scores, history, prev, state = self.step(scores, history, prev, state)
-        return _trim(self.finished.tokens, self.finished.length)
+        return self.finished.hypotheses()
 
     def step(self, scores: torch.Tensor, history: torch.Tensor, prev: torch.Tensor, state):
         """Extend every open hypothesis by one token.
@@ -222,7 +239,6 @@ class _Beam:
         return scores.masked_fill(at_limit, NEG_INF)
 
 
-@torch.no_grad()
 def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, *, beam_size: int = 5,
                 alpha: float = 0.6, max_len_ratio: float = 2.0,
                 max_len_const: int = 10) -> List[List[int]]:
@@ -234,13 +250,35 @@ def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, *, beam_siz
     :param alpha: length-penalty exponent >= 0 (0: no penalty)
     :return: B token id lists, the best finished hypothesis of each, without BOS and EOS
     """
-    if beam_size < 1 or alpha < 0:
-        raise ValueError(f"beam_size must be >= 1 and alpha >= 0, got {beam_size} and {alpha}")
+    found = beam_search_nbest(model, src, src_lengths, beam_size=beam_size, n_best=1,
+                              alpha=alpha, max_len_ratio=max_len_ratio,
+                              max_len_const=max_len_const)
+    return [hypotheses[0][0] for hypotheses in found]
+
+
+@torch.no_grad()
+def beam_search_nbest(model, src: torch.Tensor, src_lengths: torch.Tensor, *,
+                      beam_size: int = 5, n_best: int = 1, alpha: float = 0.6,
+                      max_len_ratio: float = 2.0,
+                      max_len_const: int = 10) -> List[List[Tuple[List[int], float]]]:
+    """Batched beam search that keeps the ``n_best`` best finished hypotheses of each sentence.
+
+    :param src: shape (B, S), int64
+    :param src_lengths: shape (B,), int64
+    :param beam_size: K >= 1
+    :param n_best: N, 1 <= N <= K; N = 1 finds exactly :func:`beam_search`'s hypotheses
+    :param alpha: length-penalty exponent >= 0 (0: no penalty)
+    :return: per sentence, up to N (ids without BOS and EOS, score) pairs, best first; the
+        score is the length-normalized log-probability ``log P(Y) / lp(Y)``
+    """
+    if beam_size < 1 or alpha < 0 or not 1 <= n_best <= beam_size:
+        raise ValueError(f"beam_size must be >= 1, alpha >= 0 and 1 <= n_best <= beam_size, "
+                         f"got beam_size {beam_size}, alpha {alpha}, n_best {n_best}")
     if src.shape[0] == 0:
         return []
     encoded, scores, prev = _start(model, src, src_lengths, beam_size)
     limit = max_lengths(src_lengths, max_len_ratio, max_len_const).to(src.device)
-    return _Beam(model, beam_size, alpha, encoded, limit).run(scores, prev)
+    return _Beam(model, beam_size, n_best, alpha, encoded, limit).run(scores, prev)
 
 
 def _start(model, src: torch.Tensor, src_lengths: torch.Tensor, beam: int) -> Tuple:
@@ -255,3 +293,47 @@ def _start(model, src: torch.Tensor, src_lengths: torch.Tensor, beam: int) -> Tu
     scores[:, 0] = 0.0
     prev = torch.full((batch * beam,), model.bos_id, dtype=torch.long, device=src.device)
     return encoded, scores, prev
+
+
+# ----- attention of found hypotheses ----------------------------------------------------------
+
+@torch.no_grad()
+def forced_attention(model, src: torch.Tensor, src_lengths: torch.Tensor,
+                     hypotheses: List[List[int]]) -> List[torch.Tensor]:
+    """The attention weights of ``model`` over the source while it reads each hypothesis
+    (teacher forcing: BOS and the hypothesis as the decoder's inputs), one extra decoder pass
+    run only for this. ``model`` also needs an ``attention`` module that returns ``(context,
+    weights)``; its forward hook records the weights.
+
+    :param src: shape (B, S), int64
+    :param src_lengths: shape (B,), int64
+    :param hypotheses: B token id lists without BOS and EOS
+    :return: B float tensors of shape (len(hypothesis), src_length): row t holds the weights
+        at the step that produced hypothesis[t] (rows sum to 1 with attention, 0 without)
+    """
+    steps = max((len(h) for h in hypotheses), default=0)
+    inputs = torch.full((len(hypotheses), max(steps, 1)), model.eos_id, dtype=torch.long,
+                        device=src.device)
+    inputs[:, 0] = model.bos_id
+    for b, hypothesis in enumerate(hypotheses):
+        inputs[b, 1:len(hypothesis)] = torch.tensor(hypothesis[:-1], dtype=torch.long)
+    weights = _recorded_weights(model, src, src_lengths, inputs[:, :steps])
+    lengths = src_lengths.tolist()
+    return [weights[b, :len(h), :lengths[b]].float().cpu() for b, h in enumerate(hypotheses)]
+
+
+def _recorded_weights(model, src: torch.Tensor, src_lengths: torch.Tensor,
+                      inputs: torch.Tensor) -> torch.Tensor:
+    """Attention weights (B, T, S) of T decoder steps on the given inputs (B, T)."""
+    if inputs.shape[1] == 0:
+        return torch.zeros((src.shape[0], 0, src.shape[1]))
+    recorded = []
+    hook = model.attention.register_forward_hook(lambda _, args, out: recorded.append(out[1]))
+    try:
+        encoded = model.encode(src, src_lengths)
+        state = encoded.state
+        for t in range(inputs.shape[1]):
+            _, state = model.decode_step(inputs[:, t], state, encoded)
+    finally:
+        hook.remove()
+    return torch.cat(recorded, dim=1)

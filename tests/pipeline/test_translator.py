@@ -131,8 +131,8 @@ def test_overfitting_IO(cell, attention, n_iter, tmp_path):
     greedy = one_by_one(nlp, SOURCES)
     assert greedy == TARGETS
     scores = nlp.evaluate(egs)
-    assert scores["translation_bleu"] == 1.0
-    assert scores["translation_chrf"] == 1.0
+    assert scores["bleu"] == 1.0
+    assert scores["chrf"] == 1.0
     # batched == one by one (the batch mixes sentences of 3 to 6 words)
     assert translate(nlp, SOURCES, batch_size=7) == greedy
 
@@ -619,6 +619,178 @@ def test_bad_sentencepiece_model_path_is_a_clear_error(tmp_path):
         nlp.initialize(lambda: examples(nlp))
 
 
+# -- n-best lists, attention and decoding batches ----------------------------------------------
+@pytest.fixture
+def decoding(trained, monkeypatch):
+    """Set decoding settings of the trained translator for one test."""
+    def set_cfg(**settings) -> Language:
+        for key, value in settings.items():
+            monkeypatch.setitem(trained.get_pipe("rnn_translator").cfg, key, value)
+        return trained
+
+    return set_cfg
+
+
+def test_nbest_is_sorted_and_starts_with_the_translation(decoding):
+    nlp = decoding(beam_size=5, n_best=3)
+    for doc, target in zip(nlp.pipe(SOURCES + LONGER), TARGETS + [None, None]):
+        nbest = doc._.translation_nbest
+        assert len(nbest) == 3
+        scores = [score for _, score in nbest]
+        assert scores == sorted(scores, reverse=True) and all(s < 0 for s in scores)
+        assert nbest[0][0] == doc._.translation
+        assert len({text for text, _ in nbest}) > 1
+        if target is not None:
+            assert doc._.translation == target
+    assert doc._.translation_attention is None  # not asked for
+
+
+def test_nbest_does_not_change_the_translation(decoding):
+    plain = translate(decoding(beam_size=5, n_best=0), SOURCES + LONGER)
+    assert translate(decoding(n_best=5), SOURCES + LONGER) == plain
+
+
+def test_nbest_of_a_doc_in_sentences_combines_their_options(decoding):
+    nlp = decoding(beam_size=4, n_best=4)
+    first, second = nlp(SOURCES[0])._.translation_nbest, nlp(SOURCES[1])._.translation_nbest
+    doc = nlp.make_doc(f"{SOURCES[0]} {SOURCES[1]}")
+    for i, token in enumerate(doc):
+        token.is_sent_start = i in (0, 3)
+    nbest = nlp.get_pipe("rnn_translator")(doc)._.translation_nbest
+    combined = sorted(((f"{a} {b}", sa + sb) for a, sa in first for b, sb in second),
+                      key=lambda pair: -pair[1])[:4]
+    assert [text for text, _ in nbest] == [text for text, _ in combined]
+    assert [score for _, score in nbest] == pytest.approx([score for _, score in combined])
+    assert nbest[0][0] == doc._.translation == f"{TARGETS[0]} {TARGETS[1]}"
+
+
+def test_beam_one_nbest_one_is_greedy(decoding):
+    texts = SOURCES + LONGER
+    greedy = translate(decoding(beam_size=1, n_best=0), texts)
+    docs = list(decoding(n_best=1).pipe(texts))
+    assert [doc._.translation for doc in docs] == greedy
+    assert [doc._.translation_nbest[0][0] for doc in docs] == greedy
+    assert all(len(doc._.translation_nbest) == 1 for doc in docs)
+
+
+@pytest.mark.parametrize("beam_size", [1, 5])
+def test_attention_rows_sum_to_one_over_the_pieces(decoding, beam_size):
+    nlp = decoding(beam_size=beam_size, return_attention=True)
+    core = nlp.get_pipe("rnn_translator").model.get_ref("core")
+    source_spm, target_spm = (load_sentencepiece(core.attrs[key])
+                              for key in ("spm_source", "spm_target"))
+    for text, doc in zip(SOURCES, nlp.pipe(SOURCES)):
+        (alignment,) = doc._.translation_attention
+        assert alignment["source"] == source_spm.encode(text, out_type=str)
+        assert target_spm.decode(alignment["target"]) == doc._.translation
+        weights = alignment["weights"]
+        assert weights.shape == (len(alignment["target"]), len(alignment["source"]))
+        assert weights.min() >= 0
+        assert weights.sum(axis=1) == pytest.approx(1.0, abs=1e-5)
+        assert doc._.translation_nbest is None  # not asked for
+
+
+def test_attention_of_a_split_long_source_has_one_entry_per_chunk(decoding, monkeypatch):
+    nlp = decoding(beam_size=2, return_attention=True, n_best=2)
+    hyper = nlp.get_pipe("rnn_translator").model.get_ref("core").attrs["hyper"]
+    monkeypatch.setitem(hyper, "max_source_pieces", 6)
+    with pytest.warns(UserWarning, match="longer than max_source_pieces = 6"):
+        doc = nlp(LONGER[0])
+    chunks = doc._.translation_attention
+    assert len(chunks) > 1
+    assert [len(chunk["source"]) for chunk in chunks][:-1] == [6] * (len(chunks) - 1)
+    assert doc._.translation_nbest[0][0] == doc._.translation
+
+
+def test_alignment_heatmap_is_written(decoding, tmp_path):
+    pytest.importorskip("matplotlib")
+    from spacy_rnn.alignment import plot_alignment
+
+    doc = decoding(return_attention=True)("the cat sleeps")
+    path = plot_alignment(doc._.translation_attention[0], tmp_path / "alignment.png",
+                          title=doc._.translation)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_alignment_heatmap_without_matplotlib_says_how_to_install(monkeypatch, tmp_path):
+    from spacy_rnn.alignment import plot_alignment
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    alignment = {"source": ["a"], "target": ["b"], "weights": [[1.0]]}
+    with pytest.raises(ImportError, match=r"pip install \"spacy-rnn\[plots\]\""):
+        plot_alignment(alignment, tmp_path / "a.png")
+    with pytest.raises(ValueError, match=r"shape \(1, 2\) do not match 1 target and 1 source"):
+        plot_alignment({**alignment, "weights": [[0.5, 0.5]]}, tmp_path / "a.png")
+
+
+BAD_OUTPUTS = [
+    ({"n_best": -1}, r"n_best must be an integer from 0 \(off\) to beam_size \(5"),
+    ({"n_best": 6}, r"n_best must be an integer from 0 \(off\) to beam_size \(5.*got 6"),
+    ({"beam_size": 1, "n_best": 2}, r"n_best .* beam_size \(1.*got 2.*raise beam_size"),
+    ({"max_batch_pieces": 0}, r"max_batch_pieces must be an integer >= 1 .*got 0"),
+]
+
+
+@pytest.mark.parametrize("settings,message", BAD_OUTPUTS)
+def test_bad_output_settings_are_refused_naming_the_setting(settings, message, trained,
+                                                            tmp_path):
+    with pytest.raises(ValueError, match=message):
+        spacy.blank("en").add_pipe("rnn_translator", config=settings)
+    trained.to_disk(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        spacy.load(tmp_path, config={"components": {"rnn_translator": {"beam_size": 5,
+                                                                       **settings}}})
+
+
+@pytest.mark.parametrize("settings,message", BAD_OUTPUTS + [
+    ({"return_attention": "yes"}, r"return_attention must be true or false, got 'yes'"),
+    ({"max_batch_pieces": 1.5}, r"max_batch_pieces must be an integer >= 1 .*got 1.5")])
+def test_bad_output_settings_set_at_runtime_are_refused(settings, message, trained, monkeypatch):
+    translator = trained.get_pipe("rnn_translator")
+    for key, value in {"beam_size": 5, **settings}.items():
+        monkeypatch.setitem(translator.cfg, key, value)
+    with pytest.raises(ValueError, match=message):
+        trained("the cat sleeps")
+
+
+def test_attention_without_an_attention_model_is_refused():
+    with pytest.raises(ValueError, match="return_attention = true needs a model with attention, "
+                                         "but this one has attention = 'none'"):
+        spacy.blank("en").add_pipe("rnn_translator", config={
+            "model": {**SMALL, "attention": "none"}, "return_attention": True})
+
+
+def test_output_settings_survive_saving_and_loading(trained, tmp_path):
+    trained.to_disk(tmp_path / "a")
+    settings = {"beam_size": 3, "n_best": 2, "return_attention": True, "max_batch_pieces": 40}
+    nlp = spacy.load(tmp_path / "a", config={"components": {"rnn_translator": settings}})
+    nlp.to_disk(tmp_path / "b")
+    reloaded = spacy.load(tmp_path / "b")
+    assert {k: reloaded.get_pipe("rnn_translator").cfg[k] for k in settings} == settings
+    doc = reloaded("the cat sleeps")
+    assert len(doc._.translation_nbest) == 2 and len(doc._.translation_attention) == 1
+    assert doc._.translation == "die katze schläft"
+
+
+@pytest.mark.parametrize("beam_size", [1, 5])
+def test_decoding_in_small_piece_batches_equals_one_batch(decoding, beam_size, monkeypatch):
+    nlp = decoding(beam_size=beam_size, max_batch_pieces=10 ** 9)
+    texts = LONGER + SOURCES + ["", "the dog"] + LONGER
+    one_batch = [(d._.translation, d._.translation_nbest) for d in nlp.pipe(texts, batch_size=64)]
+    module = torch_module(nlp.get_pipe("rnn_translator").model.get_ref("core"))
+    shapes = []
+    encode = module.encode
+    monkeypatch.setattr(module, "encode", lambda src, lengths: shapes.append(src.shape) or
+                        encode(src, lengths))
+    nlp = decoding(max_batch_pieces=12, n_best=0)
+    small = [(d._.translation, d._.translation_nbest) for d in nlp.pipe(texts, batch_size=64)]
+    assert small == one_batch
+    assert len(shapes) > 4
+    assert all(rows * length <= 12 or rows == 1 for rows, length in shapes)
+    assert max(length for _, length in shapes) > 12  # a longer source goes alone
+
+
 # -- spacy train ------------------------------------------------------------------------------
 TRAIN_CONFIG = """
 [paths]
@@ -706,12 +878,13 @@ def test_spacy_train_end_to_end(tmp_path):
                "--output", str(tmp_path / "out"), *args]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "TRANSLATIO..." in result.stdout  # spaCy's console shortens long column names
+    header = next(line for line in result.stdout.splitlines() if "SCORE" in line)
+    assert header.split()[-3:] == ["BLEU", "CHRF", "SCORE"]  # distinct columns, not cut names
     records = list(srsly.read_jsonl(log_path))
     assert [r["step"] for r in records] == [0, 3, 6]
-    assert all(0.0 <= r["scores"]["translation_bleu"] <= 1.0 for r in records)
-    assert all("translation_chrf" in r["scores"] for r in records)
+    assert all(0.0 <= r["scores"]["bleu"] <= 1.0 for r in records)
+    assert all("chrf" in r["scores"] for r in records)
     nlp = spacy.load(tmp_path / "out" / "model-last")
     assert nlp.pipe_names == ["rnn_translator"]
-    assert 0.0 <= nlp.meta["performance"]["translation_bleu"] <= 1.0
+    assert 0.0 <= nlp.meta["performance"]["bleu"] <= 1.0
     assert isinstance(nlp("the cat sleeps")._.translation, str)

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from spacy_rnn.torch.search import beam_search, greedy_search, length_penalty, max_lengths
+from spacy_rnn.torch.search import (beam_search, beam_search_nbest, forced_attention,
+                                    greedy_search, length_penalty, max_lengths)
 from spacy_rnn.torch.seq2seq import DecoderState, Encoded, Seq2Seq, sequence_loss
 
 CELLS = ["rnn", "lstm", "gru"]
@@ -159,6 +160,79 @@ def test_outputs_hold_no_special_tokens():
     outputs = beam_search(model, src, lengths, beam_size=3) + greedy_search(model, src, lengths)
     for output in outputs:
         assert BOS not in output and EOS not in output
+
+
+# ----- n-best lists and attention -----------------------------------------------------------
+
+
+def test_nbest_scores_are_length_normalized_log_probabilities():
+    # alpha = 0: [] scores log 0.4, [A] log(0.6 * 0.5) = log 0.3, [A, A] log 0.15 (at most)
+    model = MarkovModel(_table([0.4, 0.6], [0.5, 0.5]))
+    found = beam_search_nbest(model, *ONE_WORD, beam_size=2, n_best=2, alpha=0.0)
+    assert [ids for ids, _ in found[0]] == [[], [A]]
+    assert [score for _, score in found[0]] == pytest.approx([math.log(0.4), math.log(0.3)])
+    # alpha = 2 ranks [A] first: log(0.3) / (7/6)**2 > log(0.4)
+    found = beam_search_nbest(model, *ONE_WORD, beam_size=2, n_best=2, alpha=2.0)
+    assert [ids for ids, _ in found[0]] == [[A], []]
+    assert found[0][0][1] == pytest.approx(math.log(0.3) / (7 / 6) ** 2)
+
+
+def test_nbest_search_goes_on_while_an_open_hypothesis_can_beat_the_nth_best():
+    # tokens PAD, BOS, EOS, A, B; BOS -> EOS .5 | A .5; A -> EOS .01 | B .99; B -> EOS
+    model = MarkovModel([[0.2] * 5, [0, 0, 0.5, 0.5, 0], [0.2] * 5, [0, 0, 0.01, 0, 0.99],
+                         [0, 0, 1.0, 0, 0]])
+    # after step 2: [] (.5) and [A] (.005) finished, [A, B] (.495) open: it cannot beat the
+    # best, but it beats the second, so the search goes on and finds [A, B] (.495)
+    found = beam_search_nbest(model, *ONE_WORD, beam_size=2, n_best=2, alpha=0.0)
+    assert [ids for ids, _ in found[0]] == [[], [A, A + 1]]
+    assert [score for _, score in found[0]] == pytest.approx([math.log(0.5), math.log(0.495)])
+    assert beam_search(model, *ONE_WORD, beam_size=2, alpha=0.0) == [[]]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_nbest_is_sorted_and_its_first_is_the_beam_search_output(cell):
+    model = _half_trained(cell, "bahdanau")
+    src, lengths = _sources([3, 6, 1, 4, 5, 2])
+    best = beam_search(model, src, lengths, beam_size=4)
+    found = beam_search_nbest(model, src, lengths, beam_size=4, n_best=3)
+    assert [hypotheses[0][0] for hypotheses in found] == best
+    for hypotheses in found:
+        scores = [score for _, score in hypotheses]
+        assert len(hypotheses) == 3 and scores == sorted(scores, reverse=True)
+        assert len({tuple(ids) for ids, _ in hypotheses}) == 3
+
+
+def test_nbest_one_with_beam_one_is_greedy():
+    model = _half_trained("gru", "bahdanau", input_feeding=True)
+    src, lengths = _sources([3, 6, 1, 4, 5, 2, 6, 3])
+    found = beam_search_nbest(model, src, lengths, beam_size=1, n_best=1)
+    assert [hypotheses[0][0] for hypotheses in found] == greedy_search(model, src, lengths)
+
+
+def test_nbest_larger_than_the_beam_is_refused():
+    model = MarkovModel(_table([0.4, 0.6], [0.5, 0.5]))
+    with pytest.raises(ValueError, match="1 <= n_best <= beam_size"):
+        beam_search_nbest(model, *ONE_WORD, beam_size=2, n_best=3)
+
+
+@pytest.mark.parametrize("attention,input_feeding", [("bahdanau", False), ("luong", True)])
+def test_forced_attention_is_the_attention_of_the_search(attention, input_feeding):
+    model = _half_trained("lstm", attention, input_feeding)
+    src, lengths = _sources([3, 6, 1, 4])
+    hypotheses = greedy_search(model, src, lengths)
+    assert len(set(map(len, hypotheses))) > 1
+    weights = forced_attention(model, src, lengths, hypotheses)
+    for b, (hypothesis, w) in enumerate(zip(hypotheses, weights)):
+        assert w.shape == (len(hypothesis), int(lengths[b]))
+        torch.testing.assert_close(w.sum(1), torch.ones(len(hypothesis)))
+        recorded = []
+        hook = model.attention.register_forward_hook(lambda _, a, out: recorded.append(out[1]))
+        try:
+            assert greedy_search(model, src[b:b + 1, :lengths[b]], lengths[b:b + 1]) == [hypothesis]
+        finally:
+            hook.remove()
+        steps = torch.cat(recorded, dim=1)[0, :len(hypothesis)]
+        torch.testing.assert_close(w, steps, atol=1e-5, rtol=1e-4)
 
 
 # ----- overfitting ---------------------------------------------------------------------------
