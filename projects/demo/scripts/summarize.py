@@ -1,7 +1,13 @@
-"""Summarize the demo metrics: a table in the terminal and in results/summary.md, and
+"""Summarize the demo metrics: a table in the terminal and in results/summary.md, with paired
+bootstrap tests of each cell against lstm and the prose they support, and
 results/accuracy_by_distance.png (one line per cell, mean over seeds with min-max band).
 
 python scripts/summarize.py metrics results
+
+The tests read the per-sentence results beside each metrics file (metrics/tagging-lstm.sentences.jsonl:
+one line per seed and test sentence, {"seed", "n", "correct"} counting the long-range targets for
+tagging, {"seed", "reference", "greedy"} for translation). Without matplotlib the summary is
+written without the plot.
 """
 import argparse
 from pathlib import Path
@@ -9,10 +15,16 @@ from pathlib import Path
 import srsly
 from wasabi import msg
 
+from spacy_rnn.analysis.plots import PLOTS_HINT, optional_pyplot
+from spacy_rnn.analysis.report import compare_counts, compare_texts, method_note, significance_prose, \
+    significance_table
+from spacy_rnn.analysis.sentences import read_sentences
+
 CELLS = ["rnn", "lstm", "gru"]
 # task: (title, y label of the plot, scale of the stored scores, chance level on that scale)
 TASKS = {"tagging": ("Tagging: accuracy on the long-range verb tags", "accuracy (%)", 100.0, 50.0),
          "translation": ("Translation: BLEU (greedy)", "BLEU", 1.0, None)}
+REFERENCE = "lstm"  # every cell is tested against the LSTM
 
 
 def load(metrics_dir: Path):
@@ -75,12 +87,36 @@ def task_table(task, rows):
     return lines
 
 
+def seed_sentences(metrics_dir: Path, task, cell):
+    """{seed: per-sentence records} of one cell from its .sentences.jsonl ({} if there is none)."""
+    by_seed = {}
+    for record in read_sentences(metrics_dir / f"{task}-{cell}.json"):
+        by_seed.setdefault(record.get("seed"), []).append(record)
+    return by_seed
+
+
+def test_lines(metrics_dir: Path, task, rows):
+    """The tests of each cell against REFERENCE on the overall score, and the prose they support."""
+    title = f"Each cell against {REFERENCE} (paired bootstrap over test sentences, overall score):"
+    if REFERENCE not in rows:
+        return [title, "", f"Not tested: there is no {REFERENCE} run (the reference).", ""]
+    systems = {cell: seed_sentences(metrics_dir, task, cell) for cell in rows}
+    if task == "tagging":
+        outcomes = compare_counts(systems, REFERENCE, "accuracy")
+        label, scale, unit = "accuracy", 100.0, "points"
+    else:
+        outcomes = compare_texts(systems, REFERENCE, "greedy")
+        outcomes = {c: o if isinstance(o, str) else o["bleu"] for c, o in outcomes.items()}
+        label, scale, unit = "BLEU", 1.0, "BLEU"
+    return [title, "", *significance_table(REFERENCE, outcomes, label, scale), "",
+            *significance_prose(REFERENCE, outcomes, label, scale, unit), ""]
+
+
 def plot(found, out_path: Path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The plot of accuracy by distance; None (with a one-line hint) without matplotlib."""
+    plt = optional_pyplot()
+    if plt is None:
+        return None
     tasks = [t for t in TASKS if any(k[0] == t for k in found)]
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.4), squeeze=False)
     for ax, task in zip(axes[0], tasks):
@@ -129,12 +165,14 @@ def main(metrics_dir: str, out_dir: str) -> None:
     for task in TASKS:
         rows = {cell: found[(task, cell)] for cell in CELLS if (task, cell) in found}
         if rows:
-            lines += task_table(task, rows)
-    lines += ["![accuracy by distance](accuracy_by_distance.png)", ""]
+            lines += task_table(task, rows) + test_lines(Path(metrics_dir), task, rows)
+    lines += [method_note(counts=True, texts=True), ""]
+    plotted = plot(found, out / "accuracy_by_distance.png") is not None
+    lines += (["![accuracy by distance](accuracy_by_distance.png)", ""] if plotted
+              else [f"Plot not made: matplotlib is not installed ({PLOTS_HINT}).", ""])
     (out / "summary.md").write_text("\n".join(lines), encoding="utf8")
-    plot(found, out / "accuracy_by_distance.png")
     print("\n".join(lines))
-    msg.good(f"Wrote {out / 'summary.md'} and {out / 'accuracy_by_distance.png'}")
+    msg.good(f"Wrote {out / 'summary.md'}" + (f" and {out / 'accuracy_by_distance.png'}" if plotted else ""))
 
 
 if __name__ == "__main__":

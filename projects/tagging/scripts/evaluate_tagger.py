@@ -14,6 +14,9 @@ unless --log is given once per model. The input docs keep the test file's (gold)
 The training settings in the pipeline's config.cfg (the time budget training.batcher.max_minutes,
 eval_frequency, ...) are recorded as "training_settings", so that the summary can state them.
 
+Beside each OUT.json goes OUT.sentences.jsonl, one line per test sentence ({"n", "correct"} for
+pos and tag, {"tp", "fp", "fn"} for ner), for summarize.py's paired bootstrap.
+
 Every test file and model is checked before anything is evaluated, and a --task that does not fit
 is refused: pos and tag need a model that sets token.pos / token.tag and gold docs that have it,
 ner a pipe that sets doc.ents and gold docs with entities.
@@ -30,6 +33,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from wasabi import msg
 
+from spacy_rnn.analysis.sentences import entity_counts, token_counts, write_sentences
 from spacy_rnn.stats import count_parameters, directory_size
 
 BUCKETS = [(1, 10), (11, 20), (21, 40), (41, 10**9)]
@@ -142,7 +146,30 @@ def timed_pipe(nlp, inputs):
     return predicted, time.perf_counter() - start
 
 
+def sentence_results(examples, task):
+    """One record per test sentence: {"n", "correct"} (pos, tag) or {"tp", "fp", "fn"} (ner),
+    from which the paired bootstrap of summarize.py recomputes the corpus score."""
+    if task == "ner":
+        return [entity_counts([(e.start, e.end, e.label_) for e in eg.predicted.ents],
+                              [(e.start, e.end, e.label_) for e in eg.reference.ents]) for eg in examples]
+    return [tag_counts(eg, f"{task}_") for eg in examples]
+
+
+def tag_counts(example, attr):
+    """{"n", "correct"} of one sentence; tokens without a gold value are not scored (as in
+    spaCy's Scorer.score_token_attr)."""
+    pairs = [(getattr(p, attr), getattr(g, attr)) for p, g in zip(example.predicted, example.reference)
+             if getattr(g, attr)]
+    return token_counts([p for p, _ in pairs], [g for _, g in pairs])
+
+
 def evaluate(model_dir, test_path, task, threads, log_path=None):
+    """The metrics of one pipeline (see evaluate_with_sentences)."""
+    return evaluate_with_sentences(model_dir, test_path, task, threads, log_path)[0]
+
+
+def evaluate_with_sentences(model_dir, test_path, task, threads, log_path=None):
+    """(metrics, per-sentence records) of one pipeline on the test file."""
     nlp = spacy.load(model_dir)
     refs = list(DocBin().from_disk(test_path).get_docs(nlp.vocab))
     check_task(nlp, model_dir, refs, test_path, task)
@@ -163,7 +190,7 @@ def evaluate(model_dir, test_path, task, threads, log_path=None):
     for lo, hi in BUCKETS:
         subset = [e for e in examples if lo <= len(e.reference) <= hi]
         result["by_length"][bucket_name(lo, hi)] = {"n": len(subset), "score": score(subset, task)}
-    return result
+    return result, sentence_results(examples, task)
 
 
 def parse_args():
@@ -194,15 +221,18 @@ def main():
         check_inputs(args.model, args.test, args.tasks)
         for i, (model_dir, out) in enumerate(zip(args.model, args.out)):
             log = args.log[i] if args.log else None
-            result = evaluate(model_dir, args.test, args.tasks[i], args.threads, log)
-            write_result(out, result)
+            result, sentences = evaluate_with_sentences(model_dir, args.test, args.tasks[i],
+                                                        args.threads, log)
+            write_result(out, result, sentences)
     except EvaluationError as err:
         msg.fail(*err.args, exits=1)
 
 
-def write_result(out, result):
+def write_result(out, result, sentences):
+    """OUT.json and, beside it, OUT.sentences.jsonl (one record per test sentence)."""
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(out, result)
+    write_sentences(out, sentences)
     print(json.dumps({k: v for k, v in result.items() if k not in ("ner", "by_length")}, indent=2))
 
 

@@ -12,7 +12,9 @@ log (spacy-rnn.JSONLLogger.v1, default: the folder above MODEL_DIR) counts sourc
 tokens); target tokens seen are estimated from it with the ratio of target SentencePiece pieces
 (+1 </s> per sentence, the pipeline's own model) to source words over the training files. The
 training budget and settings of the pipeline's saved config.cfg (training.batcher.max_minutes,
-training.eval_frequency, ...) go under "training_config". Each search prints a line when it ends
+training.eval_frequency, ...) go under "training_config". Beside OUT.json goes
+OUT.sentences.jsonl, one line per test sentence with the reference and each search's hypothesis
+({"reference", "greedy", "beam"}), for the paired bootstrap of summarize.py. Each search prints a line when it ends
 and shows a progress bar (with an estimate of the time left) while it decodes.
 """
 import argparse
@@ -24,6 +26,7 @@ import srsly
 from tqdm import tqdm
 from wasabi import msg
 
+from spacy_rnn.analysis.sentences import write_sentences
 from spacy_rnn.stats import count_parameters, directory_size
 from spacy_rnn.architectures.translator import _Pieces
 from spacy_rnn.readers import read_parallel
@@ -79,6 +82,7 @@ def by_length(sources, hypotheses, references):
 
 
 def search_scores(nlp, pipe_name, sources, references, beam_size, quantize=None):
+    """(scores of one search, its hypotheses)."""
     hypotheses, seconds = decode(nlp, pipe_name, sources, beam_size, quantize)
     scores = corpus_scores(hypotheses, references)
     msg.good(f"{search_label(beam_size, quantize)}: {len(sources)} sentences, {seconds:.1f} s "
@@ -90,7 +94,7 @@ def search_scores(nlp, pipe_name, sources, references, beam_size, quantize=None)
             "sentences_per_second": len(sources) / seconds,
             "by_length": by_length(sources, hypotheses, references),
             "examples": [{"source": s, "reference": r, "hypothesis": h}
-                         for s, r, h in list(zip(sources, references, hypotheses))[:5]]}
+                         for s, r, h in list(zip(sources, references, hypotheses))[:5]]}, hypotheses
 
 
 def target_ratio(nlp, pipe_name, train_source, train_target):
@@ -152,14 +156,23 @@ def check_inputs(args):
 
 
 def evaluate(args):
+    """(metrics, per-sentence records: the reference and each search's hypothesis)."""
     check_inputs(args)
     msg.text(f"Loading {args.model} ...")
     nlp = spacy.load(args.model)
     sources, references = read_pairs(args.source, args.target)
     result = describe_run(args, nlp, len(sources))
     report_training(result)
-    result.update(run_searches(args, nlp, sources, references))
-    return result
+    searches, hypotheses = run_searches(args, nlp, sources, references)
+    result.update(searches)
+    return result, sentence_results(references, hypotheses)
+
+
+def sentence_results(references, hypotheses):
+    """One record per test sentence: {"reference": ..., "greedy": ..., "beam": ...} (and the int8
+    searches), for sacreBLEU's paired bootstrap in summarize.py."""
+    return [{"reference": ref, **{key: hyps[i] for key, hyps in hypotheses.items()}}
+            for i, ref in enumerate(references)]
 
 
 def describe_run(args, nlp, n_sentences):
@@ -176,19 +189,20 @@ def describe_run(args, nlp, n_sentences):
 
 
 def run_searches(args, nlp, sources, references):
-    """Greedy and beam search (and both with int8 under --int8), a line printed as each ends."""
+    """(scores, hypotheses) of greedy and beam search (and both with int8 under --int8), keyed
+    by search; a line is printed as each ends."""
     searches = [("greedy", 1, None), ("beam", args.beam, None)]
     if args.int8:
         searches += [("greedy_int8", 1, "int8"), ("beam_int8", args.beam, "int8")]
     msg.info(f"Decoding {len(sources)} test sentences {len(searches)} times: "
              + ", ".join(search_label(beam, quantize) for _, beam, quantize in searches))
-    result = {}
+    result, hypotheses = {}, {}
     for key, beam, quantize in searches:
-        result[key] = search_scores(nlp, args.pipe, sources, references, beam, quantize)
+        result[key], hypotheses[key] = search_scores(nlp, args.pipe, sources, references, beam, quantize)
         if quantize:
             result[key]["speedup"] = (result[key]["sentences_per_second"]
                                       / result[key[:-5]]["sentences_per_second"])
-    return result
+    return result, hypotheses
 
 
 def report_training(result):
@@ -214,9 +228,10 @@ def main():
     args = parser.parse_args()
     import torch
     torch.set_num_threads(args.threads)
-    result = evaluate(args)
+    result, sentences = evaluate(args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(args.out, result)
+    write_sentences(args.out, sentences)
     msg.good(f"Wrote {args.out}; BLEU signature: {result['greedy']['bleu_signature']}")
 
 

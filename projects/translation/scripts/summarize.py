@@ -1,22 +1,36 @@
-"""Summarize the translation comparison: results/summary.md and two plots,
-results/bleu_by_length.png and results/bleu_vs_speed.png.
+"""Summarize the translation comparison: results/summary.md (with paired bootstrap tests of every
+architecture against lstm, the prose they support, and time to BLEU) and the plots
+results/bleu_by_length.png, results/bleu_vs_speed.png and results/learning_curves_mt.png.
 
 python scripts/summarize.py metrics results [--provenance assets/provenance.json]
 
-Reads every metrics/*.json written by scripts/evaluate_translator.py (one per run, the runs of
-project.yml first), prints each file it read, and skips with a warning a file that is not such
+Reads the metrics written by scripts/evaluate_translator.py, one run per seed
+(metrics/mt-lstm/seed0.json, ...) or, as written before, one run (metrics/lstm.json), the runs of
+project.yml first; scores are mean ± standard deviation over the seeds (n in the row). BLEU and
+chrF of beam search are tested against lstm (Bahdanau attention) with sacreBLEU's paired bootstrap
+on the per-sentence hypotheses beside each metrics file (seed0.sentences.jsonl); learning curves
+and time to BLEU come from the training logs (training/mt-lstm/seed0/log.jsonl). It prints each file it read, and skips with a warning a file that is not such
 metrics (one of project.yml's runs unreadable is an error). The setting (test set, training budget,
 eval frequency, threads, beam size) comes from the metrics: a value the runs do not share is given
 per run with a warning, and one the metrics lack (files written before evaluate_translator.py
-recorded it) reads "not recorded". Rows of untrained models (train_steps 0) are flagged. Needs
-matplotlib: pip install -e ".[plots]".
+recorded it) reads "not recorded". Rows of untrained models (train_steps 0) are flagged. Without
+matplotlib (pip install -e ".[plots]") the summary is written without plots.
 """
 import argparse
+import copy
 from datetime import datetime
 from pathlib import Path
 
 import srsly
 from wasabi import msg
+
+from spacy_rnn.analysis.curves import read_curve
+from spacy_rnn.analysis.layout import discover, log_path
+from spacy_rnn.analysis.plots import PLOTS_HINT, optional_pyplot, plot_learning_curves
+from spacy_rnn.analysis.report import compare_texts, method_note, significance_prose, significance_table, \
+    time_to_accuracy_table
+from spacy_rnn.analysis.seeds import format_seeds, over_seeds
+from spacy_rnn.analysis.sentences import read_sentences
 
 BUCKETS = ["1-10", "11-15", "16-20", "21+"]
 ORDER = ["rnn", "lstm", "gru", "lstm_luong", "lstm_none"]
@@ -29,21 +43,18 @@ UNTRAINED = ("no dev evaluation after step 0, so model-best is the untrained mod
              "or raise max_minutes and rerun the training")
 
 
+REFERENCE = "lstm"  # every architecture is tested against the LSTM with Bahdanau attention
+TESTED_SEARCH = "beam"
+SEARCHES = ["greedy", "beam", "greedy_int8", "beam_int8"]
+
+
 class MetricsError(ValueError):
     pass
 
 
 def pyplot():
-    """matplotlib.pyplot (Agg backend), or ✘ with the install command before anything is written."""
-    try:
-        import matplotlib
-    except ImportError:
-        msg.fail("summarize needs matplotlib for the plots",
-                 'Install the plots extra in the repository root: pip install -e ".[plots]"', exits=1)
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    """matplotlib.pyplot (Agg backend), or None with a one-line hint if it is missing."""
+    return optional_pyplot()
 
 
 def read_metrics(path: Path):
@@ -62,28 +73,83 @@ def read_metrics(path: Path):
     return data
 
 
+def arch_of(run):
+    """mt-lstm (a folder of runs per seed) or lstm (the old one-run file) -> lstm."""
+    return run[3:] if run.startswith("mt-") else run
+
+
+def _run_order(run):
+    arch = arch_of(run)
+    return (ORDER.index(arch) if arch in ORDER else len(ORDER), arch)
+
+
 def load(metrics_dir: Path):
-    paths = sorted(metrics_dir.glob("*.json"),
-                   key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
+    """{architecture: metrics, averaged over its seeds (see seed_view)}."""
+    found = discover(metrics_dir) if metrics_dir.is_dir() else {}
     runs = {}
-    for path in paths:
-        try:
-            runs[path.stem] = read_metrics(path)
-        except MetricsError as err:
-            if path.stem in ORDER:
-                msg.fail(f"Unreadable metrics {path}: {err}",
-                         f"Rerun its evaluation: python -m spacy project run evaluate-{path.stem}", exits=1)
-            msg.warn(f"Skipping {path}: {err}")
-            continue
-        modified = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-        extra = "" if path.stem in ORDER else ", not one of project.yml's runs"
-        msg.text(f"Read {path} (modified {modified}{extra})")
+    for run in sorted(found, key=_run_order):
+        records = (read_seed(metrics_dir, run, seed, path) for seed, path in found[run])
+        seeds = [record for record in records if record]
+        if seeds:
+            runs[arch_of(run)] = seed_view(seeds)
     if not runs:
         msg.fail(f"No metrics in {metrics_dir}: run the training and evaluation steps first", exits=1)
     for name in ORDER:
         if name not in runs:
-            msg.warn(f"No {metrics_dir / name}.json: its row is left out (run evaluate-{name})")
+            msg.warn(f"No metrics of {name} in {metrics_dir} (mt-{name}/seed<N>.json or {name}.json): "
+                     f"its row is left out (run evaluate-{name})")
     return runs
+
+
+def read_seed(metrics_dir, run, seed, path):
+    """{"metrics", "seed", "path", "run", "file"} of one run, None (with a warning) if it is skipped."""
+    arch = arch_of(run)
+    try:
+        metrics = read_metrics(path)
+    except MetricsError as err:
+        if arch in ORDER:
+            msg.fail(f"Unreadable metrics {path}: {err}",
+                     f"Rerun its evaluation: python -m spacy project run evaluate-{arch}", exits=1)
+        msg.warn(f"Skipping {path}: {err}")
+        return None
+    modified = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    extra = "" if arch in ORDER else ", not one of project.yml's runs"
+    msg.text(f"Read {path} (modified {modified}{extra})")
+    return {"metrics": metrics, "seed": seed, "path": path, "run": run,
+            "file": path.relative_to(metrics_dir).as_posix()}
+
+
+def seed_view(seeds):
+    """The first seed's metrics (settings, sizes, config) with each score, speed and training time
+    replaced by its mean over the seeds; "_seeds" keeps every seed's record."""
+    view = copy.deepcopy(seeds[0]["metrics"])
+    every = [s["metrics"] for s in seeds]
+    for search in (s for s in SEARCHES if s in view):
+        for key in ("bleu", "chrf", "sentences_per_second", "speedup"):
+            if key in view[search]:
+                view[search][key] = over_seeds(m[search].get(key) for m in every).mean
+        for bucket, values in view[search]["by_length"].items():
+            bleus = (m[search]["by_length"].get(bucket, {}).get("bleu") for m in every)
+            values["bleu"] = over_seeds(bleus).mean
+    for key in ("train_seconds", "train_target_tokens_per_second"):
+        view[key] = over_seeds(m.get(key) for m in every).mean
+    if any(untrained(m) for m in every):
+        view["train_steps"] = 0
+    view["_seeds"] = seeds
+    return view
+
+
+def score_cell(r, search, key, bucket=None):
+    """BLEU or chrF of a search (of a length bucket): one run as before, several as mean ± standard
+    deviation."""
+    values = [m[search][key] if bucket is None else m[search]["by_length"].get(bucket, {}).get(key)
+              for m in (s["metrics"] for s in r["_seeds"])]
+    return num(values[0], ".2f") if len(values) == 1 else format_seeds(over_seeds(values), ".2f")
+
+
+def run_label(name, r):
+    seeds = r["_seeds"]
+    return name if seeds[0]["seed"] is None else f"{name} (n={len(seeds)})"
 
 
 def num(value, fmt):
@@ -140,22 +206,23 @@ def settings(runs):
             "chrF signature": of(lambda r: r["greedy"]["chrf_signature"])}
 
 
-def row(name, r, beam_differs):
+def row(name, r, beam_differs, marks):
     greedy, beam = r["greedy"], r["beam"]
     model = r.get("model_config", {})
-    label = f"{name} ⚠ untrained" if untrained(r) else name
+    label = f"{run_label(name, r)} ⚠ untrained" if untrained(r) else run_label(name, r)
     beam_note = f" (beam {beam['beam_size']})" if beam_differs else ""
     cells = [label, str(model.get("cell", "?")), str(model.get("attention", "?")),
-             num(greedy["bleu"], ".2f"), num(greedy["chrf"], ".2f"),
-             num(beam["bleu"], ".2f") + beam_note, num(beam["chrf"], ".2f") + beam_note]
-    cells += [num(beam["by_length"].get(b, {}).get("bleu"), ".2f") for b in BUCKETS]
+             score_cell(r, "greedy", "bleu"), score_cell(r, "greedy", "chrf"),
+             score_cell(r, "beam", "bleu") + marks.get("bleu", "") + beam_note,
+             score_cell(r, "beam", "chrf") + marks.get("chrf", "") + beam_note]
+    cells += [score_cell(r, "beam", "bleu", b) for b in BUCKETS]
     cells += [num(r.get("train_seconds"), ".0f"), num(r.get("train_target_tokens_per_second"), ",.0f"),
               num(greedy["sentences_per_second"], ",.1f"), num(beam["sentences_per_second"], ",.1f"),
               f"{r['size_bytes'] / 1e6:.1f}", f"{r['parameters']:,}"]
     return "| " + " | ".join(cells) + " |"
 
 
-def table(runs, setting):
+def table(runs, setting, outcomes):
     beam_text, beam_differs = setting["beam size"]
     beam = "beam" if beam_differs else f"beam {beam_text}"
     header = ["architecture", "cell", "attention", "BLEU greedy", "chrF greedy", f"BLEU {beam}",
@@ -165,9 +232,67 @@ def table(runs, setting):
     test, test_differs = setting["test set"]
     title = "Test sets differ between runs (see Setting)" if test_differs else test
     return [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *[row(name, r, beam_differs) for name, r in runs.items()], "",
+            *[row(name, r, beam_differs, significance_marks(outcomes.get(name))) for name, r in runs.items()],
+            "",
             f"BLEU by source length (whitespace words) is for {beam}; sentences per bucket — "
-            f"{setting['bucket sizes'][0]}.", ""]
+            f"{setting['bucket sizes'][0]}.", "", *seeds_lines(runs)]
+
+
+def seeds_lines(runs):
+    """What the ± means and the marks say, for runs per seed."""
+    if all(r["_seeds"][0]["seed"] is None for r in runs.values()):
+        return []
+    return [f"Scores are mean ± standard deviation over the seeds (n per architecture; one seed: no ±); "
+            f"* marks a beam-search score that differs from {REFERENCE} at p < 0.05 in the tests below.", ""]
+
+
+def significance_marks(outcome):
+    """{"bleu": " *", ...} for the scores that differ from the reference at p < 0.05."""
+    if not isinstance(outcome, dict):
+        return {}
+    return {key: " *" for key, comparison in outcome.items() if comparison.significant}
+
+
+def reference_tests(runs):
+    """{architecture: {"bleu", "chrf"} Comparisons against REFERENCE, or why untested}."""
+    if REFERENCE not in runs:
+        return {}
+    systems = {name: {s["seed"]: read_sentences(s["path"]) for s in r["_seeds"]} for name, r in runs.items()}
+    return compare_texts(systems, REFERENCE, TESTED_SEARCH)
+
+
+def test_lines(runs, outcomes):
+    """Per metric: a table of the tests against REFERENCE and the prose generated from it."""
+    title = f"## Each architecture against {REFERENCE} ({TESTED_SEARCH} search, sacreBLEU paired bootstrap)"
+    if REFERENCE not in runs:
+        return [title, "", f"Not tested: there is no {REFERENCE} run (the reference).", ""]
+    if all(isinstance(o, str) for o in outcomes.values()):
+        return [title, "", *significance_table(REFERENCE, outcomes, "BLEU", 1.0), ""]
+    lines = [title, ""]
+    for key, label in (("bleu", "BLEU"), ("chrf", "chrF")):
+        per_metric = {name: o if isinstance(o, str) else o[key] for name, o in outcomes.items()}
+        lines += [f"### {label}", "", *significance_table(REFERENCE, per_metric, label, 1.0), "",
+                  *significance_prose(REFERENCE, per_metric, label, 1.0, label), ""]
+    return lines
+
+
+def curves(runs):
+    """{architecture: [learning curve of dev BLEU per seed]} from the training logs that exist."""
+    found = {}
+    for name, r in runs.items():
+        logs = [log_path(s["metrics"], s["path"], s["run"], s["seed"]) for s in r["_seeds"]]
+        found[name] = [c for c in (read_curve(path, "translation_bleu") for path in logs) if c is not None]
+    return {name: c for name, c in found.items() if c}
+
+
+def curve_lines(found):
+    title = "## Time to BLEU (dev set, from the training logs)"
+    if not found:
+        return [title, "", "No training logs found (training/mt-<arch>/seed<N>/log.jsonl).", ""]
+    return [title, "", *time_to_accuracy_table(REFERENCE, found, "BLEU", 100.0), "",
+            "Minutes are wall clock since training started, dev evaluations included, at the first dev "
+            "evaluation that reaches the BLEU (mean ± standard deviation over the seeds that reach it); "
+            "dev BLEU is greedy, as the training scorer decodes.", ""]
 
 
 def int8_table(runs):
@@ -205,7 +330,8 @@ def notes(runs, setting, provenance_path):
              "sentences/s include tokenization.",
              f"- sacreBLEU BLEU signature: `{text['BLEU signature']}`",
              f"- sacreBLEU chrF signature: `{text['chrF signature']}`",
-             f"- Metrics files: {', '.join(f'{name}.json' for name in runs)}.", ""]
+             f"- {method_note(counts=False, texts=True)}",
+             f"- Metrics files: {', '.join(s['file'] for r in runs.values() for s in r['_seeds'])}.", ""]
     return lines
 
 
@@ -307,11 +433,27 @@ def plot_vs_speed(plt, runs, setting, out_path: Path):
     return fig
 
 
-def summary_lines(runs, setting, provenance):
+def summary_lines(runs, setting, provenance, found, plots):
+    outcomes = reference_tests(runs)
     lines = ["# Translation: RNN vs LSTM vs GRU, and attention variants (spacy-rnn rnn_translator)", ""]
-    lines += table(runs, setting) + int8_table(runs) + notes(runs, setting, provenance)
-    return lines + ["![BLEU by source length](bleu_by_length.png)", "",
-                    "![BLEU vs decoding speed](bleu_vs_speed.png)", ""]
+    lines += table(runs, setting, outcomes) + test_lines(runs, outcomes) + curve_lines(found)
+    lines += int8_table(runs) + notes(runs, setting, provenance)
+    if not plots:
+        return lines + [f"Plots not made: matplotlib is not installed ({PLOTS_HINT}).", ""]
+    titles = {"bleu_by_length.png": "BLEU by source length", "bleu_vs_speed.png": "BLEU vs decoding speed",
+              "learning_curves_mt.png": "dev BLEU against training time and steps"}
+    return lines + [line for name in plots for line in (f"![{titles[name]}]({name})", "")]
+
+
+def write_plots(plt, runs, setting, found, out_dir: Path):
+    """The plots (the names of the files written)."""
+    plot_by_length(plt, runs, setting, out_dir / "bleu_by_length.png")
+    plot_vs_speed(plt, runs, setting, out_dir / "bleu_vs_speed.png")
+    if not found:
+        return ["bleu_by_length.png", "bleu_vs_speed.png"]
+    plot_learning_curves(plt, found, out_dir / "learning_curves_mt.png", "Translation: dev BLEU (greedy)",
+                         "dev BLEU")
+    return ["bleu_by_length.png", "bleu_vs_speed.png", "learning_curves_mt.png"]
 
 
 def main():
@@ -323,15 +465,15 @@ def main():
     plt = pyplot()
     runs = load(args.metrics_dir)
     setting = settings(runs)
-    lines = summary_lines(runs, setting, args.provenance)
+    found = curves(runs)
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(plt, runs, setting, found, args.out_dir) if plt is not None else []
+    lines = summary_lines(runs, setting, args.provenance, found, plots)
     (args.out_dir / "summary.md").write_text("\n".join(lines), encoding="utf8")
-    plot_by_length(plt, runs, setting, args.out_dir / "bleu_by_length.png")
-    plot_vs_speed(plt, runs, setting, args.out_dir / "bleu_vs_speed.png")
     print("\n".join(lines))
     for line in warnings(runs, setting):
         msg.warn(line[4:])
-    msg.good(f"Wrote {args.out_dir / 'summary.md'} and two plots")
+    msg.good(f"Wrote {args.out_dir / 'summary.md'}" + (f" and {', '.join(plots)}" if plots else ""))
 
 
 if __name__ == "__main__":
