@@ -127,20 +127,36 @@ def _decode_forward(model: Model, scores_constraints, is_train: bool):
     return _viterbi(model, scores, constraints), _no_backprop
 
 
+def build_label_probs(params: Optional[Model]) -> Model:
+    """Each token's probability of each label, ``(scores, constraints) -> List[Floats2d]``
+    (rows sum to 1): the softmax of the scores, or, with a CRF or constraints, the
+    marginals of the distribution Viterbi decodes (forward-backward)."""
+    return Model("label-probs", _probs_forward, layers=[params] if params is not None else [])
+
+
+def _probs_forward(model: Model, scores_constraints, is_train: bool):
+    scores, constraints = scores_constraints
+    if not model.layers and constraints is None:
+        return [model.ops.softmax(s, axis=-1) if len(s) else model.ops.alloc2f(*s.shape)
+                for s in scores], _no_backprop
+    return _marginals(model, scores, constraints), _no_backprop
+
+
 def _no_backprop(dY):
-    raise ValueError("The label decoder has no gradient; use the 'loss' layer for training.")
+    raise ValueError("The label decoder and label probabilities have no gradient; use the 'loss' "
+                     "layer for training.")
 
 
-def _viterbi(model: Model, scores: List[Floats2d], constraints) -> List[Ints1d]:
+def _lattice(model: Model, scores: List[Floats2d], constraints):
+    """The non-empty docs' indices and (emissions (B, T, K), mask (B, T), transitions,
+    start, end) for the CRF functions; None if every doc is empty."""
     import torch
 
-    from ..torch.crf import viterbi_decode
     from ..torch.padding import length_mask, pad_flat
 
     keep = [i for i, s in enumerate(scores) if len(s)]
-    paths = [model.ops.alloc1i(0) for _ in scores]
     if not keep:
-        return paths
+        return keep, None
     flat = _flat_tensor(model, [scores[i] for i in keep])
     lengths = torch.tensor([len(scores[i]) for i in keep], dtype=torch.long, device=flat.device)
     emissions = pad_flat(flat, lengths)
@@ -148,12 +164,37 @@ def _viterbi(model: Model, scores: List[Floats2d], constraints) -> List[Ints1d]:
                                               emissions.device)
     if not model.layers:
         emissions = torch.log_softmax(emissions, dim=-1)
+    mask = length_mask(lengths, emissions.shape[1])
+    return keep, (emissions, mask, transitions, start, end)
+
+
+def _viterbi(model: Model, scores: List[Floats2d], constraints) -> List[Ints1d]:
+    import torch
+
+    from ..torch.crf import viterbi_decode
+
+    keep, lattice = _lattice(model, scores, constraints)
+    paths = [model.ops.alloc1i(0) for _ in scores]
+    if lattice is None:
+        return paths
     with torch.no_grad():
-        best = viterbi_decode(emissions, length_mask(lengths, emissions.shape[1]),
-                              transitions, start, end).cpu().numpy()
+        best = viterbi_decode(*lattice).cpu().numpy()
     for row, i in enumerate(keep):
         paths[i] = best[row, : len(scores[i])].astype("int32")
     return paths
+
+
+def _marginals(model: Model, scores: List[Floats2d], constraints) -> List[Floats2d]:
+    from ..torch.crf import marginals
+
+    keep, lattice = _lattice(model, scores, constraints)
+    probs = [model.ops.alloc2f(*s.shape) for s in scores]
+    if lattice is None:
+        return probs
+    padded = torch2xp(marginals(*lattice), ops=model.ops)
+    for row, i in enumerate(keep):
+        probs[i] = model.ops.xp.ascontiguousarray(padded[row, : len(scores[i])], dtype="float32")
+    return probs
 
 
 def _decoder_params(model: Model, n_labels: int, constraints, device) -> Tuple:

@@ -12,6 +12,13 @@ so the component needs no import of this module:
   best label per token; ``constraints`` is None or ``(allowed, allowed_start,
   allowed_end)`` boolean arrays, and a constrained decoding never outputs a
   forbidden transition (e.g. ``O -> I-X``).
+
+``spacy-rnn.SequenceLabeler.v2`` is the same model with one more reference:
+
+- ``model.get_ref("probs")``: ``(scores, constraints) -> List[Floats2d]``, each
+  token's probability of each label (rows sum to 1): the softmax of the scores, or,
+  with a CRF or constraints, the marginals (forward-backward) of the distribution
+  the decoder maximizes.
 """
 from typing import List, Optional
 
@@ -20,7 +27,8 @@ from spacy.util import registry
 from thinc.api import Linear, Model, chain, with_array
 from thinc.types import Floats2d
 
-from .crf_layers import build_crf_params, build_decoder, build_crf_loss, build_softmax_loss
+from .crf_layers import (build_crf_loss, build_crf_params, build_decoder, build_label_probs,
+                         build_softmax_loss)
 
 
 @registry.architectures("spacy-rnn.SequenceLabeler.v1")
@@ -36,15 +44,35 @@ def build_sequence_labeler(
     or a ``spacy.Tok2VecListener.v1``; its width must equal the encoder's width.
     With ``crf = true`` a linear-chain CRF is trained and decoded with Viterbi.
     """
+    return _build(tok2vec, encoder, crf, nO, with_probs=False)
+
+
+@registry.architectures("spacy-rnn.SequenceLabeler.v2")
+def build_sequence_labeler_v2(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    encoder: Model[List[Floats2d], List[Floats2d]],
+    crf: bool = False,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """``spacy-rnn.SequenceLabeler.v1`` plus the ``probs`` reference: per-token label
+    probabilities, which components store on request (``store_scores``)."""
+    return _build(tok2vec, encoder, crf, nO, with_probs=True)
+
+
+def _build(tok2vec: Model, encoder: Model, crf: bool, nO: Optional[int], with_probs: bool) -> Model:
     _check_widths(tok2vec, encoder)
     output = Linear(nO=nO, nI=encoder.get_dim("nO"))
     scorer = chain(tok2vec, encoder, with_array(output))
     params = build_crf_params(nO) if crf else None
     loss = build_crf_loss(params) if crf else build_softmax_loss()
     decoder = build_decoder(params)
-    return Model("rnn-sequence-labeler", _forward, init=_init, layers=[scorer, loss, decoder],
-                 refs={"tok2vec": tok2vec, "encoder": encoder, "output": output,
-                       "loss": loss, "decoder": decoder, "crf": params},
+    layers = [scorer, loss, decoder]
+    refs = {"tok2vec": tok2vec, "encoder": encoder, "output": output,
+            "loss": loss, "decoder": decoder, "crf": params}
+    if with_probs:
+        refs["probs"] = build_label_probs(params)
+        layers.append(refs["probs"])
+    return Model("rnn-sequence-labeler", _forward, init=_init, layers=layers, refs=refs,
                  dims={"nO": nO}, attrs={"crf": crf})
 
 

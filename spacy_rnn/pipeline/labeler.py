@@ -4,20 +4,53 @@ Subclasses say which label each gold token has (``gold_labels``) and how a
 predicted label is written onto a Doc (``write_labels``); everything else
 (labels, training, decoding, serialization) is here. The model is any
 ``spacy-rnn.SequenceLabeler.v1``-like model, reached only through its refs
-``loss`` and ``decoder``.
+``loss`` and ``decoder`` (and ``probs``, from ``spacy-rnn.SequenceLabeler.v2`` on,
+for ``store_scores``).
+
+With ``store_scores = true`` a component also stores, on each doc it processes,
+each token's probability of each label in ``doc._.label_probs[<component name>]``
+(a float32 array of shape (len(doc), len(labels)), columns in the order of the
+component's ``labels``); an entity recognizer also writes each entity's confidence
+(see ``rnn_ner``).
 """
 import warnings
 from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy
+import srsly
+from spacy import util
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, set_dropout_rate
+
+#: ``Doc._.label_probs``: {component name: (len(doc), n_labels) float32 array}, or None
+LABEL_PROBS_ATTR = "label_probs"
+#: ``Span._.confidence``: an entity's confidence in [0, 1], or None
+CONFIDENCE_ATTR = "confidence"
+
+
+def ensure_score_extensions() -> None:
+    """Register ``Doc._.label_probs`` and ``Span._.confidence`` (default ``None``) unless
+    they exist. Idempotent; an extension registered earlier by someone else is kept."""
+    if not Doc.has_extension(LABEL_PROBS_ATTR):
+        Doc.set_extension(LABEL_PROBS_ATTR, default=None)
+    if not Span.has_extension(CONFIDENCE_ATTR):
+        Span.set_extension(CONFIDENCE_ATTR, default=None)
+
+
+ensure_score_extensions()
+
+
+class LabelPredictions(NamedTuple):
+    """What ``predict`` returns: label ids per doc (Ints1d), and per-token label
+    probabilities per doc ((n_tokens, n_labels) float32), or None without ``store_scores``."""
+    label_ids: List[Any]
+    probs: Optional[List[numpy.ndarray]]
 
 
 class SequenceLabelingPipe(TrainablePipe):
@@ -28,21 +61,36 @@ class SequenceLabelingPipe(TrainablePipe):
     saved_settings: Tuple[str, ...] = ()
 
     def __init__(self, vocab: Vocab, model: Model, name: str, *,
-                 scorer: Optional[Callable] = None, **cfg):
+                 scorer: Optional[Callable] = None, store_scores: bool = False, **cfg):
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
         self.cfg = {"labels": [], **cfg}
+        # a run-time choice, not a trained setting: it comes from the config, never the saved cfg
+        self.store_scores = self._checked_store_scores(store_scores)
         self._unknown_seen = set()  # gold labels outside the label set, warned about once
+
+    def _checked_store_scores(self, store_scores: Any) -> bool:
+        if not isinstance(store_scores, bool):
+            raise ValueError(f"[{self.name}] store_scores must be true or false, got {store_scores!r}.")
+        if store_scores and not self.model.has_ref("probs"):
+            raise ValueError(f"[{self.name}] store_scores = true needs a model that gives label "
+                             f"probabilities, but its model ({self.model.name}) has none: set "
+                             f"[components.{self.name}.model] @architectures = "
+                             f"\"spacy-rnn.SequenceLabeler.v2\" (a trained v1 model cannot store "
+                             f"scores; train a v2 one).")
+        return store_scores
 
     # -- what subclasses define ------------------------------------------------
     def gold_labels(self, example: Example) -> List[Optional[str]]:
         """The gold label of each predicted token; None where unknown."""
         raise NotImplementedError
 
-    def write_labels(self, doc: Doc, labels: List[str]) -> None:
-        """Write one predicted label per token onto ``doc``."""
+    def write_labels(self, doc: Doc, labels: List[str],
+                     confidences: Optional[numpy.ndarray] = None) -> None:
+        """Write one predicted label per token onto ``doc``; ``confidences``, shape
+        (len(doc),), is each token's probability of its label (None: not requested)."""
         raise NotImplementedError
 
     def constraints(self):
@@ -84,18 +132,30 @@ class SequenceLabelingPipe(TrainablePipe):
         return 1
 
     # -- prediction --------------------------------------------------------------
-    def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
+    def predict(self, docs: Iterable[Doc]) -> LabelPredictions:
         self._check_initialized()
         docs = list(docs)
         if not any(len(doc) for doc in docs):
-            return [numpy.zeros((0,), dtype="int32") for _ in docs]
+            empty = [numpy.zeros((0, len(self.labels)), dtype="float32") for _ in docs]
+            return LabelPredictions([numpy.zeros((0,), dtype="int32") for _ in docs],
+                                    empty if self.store_scores else None)
         scores = self.model.predict(docs)
-        return self.model.get_ref("decoder").predict((scores, self.constraints()))
+        label_ids = self.model.get_ref("decoder").predict((scores, self.constraints()))
+        if not self.store_scores:
+            return LabelPredictions(label_ids, None)
+        probs = self.model.get_ref("probs").predict((scores, self.constraints()))
+        return LabelPredictions(label_ids, [self.model.ops.to_numpy(p) for p in probs])
 
-    def set_annotations(self, docs: Iterable[Doc], label_ids: List[numpy.ndarray]) -> None:
+    def set_annotations(self, docs: Iterable[Doc], predictions: LabelPredictions) -> None:
         labels = self.labels
-        for doc, ids in zip(docs, label_ids):
-            self.write_labels(doc, [labels[int(i)] for i in ids])
+        docs = list(docs)
+        all_probs = predictions.probs if predictions.probs is not None else [None] * len(docs)
+        for doc, ids, probs in zip(docs, predictions.label_ids, all_probs):
+            ids = numpy.asarray(self.model.ops.to_numpy(ids), dtype="int64")
+            confidences = None if probs is None else probs[numpy.arange(len(ids)), ids]
+            self.write_labels(doc, [labels[i] for i in ids], confidences)
+            if probs is not None:
+                store_label_probs(doc, self.name, probs)
 
     # -- training ----------------------------------------------------------------
     def update(self, examples: Iterable[Example], *, drop: float = 0.0,
@@ -172,15 +232,55 @@ class SequenceLabelingPipe(TrainablePipe):
     # -- serialization -------------------------------------------------------------
     def from_disk(self, path, *, exclude=tuple()):
         wanted = dict(self.cfg)
-        super().from_disk(path, exclude=exclude)
+        readers = {"cfg": lambda p: self.cfg.update(srsly.read_json(p) if p.exists() else {}),
+                   "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+                   "model": lambda p: self.model.from_bytes(p.read_bytes())}
+        path = util.ensure_path(path)
+        util.from_disk(path, {key: self._reporting(read) for key, read in readers.items()}, exclude)
+        self._check_label_count(str(path / "cfg"), str(path / "model"))
         self._reconcile_settings(wanted)
         return self
 
     def from_bytes(self, bytes_data, *, exclude=tuple()):
         wanted = dict(self.cfg)
-        super().from_bytes(bytes_data, exclude=exclude)
+        setters = {"cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+                   "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
+                   "model": lambda b: self.model.from_bytes(b)}
+        parts = self._reporting(srsly.msgpack_loads, "its bytes")(bytes_data)
+        util.from_dict(parts, {key: self._reporting(set_part, f"the {key!r} part of its bytes")
+                               for key, set_part in setters.items()}, exclude)
+        self._check_label_count("the 'cfg' part of its bytes", "the 'model' part of its bytes")
         self._reconcile_settings(wanted)
         return self
+
+    def _reporting(self, load: Callable, where: Optional[str] = None) -> Callable:
+        """``load`` with its errors re-raised as one that names the component and where the
+        data came from (``where``, or else the path ``load`` is given)."""
+        def reporting_load(source):
+            try:
+                return load(source)
+            except Exception as err:  # any failure here means unusable data: say where
+                detail = str(err).rstrip(".")
+                raise ValueError(f"[{self.name}] could not load {where or source}: {type(err).__name__}: "
+                                 f"{detail}. Check that it is what this component saved (not damaged, "
+                                 f"truncated, or saved by a component with another model config): save "
+                                 f"the pipeline again, or load it with the config it was saved "
+                                 f"with.") from err
+        return reporting_load
+
+    def _check_label_count(self, cfg_source: str, model_source: str) -> None:
+        """Refuse a loaded label list whose length differs from the output layer's width."""
+        width = self._output_width()
+        if width is None or not self.labels or width == len(self.labels):
+            return
+        raise ValueError(f"[{self.name}] {cfg_source} lists {len(self.labels)} labels, but the output "
+                         f"layer in {model_source} scores {width}: the two come from different "
+                         f"trainings (or one was edited). Restore both from the same saved pipeline.")
+
+    def _output_width(self) -> Optional[int]:
+        """Outputs of the model's output layer, or None if not known (not initialized)."""
+        layer = self.model.get_ref("output") if self.model.has_ref("output") else self.model
+        return layer.get_dim("nO") if layer.has_dim("nO") else None
 
     def _reconcile_settings(self, wanted: Dict) -> None:
         """After loading the saved cfg: say so where it replaced a setting the config gave."""
@@ -196,6 +296,13 @@ class SequenceLabelingPipe(TrainablePipe):
     def reload_hint(self, changed: Dict) -> str:
         """Advice appended to the warning of :meth:`_reconcile_settings`."""
         return ""
+
+
+def store_label_probs(doc: Doc, name: str, probs: numpy.ndarray) -> None:
+    """Keep ``probs`` ((len(doc), n_labels)) as ``doc._.label_probs[name]``."""
+    stored = dict(doc._.get(LABEL_PROBS_ATTR) or {})
+    stored[name] = numpy.ascontiguousarray(probs, dtype="float32")
+    doc._.set(LABEL_PROBS_ATTR, stored)
 
 
 def warn_unweighted_score(nlp: Language, name: str, reported: Sequence[str]) -> None:

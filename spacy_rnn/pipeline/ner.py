@@ -1,6 +1,7 @@
 """The ``rnn_ner`` component: named entities from BIO or BILUO tags."""
 from typing import Callable, Dict, Iterable, List, Literal, Optional, Sequence
 
+import numpy
 from spacy.language import Language
 from spacy.scorer import Scorer, get_ner_prf
 from spacy.tokens import Doc, Span
@@ -9,7 +10,7 @@ from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
-from .labeler import SequenceLabelingPipe
+from .labeler import CONFIDENCE_ATTR, SequenceLabelingPipe
 from .schemes import allowed_transitions, biluo_to_scheme, scheme_labels, scheme_to_biluo
 from .tagger import default_model_config
 
@@ -21,14 +22,24 @@ DEFAULT_NER_MODEL = Config().from_str(default_model_config.replace("crf = false"
     "rnn_ner",
     assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
     default_config={"model": DEFAULT_NER_MODEL, "scheme": "BILUO", "spans_key": None,
-                    "scorer": {"@scorers": "spacy-rnn.entity_scorer.v1"}},
+                    "store_scores": False, "scorer": {"@scorers": "spacy-rnn.entity_scorer.v1"}},
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
 def make_rnn_ner(nlp: Language, name: str, model: Model, scheme: Scheme,
-                 spans_key: Optional[str], scorer: Optional[Callable]) -> "RNNEntityRecognizer":
-    """A recurrent entity recognizer; writes ``doc.ents``, or ``doc.spans[spans_key]`` if set."""
+                 spans_key: Optional[str], store_scores: bool,
+                 scorer: Optional[Callable]) -> "RNNEntityRecognizer":
+    """A recurrent entity recognizer; writes ``doc.ents``, or ``doc.spans[spans_key]`` if set.
+
+    ``store_scores``: also keep each token's tag probabilities in
+    ``doc._.label_probs[name]`` and each entity's confidence in ``span._.confidence``
+    (and, with ``spans_key``, in ``doc.spans[spans_key].attrs["scores"]``, as spaCy's
+    spancat does). An entity's confidence is the smallest, over its tokens, of the
+    probability of the token's predicted tag (the CRF's marginal, or the softmax under
+    the scheme's constraints): an upper bound of the probability of the whole labeled
+    span, in [0, 1].
+    """
     return RNNEntityRecognizer(nlp.vocab, model, name, scheme=scheme, spans_key=spans_key,
-                               scorer=scorer)
+                               store_scores=store_scores, scorer=scorer)
 
 
 def score_entities(examples: Iterable[Example], spans_key: Optional[str] = None,
@@ -52,10 +63,11 @@ class RNNEntityRecognizer(SequenceLabelingPipe):
 
     def __init__(self, vocab: Vocab, model: Model, name: str = "rnn_ner", *,
                  scheme: Scheme = "BILUO", spans_key: Optional[str] = None,
-                 scorer: Optional[Callable] = score_entities):
+                 store_scores: bool = False, scorer: Optional[Callable] = score_entities):
         if scheme not in ("BIO", "BILUO"):
             raise ValueError(f"rnn_ner: scheme must be 'BIO' or 'BILUO', got {scheme!r}")
-        super().__init__(vocab, model, name, scorer=scorer, scheme=scheme, spans_key=spans_key)
+        super().__init__(vocab, model, name, scorer=scorer, store_scores=store_scores,
+                         scheme=scheme, spans_key=spans_key)
 
     saved_settings = ("scheme", "spans_key")
 
@@ -113,12 +125,24 @@ class RNNEntityRecognizer(SequenceLabelingPipe):
     def constraints(self):
         return allowed_transitions(list(self.labels), self.scheme)
 
-    def write_labels(self, doc: Doc, labels: List[str]) -> None:
+    def write_labels(self, doc: Doc, labels: List[str],
+                     confidences: Optional[numpy.ndarray] = None) -> None:
         spans = _without_edge_space(biluo_tags_to_spans(doc, scheme_to_biluo(labels, self.scheme)))
-        if self.cfg["spans_key"] is None:
+        key = self.cfg["spans_key"]
+        if key is None:
             doc.ents = spans
         else:
-            doc.spans[self.cfg["spans_key"]] = spans
+            doc.spans[key] = spans
+        if confidences is not None:
+            self._write_confidences(doc, spans, confidences)
+
+    def _write_confidences(self, doc: Doc, spans: List[Span], confidences: numpy.ndarray) -> None:
+        """Each span's confidence: the least of its tokens' ``confidences`` (shape (len(doc),))."""
+        scores = numpy.asarray([confidences[s.start:s.end].min() for s in spans], dtype="float32")
+        for span, score in zip(spans, scores):
+            span._.set(CONFIDENCE_ATTR, float(score))
+        if self.cfg["spans_key"] is not None:
+            doc.spans[self.cfg["spans_key"]].attrs["scores"] = scores
 
 
 def _without_edge_space(spans: List[Span]) -> List[Span]:

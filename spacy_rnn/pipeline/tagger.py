@@ -15,7 +15,7 @@ Attr = Literal["tag", "pos", "morph"]
 
 default_model_config = """
 [model]
-@architectures = "spacy-rnn.SequenceLabeler.v1"
+@architectures = "spacy-rnn.SequenceLabeler.v2"
 crf = false
 
 [model.tok2vec]
@@ -48,14 +48,18 @@ DEFAULT_TAGGER_MODEL = Config().from_str(default_model_config)["model"]
 @Language.factory(
     "rnn_tagger",
     assigns=["token.tag", "token.pos", "token.morph"],
-    default_config={"model": DEFAULT_TAGGER_MODEL, "attr": "tag",
+    default_config={"model": DEFAULT_TAGGER_MODEL, "attr": "tag", "store_scores": False,
                     "scorer": {"@scorers": "spacy-rnn.token_attr_scorer.v1"}},
     default_score_weights={"tag_acc": 1.0, "pos_acc": None, "morph_acc": None},
 )
-def make_rnn_tagger(nlp: Language, name: str, model: Model, attr: Attr,
+def make_rnn_tagger(nlp: Language, name: str, model: Model, attr: Attr, store_scores: bool,
                     scorer: Optional[Callable]) -> "RNNTagger":
-    """A recurrent tagger that predicts ``token.<attr>`` (``tag``, ``pos`` or ``morph``)."""
-    return RNNTagger(nlp.vocab, model, name, attr=attr, scorer=scorer)
+    """A recurrent tagger that predicts ``token.<attr>`` (``tag``, ``pos`` or ``morph``).
+
+    ``store_scores``: also keep each token's label probabilities in
+    ``doc._.label_probs[name]`` (needs ``spacy-rnn.SequenceLabeler.v2``).
+    """
+    return RNNTagger(nlp.vocab, model, name, attr=attr, store_scores=store_scores, scorer=scorer)
 
 
 def score_token_attr(examples: List[Example], attr: str = "tag", **kwargs) -> Dict[str, float]:
@@ -80,10 +84,11 @@ class RNNTagger(SequenceLabelingPipe):
     """Predicts one token attribute with a recurrent sequence labeler."""
 
     def __init__(self, vocab: Vocab, model: Model, name: str = "rnn_tagger", *,
-                 attr: Attr = "tag", scorer: Optional[Callable] = score_token_attr):
+                 attr: Attr = "tag", store_scores: bool = False,
+                 scorer: Optional[Callable] = score_token_attr):
         if attr not in ("tag", "pos", "morph"):
             raise ValueError(f"rnn_tagger: attr must be 'tag', 'pos' or 'morph', got {attr!r}")
-        super().__init__(vocab, model, name, scorer=scorer, attr=attr)
+        super().__init__(vocab, model, name, scorer=scorer, store_scores=store_scores, attr=attr)
 
     saved_settings = ("attr",)
 
@@ -109,7 +114,7 @@ class RNNTagger(SequenceLabelingPipe):
         # an unset analysis aligns as "" (missing, as in spaCy's morphologizer); an empty one as "_"
         return [label if label else None for label in example.get_aligned("MORPH", as_string=True)]
 
-    def write_labels(self, doc: Doc, labels: List[str]) -> None:
+    def write_labels(self, doc: Doc, labels: List[str], confidences=None) -> None:
         for token, label in zip(doc, labels):
             if self.attr == "tag":
                 token.tag_ = label

@@ -1,3 +1,5 @@
+import re
+
 import numpy
 import pytest
 import spacy
@@ -215,3 +217,35 @@ def test_crf_loss_is_per_annotated_token():
     with_unannotated, _ = loss_layer((scores + [rng.normal(size=(5, 9)).astype("float32")],
                                       truths + [numpy.full(5, -1)]), is_train=True)
     assert with_unannotated == pytest.approx(alone, rel=1e-6)
+
+
+@pytest.mark.parametrize("spans_key", [None, "sc"])
+def test_render_writes_displacy_pages_of_the_entities(tmp_path, spans_key):
+    """`spacy evaluate --displacy-path` renders only spaCy's own "ner"; spacy_rnn.render
+    does it for rnn_ner, from a saved pipeline and a .spacy corpus."""
+    from spacy.tokens import DocBin
+
+    from spacy_rnn.render import main as render_main
+
+    nlp = make_nlp(spans_key=spans_key)
+    egs = []
+    for text, spans in TRAIN_DATA:
+        ref = nlp.make_doc(text)
+        found = [ref.char_span(s, e, label=label) for s, e, label in spans]
+        if spans_key is None:
+            ref.ents = found
+        else:
+            ref.spans[spans_key] = found
+        egs.append(Example(nlp.make_doc(text), ref))
+    train(nlp, egs)
+    nlp.to_disk(tmp_path / "model")
+    DocBin(docs=[eg.reference for eg in egs]).to_disk(tmp_path / "dev.spacy")
+    (tmp_path / "html").mkdir()
+    written = render_main([str(tmp_path / "model"), str(tmp_path / "dev.spacy"), str(tmp_path / "html"),
+                           "--limit", "2"])
+    expected = "entities.html" if spans_key is None else "spans_sc.html"
+    assert [p.name for p in written] == [expected]
+    page = (tmp_path / "html" / expected).read_text(encoding="utf8")
+    assert "lives in" in page and "is big" in page and "Bob met" not in page  # --limit 2
+    labels = re.findall(r">\s*(PER|LOC)\s*<", page)  # displaCy's label boxes
+    assert sorted(set(labels)) == ["LOC", "PER"]

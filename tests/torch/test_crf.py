@@ -1,8 +1,10 @@
 import itertools
 
+import pytest
 import torch
 
-from spacy_rnn.torch.crf import CRF, log_partition, negative_log_likelihood, viterbi_decode
+from spacy_rnn.torch.crf import (CRF, block_length, log_partition, marginals, negative_log_likelihood,
+                                 viterbi_decode)
 
 
 def _score(em, tags, trans, start, end):
@@ -98,3 +100,79 @@ def test_crf_module_learns_a_sequence():
         opt.step()
     assert float(loss.detach()) < 0.05
     assert crf.decode(em).tolist() == gold.tolist()
+
+
+def _stepwise_log_partition(em, mask, trans, start, end):
+    """The forward algorithm one time step at a time (reference for the blocked one)."""
+    alpha = start.unsqueeze(0) + em[:, 0]
+    for t in range(1, em.shape[1]):
+        step = torch.logsumexp(alpha.unsqueeze(2) + trans.unsqueeze(0), dim=1) + em[:, t]
+        alpha = torch.where(mask[:, t].unsqueeze(1), step, alpha)
+    return torch.logsumexp(alpha + end.unsqueeze(0), dim=1)
+
+
+def _padded_batch(seed, lengths, K, constrained=False):
+    torch.manual_seed(seed)
+    T = max(lengths)
+    em = torch.randn(len(lengths), T, K) * 3
+    trans, start, end = torch.randn(K, K), torch.randn(K), torch.randn(K)
+    if constrained:  # tag K-1 only after itself or tag 0, never first or last
+        trans[1:K - 1, K - 1] = float("-inf")
+        start[K - 1] = end[K - 1] = float("-inf")
+    mask = torch.arange(T).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+    return em, mask, trans, start, end
+
+
+def test_marginals_match_brute_force():
+    em, trans, start, end = _random_lattice(T=4, K=3, seed=4)
+    em = torch.cat([em, torch.randn(1, 2, 3)], dim=1)  # two padding positions
+    mask = torch.tensor([[True] * 4 + [False] * 2])
+    paths = list(itertools.product(range(3), repeat=4))
+    weights = torch.softmax(torch.stack([_score(em[0], p, trans, start, end) for p in paths]), 0)
+    expected = torch.zeros(6, 3)
+    for path, weight in zip(paths, weights):
+        for t, tag in enumerate(path):
+            expected[t, tag] += weight
+    for block in (None, 1, 2):
+        probs = marginals(em, mask, trans, start, end, block=block)[0]
+        torch.testing.assert_close(probs, expected)
+        assert float(probs.min()) >= 0.0 and float(probs.max()) <= 1.0
+
+
+def test_marginals_give_forbidden_tags_zero_and_rows_sum_to_one():
+    em, mask, trans, start, end = _padded_batch(5, [7, 3, 1], K=4, constrained=True)
+    for block in (None, 2, 3):
+        probs = marginals(em, mask, trans, start, end, block=block)
+        torch.testing.assert_close(probs.sum(-1), mask.float())
+        assert float(probs.min()) >= 0.0 and float(probs.max()) <= 1.0 + 1e-6
+        assert float(probs[:, 0, 3].max()) == 0.0  # start forbids tag 3
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 50])
+def test_blocked_recursions_equal_the_stepwise_ones(block, constrained):
+    """Any block length gives the same paths, log Z and gradients as one step at a time
+    (the blocks reassociate sums, so values agree up to rounding)."""
+    em, mask, trans, start, end = _padded_batch(6, [13, 9, 1, 12], K=4, constrained=constrained)
+    stepwise_paths = viterbi_decode(em, mask, trans, start, end, block=em.shape[1] - 1)
+    assert torch.equal(viterbi_decode(em, mask, trans, start, end, block=block), stepwise_paths)
+    inputs = [x.clone().requires_grad_(True) for x in (em, trans, start, end)]
+    reference = [x.clone().requires_grad_(True) for x in (em, trans, start, end)]
+    weights = torch.tensor([0.5, 1.0, 2.0, 1.5])
+    log_z = log_partition(inputs[0], mask, *inputs[1:], block=block)
+    expected = _stepwise_log_partition(reference[0], mask, *reference[1:])
+    torch.testing.assert_close(log_z, expected)
+    (log_z * weights).sum().backward()
+    (expected * weights).sum().backward()
+    for got, want in zip(inputs, reference):  # autograd of -inf entries gives nan there
+        assert not torch.isnan(got.grad).any()
+        torch.testing.assert_close(got.grad, torch.nan_to_num(want.grad), atol=1e-4, rtol=1e-4)
+
+
+def test_long_sequences_are_decoded_in_blocks():
+    assert block_length(1, 24000, 9) < 200  # about sqrt(T) steps per block
+    assert block_length(64, 24000, 50) == 24000  # large batch x tags: one block
+    em, mask, trans, start, end = _padded_batch(7, [700, 650], K=3)
+    assert block_length(2, 699, 3) < 699
+    assert torch.equal(viterbi_decode(em, mask, trans, start, end),
+                       viterbi_decode(em, mask, trans, start, end, block=699))

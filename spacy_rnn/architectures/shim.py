@@ -1,0 +1,51 @@
+"""PyTorch wrapping whose saved weights load without running code.
+
+thinc's ``PyTorchShim`` loads weights with ``torch.load`` and no ``weights_only``
+argument, so torch's default applies, and ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``
+turns it into a full unpickling that runs whatever a weights file holds. The shim
+here always passes ``weights_only=True`` (which that variable cannot override):
+a weights file with anything but tensors and plain containers is refused.
+"""
+import io
+import pickle
+from typing import Any, Callable, Optional
+
+from thinc.api import Model
+from thinc.layers.pytorchwrapper import forward as pytorch_wrapper_forward
+from thinc.layers.pytorchwrapper import (convert_pytorch_default_inputs,
+                                         convert_pytorch_default_outputs)
+from thinc.shims import PyTorchShim
+
+
+def load_state_weights_only(module: Any, data: bytes, device: Any) -> Any:
+    """Load a ``state_dict`` saved by thinc's default serializer into ``module``
+    with ``torch.load(weights_only=True)``; raise ValueError if it holds other objects."""
+    import torch
+
+    try:
+        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"the saved torch weights hold objects other than tensors, which are not "
+                         f"loaded since unpickling them could run code (torch said: "
+                         f"{str(err).splitlines()[0]}). Load only pipelines from sources you trust, "
+                         f"or train and save the pipeline again.") from err
+    module.load_state_dict(state)
+    return module
+
+
+class WeightsOnlyPyTorchShim(PyTorchShim):
+    """A ``PyTorchShim`` whose weights load with ``weights_only=True``."""
+
+    def __init__(self, model: Any, **kwargs):
+        kwargs.setdefault("deserialize_model", load_state_weights_only)
+        super().__init__(model, **kwargs)
+
+
+def WeightsOnlyPyTorchWrapper(module: Any, convert_inputs: Optional[Callable] = None,
+                              convert_outputs: Optional[Callable] = None) -> Model:
+    """thinc's ``PyTorchWrapper_v2`` (without mixed precision) around a
+    :class:`WeightsOnlyPyTorchShim`."""
+    attrs = {"convert_inputs": convert_inputs or convert_pytorch_default_inputs,
+             "convert_outputs": convert_outputs or convert_pytorch_default_outputs}
+    return Model("pytorch", pytorch_wrapper_forward, attrs=attrs,
+                 shims=[WeightsOnlyPyTorchShim(module)], dims={"nI": None, "nO": None})
