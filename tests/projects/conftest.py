@@ -1,31 +1,30 @@
 """Fixtures for the project workflow tests: tiny generated corpora in a data_dir with the
-layout of the shared data folder (see project_corpora.py)."""
+layout of the shared data folder (see project_corpora.py), which is what the projects' data_dir
+variable names offline."""
 import gzip
 import random
 
 import pytest
-import srsly
 
-from project_corpora import checksums_for, conllu_sentence, iob2_sentence, write_corpus
+from project_corpora import conllu_sentence, iob2_sentence, write_corpus
 
 
 @pytest.fixture
 def tiny_tagging_data(tmp_path):
     """data/ud_en_ewt/{train,dev,test}.conllu, data/uner_en_ewt/en_ewt-ud-{dev,test}.iob2 and
-    train.draft.iob2 (the fallback name), and checksums.json with their md5s."""
+    train.draft.iob2 (the shared folder's name of the UNER train file)."""
     data = tmp_path / "data"
     for split, n, seed in [("train", 24, 0), ("dev", 8, 1), ("test", 16, 2)]:
         write_corpus(data / "ud_en_ewt" / f"{split}.conllu", conllu_sentence, n, seed)
     write_corpus(data / "uner_en_ewt" / "train.draft.iob2", iob2_sentence, 24, 3)
     write_corpus(data / "uner_en_ewt" / "en_ewt-ud-dev.iob2", iob2_sentence, 8, 4)
     write_corpus(data / "uner_en_ewt" / "en_ewt-ud-test.iob2", iob2_sentence, 16, 5)
-    srsly.write_json(tmp_path / "checksums.json", checksums_for(data))
-    return data, tmp_path / "checksums.json"
+    return data
 
 
 @pytest.fixture
 def tiny_translation_data(tmp_path):
-    """data/multi30k/{train,val,test_2016_flickr}.{en,de}.gz and checksums.json."""
+    """data/multi30k/{train,val,test_2016_flickr}.{en,de}.gz."""
     data = tmp_path / "data"
     lexicon = {"a": "ein", "dog": "Hund", "man": "Mann", "runs": "läuft", "sees": "sieht",
                "big": "großer", "small": "kleiner", "cat": "Katze", "the": "der"}
@@ -40,5 +39,4 @@ def tiny_translation_data(tmp_path):
             path.parent.mkdir(parents=True, exist_ok=True)
             with gzip.open(path, "wt", encoding="utf8") as file_:
                 file_.write("".join(pair[column] + "\n" for pair in pairs))
-    srsly.write_json(tmp_path / "checksums.json", checksums_for(data))
-    return data, tmp_path / "checksums.json"
+    return data

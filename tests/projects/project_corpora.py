@@ -1,13 +1,19 @@
 """Tiny generated corpora in the layout of the shared data folder, for the project workflow
-tests (the real corpora are never copied into the tests), and a helper to run project scripts."""
+tests (the real corpora are never copied into the tests), and helpers to copy a project, read
+its project.yml as weasel does and run its scripts."""
 import hashlib
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parents[2]
+# the local copies of the public corpora on developer machines and CI (see its README)
+SHARED_DATA = ROOT.parent / "shared" / "data"
+# what a project run writes (never part of a copy)
+GENERATED = ("assets", "corpus", "training", "metrics", "results", "project.lock", "__pycache__")
 UPOS = {"the": "DET", "a": "DET", "dog": "NOUN", "cat": "NOUN", "park": "NOUN", "runs": "VERB",
         "sees": "VERB", "in": "ADP", "big": "ADJ", "and": "CCONJ", ".": "PUNCT", "Anna": "PROPN"}
 NAMES = {"PER": ["Anna", "John Smith"], "ORG": ["Acme Corp", "UN"], "LOC": ["Paris", "New York"]}
@@ -49,10 +55,39 @@ def write_corpus(path, make, n_sentences, seed):
     path.write_text(text, encoding="utf8")
 
 
-def checksums_for(data_dir):
-    """{local name: md5} of every file under data_dir (the fetch step's override file)."""
-    return {p.relative_to(data_dir).as_posix(): md5(p) for p in sorted(data_dir.rglob("*"))
-            if p.is_file()}
+def copy_project(name, tmp_path):
+    """A copy of projects/NAME under tmp_path (outside the repository), without generated files."""
+    project = tmp_path / name
+    shutil.copytree(ROOT / "projects" / name, project, ignore=shutil.ignore_patterns(*GENERATED))
+    return project
+
+
+def project_config(project, **variables):
+    """project.yml as weasel reads it, with --vars.NAME VALUE overrides."""
+    from weasel.util import load_project_config
+    overrides = {f"vars.{name}": value for name, value in variables.items()}
+    return load_project_config(Path(project), overrides=overrides)
+
+
+def named_paths(config):
+    """Every path project.yml names: deps, outputs, asset dests and the words of the scripts."""
+    paths = [asset["dest"] for asset in config.get("assets", [])]
+    for command in config["commands"]:
+        paths += command.get("deps", []) + command.get("outputs", [])
+        paths += [word for line in command["script"] for word in line.split()]
+    return paths
+
+
+def joined_items(config):
+    """deps/outputs that weasel's interpolation joined into one ("a, b"): in a list, an item
+    ending in a variable followed by one starting with a variable."""
+    return [path for command in config["commands"]
+            for path in command.get("deps", []) + command.get("outputs", []) if ", " in path]
+
+
+def outside_paths(config):
+    """The paths project.yml names that lead out of the project folder (breaking a copy)."""
+    return [path for path in named_paths(config) if path.startswith("../") or "/../" in path]
 
 
 def run_script(script, *args, cwd):

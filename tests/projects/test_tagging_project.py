@@ -1,110 +1,183 @@
-"""The tagging comparison project: the whole command chain on tiny generated corpora (in a
-data_dir with the real folder layout), checksum verification of the fetch step, the IOB2
-converter's errors, the deps of project.yml, evaluate_tagger.py's input and --task checks, and
-what summarize.py states (budgets, untrained runs, missing scores, unreadable metrics)."""
+"""The tagging comparison project: the whole command chain on tiny generated corpora in a copy
+of the project outside the repository (data_dir with the shared folder's layout), the assets and
+their checksums, the configs it ships, scripts/seeds.py, the IOB2 converter's errors, the deps of
+project.yml, evaluate_tagger.py's input and --task checks, and what summarize.py states (budgets,
+untrained runs, missing scores, unreadable metrics)."""
 import importlib.util
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
 import srsly
 
-from project_corpora import ROOT, run_script
+from project_corpora import (ROOT, SHARED_DATA, copy_project, joined_items, md5, outside_paths,
+                             project_config, run_script)
 
 PROJECT = ROOT / "projects" / "tagging"
-GENERATED = ("assets", "corpus", "training", "metrics", "results", "project.lock")
 POS_RUNS = ["spacy_cnn", "spacy_bilstm", "rnn", "lstm", "gru", "lstm_crf"]
 NER_RUNS = ["spacy_cnn", "rnn_crf", "lstm_crf", "gru_crf"]
+# the offline setting of the shared folder: its UNER train file is the project's draft
+OFFLINE = {"uner_train": "uner_en_ewt/train.draft.iob2"}
 
 
-def copy_project(tmp_path):
-    project = tmp_path / "tagging"
-    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns(*GENERATED, "__pycache__"))
-    return project
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, PROJECT / "scripts" / f"{name}.py")
+def load_script(name, project=PROJECT):
+    spec = importlib.util.spec_from_file_location(name, project / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 @pytest.mark.slow
-def test_tagging_workflow_runs_end_to_end(tmp_path, tiny_tagging_data):
-    data_dir, checksums = tiny_tagging_data
-    project = copy_project(tmp_path)
+def test_tagging_workflow_runs_end_to_end_in_a_copy(tmp_path, tiny_tagging_data):
+    project = copy_project("tagging", tmp_path)
     command = [sys.executable, "-m", "spacy", "project", "run", "all", str(project),
-               "--vars.data_dir", str(data_dir), "--vars.checksums", str(checksums),
-               "--vars.configs_dir", str(ROOT / "configs"), "--vars.max_minutes", "0.01",
+               "--vars.data_dir", str(tiny_tagging_data), "--vars.uner_train", OFFLINE["uner_train"],
+               "--vars.seeds", "0", "--vars.preset", "quick", "--vars.quick_minutes", "0.01",
                "--vars.extra_overrides", " --training.eval_frequency 3"]  # leading space: see project.yml
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for split in ("train", "dev", "test"):
         for corpus in ("pos", "tag", "ner"):
             assert (project / "corpus" / corpus / f"{split}.spacy").is_file()
     runs = [f"pos-{n}" for n in POS_RUNS] + [f"ner-{n}" for n in NER_RUNS]
     for run in runs:
-        assert (project / "training" / run / "model-best" / "meta.json").is_file(), run
-        assert list(srsly.read_jsonl(project / "training" / run / "log.jsonl")), run
-        metrics = srsly.read_json(project / "metrics" / f"{run}.json")
+        seed_dir = project / "training" / run / "seed0"
+        assert (seed_dir / "model-best" / "meta.json").is_file(), run
+        assert list(srsly.read_jsonl(seed_dir / "log.jsonl")), run
+        metrics = srsly.read_json(project / "metrics" / run / "seed0.json")
         assert set(metrics["by_length"]) == {"1-10", "11-20", "21-40", "41+"}
         assert metrics["parameters"] > 0 and metrics["pipe_words_per_second"] > 0
-    assert set(srsly.read_json(project / "metrics" / "ner-rnn_crf.json")["ner"]["ents_per_type"]) \
-        <= {"PER", "ORG", "LOC"}
-    check_summary(project)
-
-
-def check_summary(project):
+        assert metrics["training_settings"]["max_minutes"] == 0.01, run  # the quick preset
+    ner = srsly.read_json(project / "metrics" / "ner-rnn_crf" / "seed0.json")
+    assert set(ner["ner"]["ents_per_type"]) <= {"PER", "ORG", "LOC"}
     summary = (project / "results" / "summary.md").read_text()
-    for table, names in zip(summary.split("## NER"), (POS_RUNS, NER_RUNS)):
-        rows = [line.split(" | ")[0].split(" ⚠")[0] for line in table.splitlines()
-                if line.startswith("| ")]
-        assert sorted(rows[1:]) == sorted(f"| {name}" for name in names)  # one row per architecture
-    assert "train.draft.iob2" in summary  # the fallback train file is declared
-    # the settings come from each pipeline's config, through the metrics
-    assert "time-limited batcher): 0.01 minutes, as every run's metrics record." in summary
-    assert "- Dev evaluation interval: 3 steps, as every run's metrics record." in summary
-    provenance = srsly.read_json(project / "assets" / "provenance.json")
-    assert provenance["assets/uner_en_ewt/train.iob2"]["fallback"] is True
-    assert all(info["verified"] for info in provenance.values())
-    for png in ("score_by_length.png", "score_vs_speed.png"):
-        assert (project / "results" / png).stat().st_size > 10_000
+    assert all(name in summary for name in POS_RUNS + NER_RUNS)
 
 
-def test_fetch_refuses_a_corrupted_local_file(tmp_path, tiny_tagging_data):
-    data_dir, checksums = tiny_tagging_data
-    project = copy_project(tmp_path)
-    corrupted = data_dir / "ud_en_ewt" / "dev.conllu"
-    expected = srsly.read_json(checksums)["ud_en_ewt/dev.conllu"]
-    corrupted.write_text(corrupted.read_text()[:-50], encoding="utf8")  # truncated
-    result = run_script(project / "scripts" / "fetch_assets.py", "project.yml", "--data-dir",
-                        data_dir, "--checksums", checksums, cwd=project)
-    output = result.stdout + result.stderr
-    assert result.returncode == 1
-    assert str(corrupted) in output and expected in output and "mismatch" in output
-    assert not (project / "assets" / "ud_en_ewt" / "dev.conllu").exists()
+def test_the_project_names_no_path_outside_itself():
+    config = project_config(PROJECT)
+    assert not outside_paths(config) and not joined_items(config)
+    for command in config["commands"]:  # its configs are its own
+        assert not [d for d in command.get("deps", []) if d.endswith(".cfg")
+                    and not (PROJECT / d).is_file()], command["name"]
 
 
-def test_fetch_checks_the_published_checksums(tmp_path, tiny_tagging_data):
-    data_dir, _ = tiny_tagging_data
-    project = copy_project(tmp_path)
-    result = run_script(project / "scripts" / "fetch_assets.py", "project.yml", "--data-dir",
-                        data_dir, cwd=project)
-    output = result.stdout + result.stderr
-    assert result.returncode == 1
-    assert "fa9865539033efcf99ea90f8b93d6646" in output  # UD EWT train md5 from project.yml
-    assert str(data_dir / "ud_en_ewt" / "train.conllu") in output
+@pytest.mark.parametrize("name", ["tagger_rnn", "tagger_lstm", "tagger_gru", "tagger_lstm_crf",
+                                  "ner_lstm_crf", "ner_gru_crf"])
+def test_the_project_configs_are_the_package_configs(name):
+    assert (PROJECT / "configs" / f"{name}.cfg").read_text() == \
+        (ROOT / "configs" / f"{name}.cfg").read_text(), f"copy configs/{name}.cfg into the project"
 
 
-def test_fetch_without_data_dir_asks_for_downloaded_assets(tmp_path):
-    project = copy_project(tmp_path)
-    result = run_script(project / "scripts" / "fetch_assets.py", "project.yml", "--data-dir", "",
-                        cwd=project)
-    assert result.returncode == 1
-    assert "spacy project assets" in result.stdout + result.stderr
+def test_the_rnn_ner_config_is_the_lstm_one_with_a_vanilla_rnn():
+    rnn = (PROJECT / "configs" / "ner_rnn_crf.cfg").read_text().splitlines()
+    lstm = (ROOT / "configs" / "ner_lstm_crf.cfg").read_text().splitlines()
+    changed = {(a, b) for a, b in zip(rnn, lstm) if a != b and not a.startswith("#")}
+    assert len(rnn) == len(lstm) and changed == {('cell = "rnn"', 'cell = "lstm"')}
+
+
+def test_assets_live_in_data_dir_and_the_commands_read_them_there():
+    config = project_config(PROJECT, data_dir="/data", **OFFLINE)
+    dests = {asset["dest"] for asset in config["assets"]}
+    assert dests == {"/data/ud_en_ewt/train.conllu", "/data/ud_en_ewt/dev.conllu",
+                     "/data/ud_en_ewt/test.conllu", "/data/uner_en_ewt/train.draft.iob2",
+                     "/data/uner_en_ewt/en_ewt-ud-dev.iob2", "/data/uner_en_ewt/en_ewt-ud-test.iob2"}
+    deps = {dep for command in config["commands"] for dep in command.get("deps", [])}
+    assert dests <= deps  # each a single path (weasel can join list items: see project.yml)
+    urls = [asset["url"] for asset in config["assets"]]
+    assert all("/UD_English-EWT/r2.16/" in url for url in urls if "UniversalDependencies" in url)
+    default = project_config(PROJECT)
+    assert {asset["dest"].split("/")[0] for asset in default["assets"]} == {"assets"}
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no shared data folder")
+def test_declared_checksums_match_the_shared_copies():
+    config = project_config(PROJECT, data_dir=str(SHARED_DATA), **OFFLINE)
+    checked = {asset["dest"]: asset["checksum"] for asset in config["assets"] if asset.get("checksum")}
+    assert len(checked) == 4  # train files: no published md5 (see project.yml)
+    assert {dest: md5(dest) for dest in checked} == checked
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no shared data folder")
+def test_assets_offline_only_verify_the_local_copies(tmp_path):
+    project = copy_project("tagging", tmp_path)
+    command = [sys.executable, "-m", "spacy", "project", "assets", str(project),
+               "--vars.data_dir", str(SHARED_DATA), "--vars.uner_train", OFFLINE["uner_train"]]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    output = " ".join(result.stdout.split())
+    assert result.returncode == 0 and "✘" not in output, output
+    assert output.count("Skipping download with matching checksum") == 4
+    assert not (project / "assets").exists() or not any((project / "assets").iterdir())
+
+
+def test_assets_report_a_local_copy_with_the_wrong_checksum(tmp_path, tiny_tagging_data):
+    project = copy_project("tagging", tmp_path)
+    before = md5(tiny_tagging_data / "ud_en_ewt" / "dev.conllu")
+    command = [sys.executable, "-m", "spacy", "project", "assets", str(project),
+               "--vars.data_dir", str(tiny_tagging_data), "--vars.uner_train", OFFLINE["uner_train"]]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    output = " ".join(result.stdout.split())
+    assert f"Checksum doesn't match value defined in project.yml: {tiny_tagging_data}/ud_en_ewt/dev.conllu" \
+        in output
+    assert output.count("Checksum doesn't match") == 4
+    assert md5(tiny_tagging_data / "ud_en_ewt" / "dev.conllu") == before  # never overwritten
+
+
+# scripts/seeds.py: the loop over seeds of the train and evaluate commands
+
+def trained_seeds(calls):
+    return [int(command[command.index("--system.seed") + 1]) for command in calls]
+
+
+def test_seeds_train_skips_finished_runs_and_retrains_when_something_changed(tmp_path, monkeypatch):
+    seeds, calls = load_script("seeds"), []
+
+    def fake_spacy_train(command):  # saves model-best as spacy train does
+        calls.append(command)
+        (tmp_path / command[command.index("--output") + 1] / "model-best").mkdir(parents=True)
+    monkeypatch.setattr(seeds, "run", fake_spacy_train)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.cfg").write_text("[training]\n")
+    grid = ["train", "x.cfg", "training/pos-x", "--preset", "quick", "--quick-minutes", "2",
+            "--patience", "700", "--max-minutes", "90"]
+    seeds.main(grid + ["--seeds", "0", "1", "--", "--paths.train", "x.cfg"])
+    assert trained_seeds(calls) == [0, 1]
+    first = calls[0]
+    assert first[first.index("--output") + 1] == "training/pos-x/seed0"
+    assert first[first.index("--training.logger.@loggers") + 1] == "spacy-rnn.JSONLLogger.v1"
+    assert first[first.index("--training.logger.path") + 1] == "training/pos-x/seed0/log.jsonl"
+    assert first[-6:] == ["--training.patience", "0", "--training.batcher.max_minutes", "2.0",
+                          "--paths.train", "x.cfg"]
+    calls.clear()
+    seeds.main(grid + ["--seeds", "0", "1", "2", "--", "--paths.train", "x.cfg"])
+    assert trained_seeds(calls) == [2]  # a new seed trains alone
+    calls.clear()
+    (tmp_path / "training" / "pos-x" / "seed0" / "stale.txt").write_text("old run")
+    (tmp_path / "x.cfg").write_text("[training]\ndropout = 0.2\n")  # a file it reads changed
+    seeds.main(grid + ["--seeds", "0", "--", "--paths.train", "x.cfg"])
+    assert trained_seeds(calls) == [0]
+    assert not (tmp_path / "training" / "pos-x" / "seed0" / "stale.txt").exists()
+    calls.clear()
+    seeds.main(["converge" if word == "quick" else word for word in grid]
+               + ["--seeds", "0", "--", "--paths.train", "x.cfg"])
+    assert trained_seeds(calls) == [0]  # another preset: another command
+    assert calls[0][-6:-2] == ["--training.patience", "700", "--training.batcher.max_minutes", "90.0"]
+
+
+def test_seeds_each_runs_the_command_once_per_seed_and_stops_at_a_failure(tmp_path):
+    script = PROJECT / "scripts" / "seeds.py"
+    write = "import sys; open('out' + sys.argv[1], 'w').close(); sys.exit(int(sys.argv[1]) % 5)"
+    result = run_script(script, "each", "--seeds", "0", "5", "--", "python", "-c", write, "{seed}",
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out0", "out5"]
+    result = run_script(script, "each", "--seeds", "6", "7", "--", "python", "-c", write, "{seed}",
+                        cwd=tmp_path)
+    assert result.returncode == 1 and "Failed (exit code 1)" in result.stdout
+    assert not (tmp_path / "out7").exists()  # stopped at the first failure
+    result = run_script(script, "each", "--seeds", "1", cwd=tmp_path)
+    assert result.returncode == 1 and "put the command after --" in result.stdout
 
 
 def write_iob2(path, rows):
@@ -169,8 +242,7 @@ def test_every_script_a_command_runs_is_one_of_its_deps():
     commands = srsly.read_yaml(PROJECT / "project.yml")["commands"]
     for command in commands:
         scripts = set(re.findall(r"scripts/\w+\.py", " ".join(command["script"])))
-        if not command.get("no_skip"):  # fetch always reruns
-            assert scripts <= set(command.get("deps", [])), command["name"]
+        assert scripts <= set(command.get("deps", [])), command["name"]
     assert len([c for c in commands if "scripts/evaluate_tagger.py" in c.get("deps", [])]) == 10
 
 
@@ -341,20 +413,6 @@ def test_summarize_skips_a_json_file_that_is_no_metrics(tmp_path):
     assert "Metrics read (1 files): " in summary and "notes.json" not in summary
 
 
-def test_summarize_needs_matplotlib_before_writing_anything(tmp_path):
-    metrics_dir = tmp_path / "metrics"
-    metrics_dir.mkdir()
-    srsly.write_json(metrics_dir / "pos-lstm.json", metrics())
-    code = ("import runpy, sys; sys.modules['matplotlib'] = None; sys.argv = sys.argv[1:]; "
-            "runpy.run_path(sys.argv[0], run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", code, str(PROJECT / "scripts" / "summarize.py"),
-                             "metrics", "results"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 1
-    assert 'pip install -e ".[plots]"' in result.stdout
-    assert not (tmp_path / "results").exists()
-
-
 def test_summarize_plots_a_run_in_the_same_colour_in_both_panels():
     summarize = load_script("summarize")
     runs = {"POS": {"spacy_cnn": {}, "lstm_crf": {}, "gru": {}}, "NER": {"lstm_crf": {}, "rnn_crf": {}}}
@@ -374,7 +432,7 @@ def test_convert_iob2_checks_every_input_before_converting_any(tmp_path, capsys)
     output = capsys.readouterr().out.replace("\n", " ")
     assert info.value.code == 1
     assert "Missing IOB2 input" in output and f"not found: {missing}" in output
-    assert "spacy project run fetch" in output
+    assert "spacy project assets" in output
     assert not (tmp_path / "train.spacy").exists()  # nothing converted
 
 
@@ -387,19 +445,3 @@ def test_convert_iob2_writes_nothing_if_a_later_file_is_invalid(tmp_path, capsys
                            str(tmp_path / "dev.spacy")])
     assert "invalid IOB2 tag 'LOC'" in capsys.readouterr().out
     assert not (tmp_path / "train.spacy").exists()
-
-
-@pytest.mark.parametrize("content,message", [
-    (None, "Checksum override file nothere.json not found"),
-    ("[1]", "Cannot read the checksum override file nothere.json (a JSON list)"),
-    ('{"a": ', "Cannot read the checksum override file nothere.json (not valid JSON"),
-])
-def test_fetch_names_a_missing_or_bad_checksum_file(tmp_path, tiny_tagging_data, content, message):
-    data_dir, _ = tiny_tagging_data
-    project = copy_project(tmp_path)
-    if content is not None:
-        (project / "nothere.json").write_text(content, encoding="utf8")
-    result = run_script(project / "scripts" / "fetch_assets.py", "project.yml", "--data-dir",
-                        data_dir, "--checksums", "nothere.json", cwd=project)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert message in result.stdout.replace("\n", " ") and "--vars.checksums" in result.stdout

@@ -1,6 +1,6 @@
 """Copy the demo corpora into corpus/ and convert the tagging JSONL files to .spacy.
 
-python scripts/prepare.py SOURCE_DIR corpus     (SOURCE_DIR: ../../assets/demo or a generated one)
+python scripts/prepare.py SOURCE_DIR corpus     (SOURCE_DIR: assets, written by the generate step)
 """
 import argparse
 import shutil
@@ -20,8 +20,8 @@ def check_source(source_dir: Path) -> None:
     missing = [f"{task}/{name}" for task, names in FILES.items() for name in names
                if not (source_dir / task / name).is_file()]
     if missing:
-        msg.fail(f"{source_dir} lacks {', '.join(missing)}: point data_dir at the shipped "
-                 f"corpora (assets/demo) or generate them with "
+        msg.fail(f"{source_dir} lacks {', '.join(missing)}: run `spacy project run generate` "
+                 f"(for data_dir assets), or write them with "
                  f"`python -m spacy_rnn.synthetic --out {source_dir}`", exits=1)
 
 
@@ -47,8 +47,8 @@ def main(source: str, target: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", help="data_dir: ../../assets/demo or the output of "
-                                       "python -m spacy_rnn.synthetic")
+    parser.add_argument("source", help="data_dir: assets (the generate step) or another output "
+                                       "of python -m spacy_rnn.synthetic")
     parser.add_argument("target", help="the project's corpus/ folder")
     args = parser.parse_args()
     main(args.source, args.target)

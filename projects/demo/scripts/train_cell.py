@@ -5,7 +5,12 @@ projects: the training loop with its dev evaluations; wall_seconds is the whole 
 initialization (SentencePiece training) and saving included.
 
 python scripts/train_cell.py tagging lstm --seeds 0 1 2 --steps 300 --data corpus --out metrics/tagging-lstm.json
-python scripts/train_cell.py translation gru --seeds 0 1 2 --steps 400 --data ../../assets/demo --out ...
+python scripts/train_cell.py translation gru --seeds 0 1 2 --steps 400 --data corpus --out ...
+
+Each run is saved in training/<task>-<cell>/seed<N>/ (the pipelines and the JSONL log, log.jsonl).
+Beside the metrics JSON (metrics/<task>-<cell>.json), metrics/<task>-<cell>.sentences.jsonl has
+one line per seed and test sentence: {"seed", "n", "correct"} (the long-range targets) for
+tagging, {"seed", "reference", "greedy"} for translation.
 """
 import argparse
 import statistics
@@ -17,6 +22,7 @@ import srsly
 from spacy.cli.train import train as spacy_train
 from wasabi import msg
 
+from spacy_rnn.analysis.sentences import write_sentences
 from spacy_rnn.stats import count_parameters
 from spacy_rnn.scorers import corpus_scores
 
@@ -69,30 +75,33 @@ def train_stats(log_path):
 
 
 def evaluate_tagging(nlp, test_path):
-    """Token accuracy, and accuracy on the long-range targets per distance bucket."""
+    """Token accuracy, and accuracy on the long-range targets per distance bucket; and per test
+    sentence the number of long-range targets and of those tagged correctly."""
     records = list(srsly.read_jsonl(test_path))
     docs = [spacy.tokens.Doc(nlp.vocab, words=r["words"]) for r in records]
     start = time.perf_counter()
     docs = list(nlp.pipe(docs, batch_size=64))
     seconds = time.perf_counter() - start
     n_tokens = correct = 0
-    buckets = {}
+    buckets, sentences = {}, []
     for doc, r in zip(docs, records):
         predicted = [t.tag_ for t in doc]
         n_tokens += len(predicted)
         correct += sum(p == g for p, g in zip(predicted, r["tags"]))
-        for target, controller in zip(r["targets"], r["controllers"]):
-            hit = predicted[target] == r["tags"][target]
+        hits = [predicted[target] == r["tags"][target] for target in r["targets"]]
+        for hit, target, controller in zip(hits, r["targets"], r["controllers"]):
             buckets.setdefault(bucket_of(target - controller), []).append(hit)
+        sentences.append({"n": len(hits), "correct": sum(hits)})
     targets = [hit for hits in buckets.values() for hit in hits]
     return {"token_acc": correct / n_tokens, "score": sum(targets) / len(targets),
             "by_distance": {k: sum(v) / len(v) for k, v in sorted(buckets.items(), key=_order)},
             "n_by_distance": {k: len(v) for k, v in buckets.items()},
-            "infer_words_per_second": n_tokens / seconds}
+            "infer_words_per_second": n_tokens / seconds}, sentences
 
 
 def evaluate_translation(nlp, test_jsonl):
-    """Corpus BLEU overall and per distance bucket (greedy), and exact-match rate."""
+    """Corpus BLEU overall and per distance bucket (greedy), and exact-match rate; and per test
+    sentence the reference and the greedy output."""
     records = list(srsly.read_jsonl(test_jsonl))
     start = time.perf_counter()
     hyps = [doc._.translation for doc in nlp.pipe([r["source"] for r in records], batch_size=64)]
@@ -108,15 +117,21 @@ def evaluate_translation(nlp, test_jsonl):
             "by_distance": {k: corpus_scores([h for h, _ in v], [r for _, r in v])["bleu"]
                             for k, v in sorted(groups.items(), key=_order)},
             "n_by_distance": {k: len(v) for k, v in groups.items()},
-            "infer_sentences_per_second": len(records) / seconds}
+            "infer_sentences_per_second": len(records) / seconds}, \
+        [{"reference": ref, "greedy": hyp} for ref, hyp in zip(refs, hyps)]
 
 
 def _order(item):
     return int(item[0].split("-")[0].rstrip("+"))
 
 
+def run_dir(args, seed):
+    """Where a run's pipelines and JSONL log go: training/<task>-<cell>/seed<N>."""
+    return Path(args.training) / f"{args.task}-{args.cell}" / f"seed{seed}"
+
+
 def run_seed(args, seed):
-    out_dir = Path(args.training) / f"{args.task}-{args.cell}-seed{seed}"
+    out_dir = run_dir(args, seed)
     log_path = out_dir / "log.jsonl"
     config = Path(__file__).parent.parent / "configs" / ("tagger.cfg" if args.task == "tagging" else "translator.cfg")
     msg.divider(f"{args.task} | cell {args.cell} | seed {seed} | {args.steps} steps")
@@ -127,12 +142,13 @@ def run_seed(args, seed):
     wall_seconds = time.perf_counter() - start
     nlp = spacy.load(out_dir / "model-last")
     test = corpus_files(args.task, data)["test"]
-    result = evaluate_tagging(nlp, test) if args.task == "tagging" else evaluate_translation(nlp, test)
+    evaluate = evaluate_tagging if args.task == "tagging" else evaluate_translation
+    result, sentences = evaluate(nlp, test)
     result.update(seed=seed, **train_stats(log_path), wall_seconds=wall_seconds,
                   parameters=count_parameters(nlp))
     msg.good(f"seed {seed}: score {result['score']:.3f}, training loop {result['train_seconds']}s "
              f"({wall_seconds:.1f}s with initialization and saving)")
-    return result
+    return result, [{"seed": seed, **sentence} for sentence in sentences]
 
 
 def summarize(runs):
@@ -165,11 +181,16 @@ def main():
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     check_corpus(args.task, Path(args.data))
-    runs = [run_seed(args, seed) for seed in args.seeds]
+    runs, sentences = [], []
+    for seed in args.seeds:
+        result, records = run_seed(args, seed)
+        runs.append(result)
+        sentences += records
     result = {"task": args.task, "cell": args.cell, "steps": args.steps, "seeds": args.seeds,
               "runs": runs, **summarize(runs)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(args.out, result)
+    write_sentences(args.out, sentences)  # beside it, for summarize's paired bootstrap
     msg.good(f"{args.task} {args.cell}: mean score {result['score_mean']:.3f} "
              f"(std {result['score_std']:.3f}) -> {args.out}")
 

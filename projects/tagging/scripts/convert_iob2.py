@@ -127,7 +127,7 @@ def check_inputs(paths):
     missing = [str(path) for path in paths if not Path(path).is_file()]
     if missing:
         raise IOBError(f"not found: {', '.join(missing)}. Put the corpora in place first with "
-                       "`python -m spacy project run fetch` (with --vars.data_dir for local "
+                       "`python -m spacy project assets` (or point --vars.data_dir at local "
                        "copies), or fix the paths.")
 
 
