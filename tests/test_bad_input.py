@@ -117,3 +117,54 @@ def test_misspelled_attention_in_a_shipped_config_fails_validation():
     message = str(error.value)
     assert "attention" in message and "bahdanua" in message
     assert all(f"'{name}'" in message for name in ("none", "bahdanau", "luong"))
+
+
+TAGGER_SETTINGS = {"tok2vec": {"width": 16, "rows": [50, 50, 50, 50]}, "encoder": {"width": 16}}
+
+
+def tagger_with(part: str, **settings) -> None:
+    """Build an rnn_tagger whose ``model.<part>`` block has ``settings`` changed."""
+    model = {key: dict(value) for key, value in TAGGER_SETTINGS.items()}
+    model.setdefault(part, {}).update(settings)
+    spacy.blank("en").add_pipe("rnn_tagger", config={"model": model})
+
+
+@pytest.mark.parametrize("part,settings,message", [
+    ("tok2vec", {"rows": [0, 50, 50, 50]}, r"WordCharEmbed.v1: rows\[0\] \(the table for NORM\) must be "
+                                           r">= 1, got 0"),
+    ("tok2vec", {"rows": [50, 50, 50, -5]}, r"WordCharEmbed.v1: rows\[3\] \(the table for SHAPE\) must "
+                                            r"be >= 1, got -5"),
+    ("tok2vec", {"rows": [50, 50, 50]}, r"WordCharEmbed.v1: rows and attrs need one entry per hashed "
+                                        r"feature.*got 3 rows \[50, 50, 50\] for 4 attrs"),
+    ("tok2vec", {"rows": [], "attrs": []}, r"WordCharEmbed.v1: rows and attrs need .*at least one"),
+    ("tok2vec", {"attrs": ["NORM", "PREFIX", "SUFIX", "SHAPE"]},
+     r"WordCharEmbed.v1: attrs\[2\] = 'SUFIX' is not a spaCy token attribute"),
+    ("tok2vec", {"width": 0, "rows": [50, 50, 50, 50]}, r"WordCharEmbed.v1: width must be >= 1, got 0"),
+    ("char_embed", {"rows": 0}, r"CharEmbed.v1: rows must be >= 2, got 0"),
+    ("encoder", {"dropout": 1.5}, r"RNNEncoder.v1: dropout must be >= 0 and < 1 \(0 = none\), got 1.5"),
+    ("encoder", {"dropout": -0.1}, r"RNNEncoder.v1: dropout must be >= 0 and < 1 .*got -0.1"),
+    ("encoder", {"depth": 0}, r"RNNEncoder.v1: depth must be >= 1, got 0"),
+    ("encoder", {"width": -4}, r"RNNEncoder.v1: width must be >= 1, got -4"),
+    ("encoder", {"width": 15}, r"RNNEncoder.v1: a bidirectional encoder .* width must be even; got "
+                               r"width = 15"),
+])
+def test_bad_tagger_model_settings_name_the_function_and_setting(part, settings, message):
+    """Refused when the pipeline is built, instead of failing inside thinc ("negative dimensions
+    are not allowed", "Out of bounds on buffer access") or torch at the first call."""
+    if part == "char_embed":
+        part, settings = "tok2vec", {"char_embed": settings}
+    with pytest.raises(ValueError, match="spacy-rnn." + message):
+        tagger_with(part, **settings)
+
+
+def test_encoder_settings_are_checked_in_any_component():
+    """The encoder slot of spaCy's own tagger: same check, same message."""
+    nlp = spacy.blank("en")
+    config = {"model": {"tok2vec": {
+        "@architectures": "spacy.Tok2Vec.v2",
+        "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "rows": [50],
+                  "attrs": ["NORM"], "include_static_vectors": False},
+        "encode": {"@architectures": "spacy-rnn.RNNEncoder.v1", "width": 16, "depth": 1,
+                   "dropout": 1.0}}}}
+    with pytest.raises(ValueError, match=r"spacy-rnn.RNNEncoder.v1: dropout must be >= 0 and < 1"):
+        nlp.add_pipe("tagger", config=config)

@@ -2,11 +2,14 @@
 import functools
 from typing import List, Optional
 
+from spacy.attrs import IDS
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Maxout, Model, PyTorchWrapper_v2, chain
+from thinc.api import ArgsKwargs, Maxout, Model, chain
 from thinc.api import torch2xp, with_array, xp2torch
 from thinc.types import Floats2d, Ints2d
+
+from .shim import WeightsOnlyPyTorchWrapper
 
 
 def char_ids(model: Model, docs: List[Doc], max_chars: int, n_rows: int) -> Ints2d:
@@ -89,8 +92,8 @@ def build_char_embed(width: int = 64, char_dim: int = 32, rows: int = 1000,
 
     _check_char_settings(width=width, char_dim=char_dim, rows=rows, max_chars=max_chars, window=window)
     module = CharCNN(rows, char_dim, width, window)
-    model = PyTorchWrapper_v2(module, convert_inputs=_char_inputs(max_chars, rows),
-                              convert_outputs=_char_outputs)
+    model = WeightsOnlyPyTorchWrapper(module, convert_inputs=_char_inputs(max_chars, rows),
+                                      convert_outputs=_char_outputs)
     model.name = "char-cnn"
     model.set_dim("nO", width)
     return model
@@ -116,6 +119,7 @@ def build_word_char_embed(
     include_static_vectors: bool = False,
 ) -> Model[List[Doc], List[Floats2d]]:
     """Hashed word features (spaCy's MultiHashEmbed) and character features, mixed to ``width``."""
+    _check_word_settings(width, rows, attrs)
     make_words = registry.architectures.get("spacy.MultiHashEmbed.v2")
     words = make_words(width=width, attrs=attrs, rows=rows,
                        include_static_vectors=include_static_vectors)
@@ -126,3 +130,22 @@ def build_word_char_embed(
     model.set_dim("nO", width)
     model.set_ref("chars", chars)
     return model
+
+
+_WORD_CHAR = "spacy-rnn.WordCharEmbed.v1"
+
+
+def _check_word_settings(width: int, rows: List[int], attrs: List[str]) -> None:
+    """Refuse WordCharEmbed settings that thinc would fail on with messages naming none of
+    them ("negative dimensions are not allowed", "Out of bounds on buffer access")."""
+    if width < 1:
+        raise ValueError(f"{_WORD_CHAR}: width must be >= 1, got {width}")
+    if not attrs or len(rows) != len(attrs):
+        raise ValueError(f"{_WORD_CHAR}: rows and attrs need one entry per hashed feature, at least "
+                         f"one; got {len(rows)} rows {list(rows)} for {len(attrs)} attrs {list(attrs)}")
+    for i, (attr, n_rows) in enumerate(zip(attrs, rows)):
+        if str(attr).upper() not in IDS or not attr:
+            raise ValueError(f"{_WORD_CHAR}: attrs[{i}] = {attr!r} is not a spaCy token attribute; "
+                             f"use e.g. NORM, LOWER, PREFIX, SUFFIX, SHAPE")
+        if n_rows < 1:
+            raise ValueError(f"{_WORD_CHAR}: rows[{i}] (the table for {attr}) must be >= 1, got {n_rows}")

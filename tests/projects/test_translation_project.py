@@ -140,7 +140,15 @@ def test_evaluate_names_a_missing_model_and_its_training_step(tmp_path):
     assert "python -m spacy project run train-gru" in result.stdout
 
 
-def test_evaluate_names_a_missing_test_file_and_the_fetch_step(tmp_path):
+def test_evaluate_names_the_training_step_of_a_seed_run(tmp_path):
+    result = run_script(PROJECT / "scripts" / "evaluate_translator.py", "training/mt-lstm_luong/seed1/model-best",
+                        "metrics/mt-lstm_luong/seed1.json", "--source", "test.en", "--target", "test.de",
+                        "--train-source", "train.en", "--train-target", "train.de", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "python -m spacy project run train-lstm_luong" in result.stdout
+
+
+def test_evaluate_names_a_missing_test_file_and_the_assets_command(tmp_path):
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.cfg").write_text("")  # found: the data files are checked first
     for name in ("test.en", "train.en", "train.de"):
@@ -150,7 +158,7 @@ def test_evaluate_names_a_missing_test_file_and_the_fetch_step(tmp_path):
                         "--train-source", "train.en", "--train-target", "train.de", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "✘ Missing data file assets/multi30k/test.de.gz" in result.stdout
-    assert "python -m spacy project run fetch" in result.stdout
+    assert "python -m spacy project assets" in result.stdout
     assert not (tmp_path / "out.json").exists()
 
 

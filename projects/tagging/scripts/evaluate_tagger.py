@@ -48,6 +48,12 @@ class EvaluationError(ValueError):
     """A missing input or a --task that does not fit (the message says what to do)."""
 
 
+def run_name(model_dir) -> str:
+    """The run of training/<task>-<arch>/seed<N>/model-best (or an older training/<task>-<arch>/...)."""
+    run = Path(model_dir).resolve().parent
+    return run.parent.name if run.name.startswith("seed") else run.name
+
+
 def bucket_name(lo, hi):
     return f"{lo}+" if hi >= 10**9 else f"{lo}-{hi}"
 
@@ -104,7 +110,7 @@ def check_inputs(model_dirs, test_path, tasks):
             "the path")
     for model_dir in model_dirs:
         if not (Path(model_dir) / "config.cfg").is_file():
-            step = f"train-{Path(model_dir).resolve().parent.name}"
+            step = f"train-{run_name(model_dir)}"
             raise EvaluationError(
                 f"No trained pipeline at {model_dir} (no config.cfg)",
                 f"train it first (`python -m spacy project run {step}`), or check which "
@@ -178,7 +184,7 @@ def evaluate_with_sentences(model_dir, test_path, task, threads, log_path=None):
     predicted, seconds = timed_pipe(nlp, inputs)
     examples = [Example(p, r) for p, r in zip(predicted, refs)]
     n_words = sum(len(d) for d in refs)
-    result = {"name": Path(model_dir).resolve().parent.name, "model": str(model_dir),
+    result = {"name": run_name(model_dir), "model": str(model_dir),
               "test": str(test_path), "task": task, "score": score(examples, task),
               "n_sentences": len(refs), "n_words": n_words,
               "pipe_words_per_second": n_words / seconds, "torch_threads": threads,

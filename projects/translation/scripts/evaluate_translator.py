@@ -145,14 +145,22 @@ def check_inputs(args):
     """✘ before anything is loaded when the pipeline or a data file is missing."""
     model = Path(args.model)
     if not (model / "config.cfg").is_file():
-        step = f"train-{model.resolve().parent.name}"
+        step = f"train-{_architecture(model)}"
         msg.fail(f"No trained pipeline at {model} (no config.cfg)",
                  f"The {step} step makes it: python -m spacy project run {step}", exits=1)
     for path in (args.source, args.target, args.train_source, args.train_target):
         if not Path(path).is_file():
             msg.fail(f"Missing data file {path}",
-                     "The fetch step copies the corpus into assets/: python -m spacy project run fetch "
-                     "(see the README: data_dir, or spacy project assets)", exits=1)
+                     "Download the corpus with python -m spacy project assets, or point data_dir at a "
+                     "local copy (see the README)", exits=1)
+
+
+def _architecture(model: Path) -> str:
+    """The architecture of training/mt-<arch>/seed<N>/model-best (or an older training/<arch>/...)."""
+    run = model.resolve().parent
+    if run.name.startswith("seed"):
+        run = run.parent
+    return run.name[len("mt-"):] if run.name.startswith("mt-") else run.name
 
 
 def evaluate(args):
