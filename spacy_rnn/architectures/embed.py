@@ -129,7 +129,19 @@ def build_word_char_embed(
     model = chain(concat_features(words, chars), with_array(Maxout(width, n_in, nP=3, normalize=True)))
     model.set_dim("nO", width)
     model.set_ref("chars", chars)
+    if include_static_vectors:
+        model.init = functools.partial(_init_with_vectors, inner=model.init)
     return model
+
+
+def _init_with_vectors(model: Model, X: Optional[List[Doc]] = None, Y=None, *, inner) -> None:
+    """Refuse to initialize static-vector features without vectors (spaCy's StaticVectors
+    would fail later with an IndexError naming nothing)."""
+    if X and X[0].vocab.vectors.shape[0] == 0:
+        raise ValueError(f"{_WORD_CHAR}: include_static_vectors = true, but the vocab has no vectors. "
+                         "Set [initialize] vectors (e.g. --paths.vectors en_core_web_md, or the directory "
+                         "of a pipeline with vectors), or set include_static_vectors = false.")
+    inner(model, X, Y)
 
 
 _WORD_CHAR = "spacy-rnn.WordCharEmbed.v1"
