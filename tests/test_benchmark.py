@@ -1,13 +1,14 @@
-"""Smoke test of ``python -m spacy_rnn.benchmark --quick``, run in-process (a few seconds).
+"""Smoke test of ``python -m spacy_rnn.benchmarks.run --quick``, run in-process (a few seconds).
 
 Only the shape of the results is checked: every architecture is there with positive
 numbers. No timing assertions.
 """
 import json
+import os
 
 import pytest
 
-from spacy_rnn import benchmark
+from spacy_rnn.benchmarks import run as benchmark
 from spacy_rnn.torch.precision import bf16_supported
 
 TAGGER_ARCHS = {"spacy.MaxoutWindowEncoder.v2 (CNN)", "spacy.TorchBiLSTMEncoder.v1",
@@ -136,21 +137,22 @@ def test_too_few_given_pairs_is_a_clear_error(tmp_path):
                         str(tmp_path / "src.txt"), str(tmp_path / "tgt.txt")])
 
 
-def test_paths_command_compares_both_cpu_computations():
-    from spacy_rnn import benchmark_paths
-    from spacy_rnn.torch.encoder import RNNEncoder
+def test_paths_command_compares_every_backend(monkeypatch):
+    from spacy_rnn.benchmarks import paths
 
-    forward = RNNEncoder.forward
-    printed = benchmark_paths.main(["--quick", "--widths", "16", "--repeats", "1", "--batches", "2"])
-    assert RNNEncoder.forward is forward  # the forced path is undone
-    row = printed.splitlines()[-1]
+    monkeypatch.setenv("SPACY_RNN_BACKEND", "auto")
+    printed = paths.main(["--quick", "--widths", "16", "--repeats", "1", "--batches", "2", "--cell", "gru"])
+    assert os.environ["SPACY_RNN_BACKEND"] == "auto"  # the forced backend is undone
+    header, row = printed.splitlines()[1], printed.splitlines()[-1]
+    for backend in paths.backends("gru"):
+        assert f"gru {backend} fwd+bwd" in header and f"gru {backend} fwd " in header
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[0] == "16"
+    assert cells[0] == "16" and len(cells) == 1 + 2 * len(paths.backends("gru"))
     assert all(c.endswith("x") and float(c[:-1]) > 0 for c in cells[1:]), row
 
 
 def test_add_ratios_divides_each_figure_by_the_baselines_same_figure():
-    from spacy_rnn.benchmark import BASELINE, add_ratios
+    from spacy_rnn.benchmarks.run import BASELINE, add_ratios
     keys = ("train", "infer", "enc_train", "enc_infer")
     base = {"architecture": BASELINE, **{f"{k}_wps": w for k, w in zip(keys, (100, 200, 50, 400))}}
     other = {"architecture": "x", **{f"{k}_wps": 100.0 for k in keys}}

@@ -1,4 +1,4 @@
-"""The OpenNMT-py comparison (python -m spacy_rnn.benchmark_onmt): its batches, its training
+"""The OpenNMT-py comparison (python -m spacy_rnn.benchmarks.onmt): its batches, its training
 step and its message without OpenNMT-py; the whole command where OpenNMT-py is installed."""
 import importlib.util
 import sys
@@ -6,7 +6,8 @@ import sys
 import pytest
 import torch
 
-from spacy_rnn import benchmark, benchmark_onmt
+from spacy_rnn.benchmarks import onmt as benchmark_onmt
+from spacy_rnn.benchmarks import run as benchmark
 from spacy_rnn.architectures.sentencepiece import PAD_ID
 from spacy_rnn.torch.seq2seq import Seq2Seq, sequence_loss
 
@@ -84,7 +85,7 @@ def test_onmt_options_describe_the_reference_model():
     assert benchmark_onmt.onmt_options(sizes, input_feeding=False)[options.index("-input_feed") + 1] == "0"
 
 
-@pytest.mark.skipif(not HAS_ONMT, reason="OpenNMT-py is not installed (see spacy_rnn/benchmark_onmt.py)")
+@pytest.mark.skipif(not HAS_ONMT, reason="OpenNMT-py is not installed (see spacy_rnn/benchmarks/onmt.py)")
 def test_whole_comparison_with_onmt(capsys):
     results = benchmark_onmt.main(["--quick", "--repeats", "1", "--batches", "1"])
     assert [row["input_feeding"] for row in results["rows"]] == [True, False]

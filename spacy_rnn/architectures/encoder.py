@@ -2,10 +2,11 @@
 from typing import List, Literal
 
 from spacy.util import registry
-from thinc.api import Model, PyTorchWrapper_v2
+from thinc.api import Model
 from thinc.types import Floats2d
 
 from .convert import flat_inputs, flat_outputs
+from .shim import WeightsOnlyPyTorchWrapper
 
 Cell = Literal["rnn", "lstm", "gru"]
 
@@ -27,15 +28,31 @@ def build_rnn_encoder(
     """
     from ..torch.encoder import RNNEncoder
 
-    if width < 1 or depth < 1:
-        raise ValueError(f"RNNEncoder needs width >= 1 and depth >= 1, got width={width}, depth={depth}")
-    if bidirectional and width % 2:
-        raise ValueError(f"A bidirectional RNNEncoder splits width between two directions, so width "
-                         f"must be even; got width={width}. Use an even width or bidirectional = false.")
+    _check_encoder_settings(width, depth, cell, bidirectional, dropout)
     module = RNNEncoder(width, depth, cell=cell, bidirectional=bidirectional,
                         dropout=dropout, residual=residual)
-    model = PyTorchWrapper_v2(module, convert_inputs=flat_inputs, convert_outputs=flat_outputs)
+    model = WeightsOnlyPyTorchWrapper(module, convert_inputs=flat_inputs, convert_outputs=flat_outputs)
     model.name = f"rnn-encoder-{cell}"
     model.set_dim("nI", width)
     model.set_dim("nO", width)
     return model
+
+
+_ENCODER = "spacy-rnn.RNNEncoder.v1"
+
+
+def _check_encoder_settings(width: int, depth: int, cell: str, bidirectional: bool,
+                            dropout: float) -> None:
+    """Refuse settings torch would fail on later (or silently misuse), naming the setting."""
+    for name, value in (("width", width), ("depth", depth)):
+        if value < 1:
+            raise ValueError(f"{_ENCODER}: {name} must be >= 1, got {value} (the encoder needs "
+                             f"width >= 1 and depth >= 1)")
+    if bidirectional and width % 2:
+        raise ValueError(f"{_ENCODER}: a bidirectional encoder splits width between two directions, so "
+                         f"width must be even; got width = {width}. Use an even width or "
+                         f"bidirectional = false.")
+    if cell not in ("rnn", "lstm", "gru"):
+        raise ValueError(f"{_ENCODER}: cell must be one of 'rnn', 'lstm', 'gru', got {cell!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"{_ENCODER}: dropout must be >= 0 and < 1 (0 = none), got {dropout}")

@@ -259,7 +259,7 @@ def _replace_module(model: Model, config: Dict) -> None:
 
 # ----- encoding texts ---------------------------------------------------------------------------
 
-class _Pieces:
+class SubwordModels:
     """The SentencePiece processors of a core layer (loaded once per model bytes)."""
 
     def __init__(self, core: Model):
@@ -284,7 +284,7 @@ def _padded(rows: List[List[int]], device):
 
 def encode_sources(core: Model, sources: List[str]) -> List[List[int]]:
     """Source piece ids of each text (empty for blank text)."""
-    processor = _Pieces(core).source
+    processor = SubwordModels(core).source
     return [processor.encode(s) if s.strip() else [] for s in sources]
 
 
@@ -313,12 +313,12 @@ def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is
     module = torch_module(core)
     module.train(is_train)
     hyper = core.attrs["hyper"]
-    src_rows, tgt_rows = _training_pieces(core, *sources_targets)
+    src_rows, tgt_rows = training_pieces(core, *sources_targets)
     if not src_rows:
         return 0.0, lambda d_loss=1.0: []
     total, n_tokens = 0.0, 0
     for group in length_groups([len(row) for row in tgt_rows], group_size):
-        src, src_lengths, tgt_in, tgt_out = _training_batch(
+        src, src_lengths, tgt_in, tgt_out = training_batch(
             core, [src_rows[i] for i in group], [tgt_rows[i] for i in group])
         with _autocast(src.device, precision):
             group_total, group_tokens = module.loss(src, src_lengths, tgt_in, tgt_out,
@@ -362,7 +362,7 @@ def _warn_no_bf16(device_type: str) -> None:
                   stacklevel=3)
 
 
-def _training_pieces(core: Model, sources: List[str], targets: List[str]):
+def training_pieces(core: Model, sources: List[str], targets: List[str]):
     """Source and target piece ids (sources cut at max_source_pieces, targets at twice that;
     the first batch that cuts pairs warns, unless initialization already did)."""
     src_rows, tgt_rows = _uncut_pieces(core, sources, targets)
@@ -373,7 +373,7 @@ def _training_pieces(core: Model, sources: List[str], targets: List[str]):
 
 
 def _uncut_pieces(core: Model, sources: List[str], targets: List[str]):
-    pieces = _Pieces(core)
+    pieces = SubwordModels(core)
     return [pieces.source.encode(s) for s in sources], [pieces.target.encode(t) for t in targets]
 
 
@@ -408,7 +408,8 @@ def length_groups(lengths: List[int], group_size: int) -> List[List[int]]:
     return [order[bounds[k]:bounds[k + 1]] for k in range(n_groups)]
 
 
-def _training_batch(core: Model, src_rows: List[List[int]], tgt_rows: List[List[int]]):
+def training_batch(core: Model, src_rows: List[List[int]], tgt_rows: List[List[int]]):
+    """Padded tensors on the model's device: (src (B, S), src_lengths (B,), tgt_in (B, T), tgt_out (B, T))."""
     device = core.shims[0].device
     src, src_lengths = _padded(src_rows, device)
     tgt_in, _ = _padded([[BOS_ID] + row for row in tgt_rows], device)
@@ -427,7 +428,7 @@ def _translate_forward(model: Model, sources_search: Tuple[List[str], Dict], is_
         return _detailed(core, chunks, owners, len(sources), search), _no_backprop
     pieces: List[List[str]] = [[] for _ in sources]
     if chunks:
-        target = _Pieces(core).target
+        target = SubwordModels(core).target
         for owner, ids in zip(owners, _in_piece_batches(core, chunks, search, _best_ids)):
             pieces[owner].append(target.decode(ids))
     return [" ".join(p for p in parts if p) for parts in pieces], _no_backprop
@@ -443,7 +444,7 @@ def _detailed(core: Model, chunks: List[List[int]], owners: List[int], n_sources
     "attention" (see :func:`_alignment`) or None."""
     out: List[List[Dict]] = [[] for _ in range(n_sources)]
     found = _in_piece_batches(core, chunks, search, _hypotheses)
-    pieces = _Pieces(core)
+    pieces = SubwordModels(core)
     for owner, row, (hypotheses, weights) in zip(owners, chunks, found):
         nbest = [(pieces.target.decode(ids), score) for ids, score in hypotheses]
         alignment = None if weights is None else _alignment(pieces, row, hypotheses[0][0], weights)
@@ -451,7 +452,7 @@ def _detailed(core: Model, chunks: List[List[int]], owners: List[int], n_sources
     return out
 
 
-def _alignment(pieces: "_Pieces", source: List[int], target: List[int], weights) -> Dict:
+def _alignment(pieces: "SubwordModels", source: List[int], target: List[int], weights) -> Dict:
     """The best hypothesis's attention: {"source": source piece strings, "target": target
     piece strings, "weights": float32 array (target pieces, source pieces)}."""
     return {"source": [pieces.source.id_to_piece(i) for i in source],

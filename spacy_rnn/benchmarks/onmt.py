@@ -3,7 +3,7 @@
 OpenNMT-py is the reference RNN NMT toolkit for the translator's training-speed target: a
 bi-LSTM encoder (2 layers, 256 units per direction), a 2-layer 512-unit LSTM decoder with
 Bahdanau ("mlp") attention, with and without input feeding, embeddings of 256 and 8,000-piece
-vocabularies (``--mt-preset reference`` of ``python -m spacy_rnn.benchmark``). This command
+vocabularies (``--mt-preset reference`` of ``python -m spacy_rnn.benchmarks.run``). This command
 builds that model with OpenNMT-py's own model builder and the ``rnn_translator``'s
 ``Seq2Seq`` with the same settings, and times training steps of both on the same batches:
 
@@ -25,7 +25,7 @@ The two models take turns within each of ``--repeats`` rounds; medians are repor
 OpenNMT-py 3.5 pins torch < 2.3, so install it next to your torch without its dependencies::
 
     pip install --no-deps OpenNMT-py==3.5.1 configargparse pyonmttok pyahocorasick rapidfuzz fasttext-wheel
-    python -m spacy_rnn.benchmark_onmt --mt-data train.en.gz train.de.gz --out onmt.json
+    python -m spacy_rnn.benchmarks.onmt --mt-data train.en.gz train.de.gz --out onmt.json
 """
 import argparse
 import json
@@ -36,10 +36,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from . import benchmark
-from .architectures.sentencepiece import PAD_ID
-from .architectures.translator import _training_batch, _training_pieces, length_groups, torch_module
-from .torch.seq2seq import sequence_loss
+from . import run as harness
+from ..architectures.sentencepiece import PAD_ID
+from ..architectures.translator import training_batch, training_pieces, length_groups, torch_module
+from ..torch.seq2seq import sequence_loss
 
 INSTALL = ("pip install --no-deps OpenNMT-py==3.5.1 configargparse pyonmttok pyahocorasick "
            "rapidfuzz fasttext-wheel")
@@ -47,7 +47,7 @@ Group = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m spacy_rnn.benchmark_onmt",
+    parser = argparse.ArgumentParser(prog="python -m spacy_rnn.benchmarks.onmt",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--mt-data", nargs=2, metavar=("SOURCE", "TARGET"),
                         help="parallel text files (default: generated pairs)")
@@ -95,7 +95,7 @@ def onmt_options(sizes: Dict, input_feeding: bool) -> List[str]:
     return ["-encoder_type", "brnn", "-decoder_type", "rnn", "-rnn_type", "LSTM",
             "-enc_layers", "2", "-dec_layers", "2", "-enc_hid_size", hidden, "-dec_hid_size", hidden,
             "-word_vec_size", emb, "-global_attention", "mlp", "-input_feed", str(int(input_feeding)),
-            "-dropout", str(benchmark.TRAIN_DROPOUT), "-model_type", "text"]
+            "-dropout", str(harness.TRAIN_DROPOUT), "-model_type", "text"]
 
 
 def build_onmt(sizes: Dict, vocabs: Tuple[int, int], input_feeding: bool) -> torch.nn.Module:
@@ -119,8 +119,8 @@ def pair_groups(core, batches: List[List], group: int) -> List[List[Group]]:
     for batch in batches:
         sources = [eg.reference.text for eg in batch]
         targets = [eg.reference._.translation for eg in batch]
-        src_rows, tgt_rows = _training_pieces(core, sources, targets)
-        out.append([_training_batch(core, [src_rows[i] for i in g], [tgt_rows[i] for i in g])
+        src_rows, tgt_rows = training_pieces(core, sources, targets)
+        out.append([training_batch(core, [src_rows[i] for i in g], [tgt_rows[i] for i in g])
                     for g in length_groups([len(r) for r in tgt_rows], group)])
     return out
 
@@ -172,7 +172,7 @@ class Trainer:
 
 def make_trainers(sizes: Dict, pairs: List, variant: Dict):
     """The translator pipeline (initialized on the pairs), its batches' groups, and both trainers."""
-    run = benchmark.TranslatorRun("ours", variant, pairs, sizes, "cpu")
+    run = harness.TranslatorRun("ours", variant, pairs, sizes, "cpu")
     core = run.translator.model.get_ref("core")
     module = torch_module(core)
     vocabs = (module.config["src_vocab"], module.config["tgt_vocab"])
@@ -196,7 +196,7 @@ def time_model(sizes: Dict, pairs: List, variant: Dict) -> Dict:
             for groups in timed:
                 trainer.step(groups)
             seconds[name].append(time.perf_counter() - start)
-            benchmark.log(f"input feeding {input_feeding}, round {r + 1}: {name} {seconds[name][-1]:.2f} s")
+            harness.log(f"input feeding {input_feeding}, round {r + 1}: {name} {seconds[name][-1]:.2f} s")
     row = {"input_feeding": input_feeding, "target_pieces": pieces, "seconds": seconds}
     for name, trainer in trainers.items():
         row[name] = {"parameters": trainer.parameters(), "pieces_per_s": pieces / median(seconds[name])}
@@ -206,7 +206,7 @@ def time_model(sizes: Dict, pairs: List, variant: Dict) -> Dict:
 
 def settings(args: argparse.Namespace) -> Dict:
     preset = ["--mt-preset", "reference"] + (["--quick"] if args.quick else [])
-    sizes = benchmark.make_settings(benchmark.parse_args(preset))
+    sizes = harness.make_settings(harness.parse_args(preset))
     sizes.update(mt_batch=args.batch, mt_batches=args.batches + 1, repeats=args.repeats,
                  group=args.group, mt_data=list(args.mt_data or []))
     if args.quick:
@@ -237,9 +237,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     onmt = import_onmt()[0]
     torch.set_num_threads(args.threads)
     sizes = settings(args)
-    pairs = benchmark.translator_pairs(sizes)
-    variants = benchmark.translator_variants("reference").values()  # with, without input feeding
-    results = {"machine": benchmark.machine_info(args.threads),
+    pairs = harness.translator_pairs(sizes)
+    variants = harness.translator_variants("reference").values()  # with, without input feeding
+    results = {"machine": harness.machine_info(args.threads),
                "onmt_version": getattr(onmt, "__version__", "unknown"), "settings": sizes,
                "rows": [time_model(sizes, pairs, variant) for variant in variants]}
     print(report(results))

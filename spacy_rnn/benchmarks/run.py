@@ -28,10 +28,10 @@ Everything runs on CPU, and again on GPU when ``torch.cuda.is_available()``
 
 Usage::
 
-    python -m spacy_rnn.benchmark --out bench.json
-    python -m spacy_rnn.benchmark --quick --skip-translator
-    python -m spacy_rnn.benchmark --data en_ewt-ud-train.spacy --batches 30
-    python -m spacy_rnn.benchmark --skip-taggers --mt-preset reference \
+    python -m spacy_rnn.benchmarks.run --out bench.json
+    python -m spacy_rnn.benchmarks.run --quick --skip-translator
+    python -m spacy_rnn.benchmarks.run --data en_ewt-ud-train.spacy --batches 30
+    python -m spacy_rnn.benchmarks.run --skip-taggers --mt-preset reference \
         --mt-data train.en.gz train.de.gz
 """
 import argparse
@@ -82,7 +82,7 @@ REFERENCE = dict(mt_emb=256, mt_hidden=512, mt_vocab=8000, mt_pairs=29000, mt_ba
 # ----- command line and settings ---------------------------------------------------------------
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m spacy_rnn.benchmark",
+    parser = argparse.ArgumentParser(prog="python -m spacy_rnn.benchmarks.run",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--batches", type=int, default=None,

@@ -12,7 +12,7 @@ On CPU in float32, Bahdanau attention's scores run in C (:func:`.native.additive
 where the C library could be built: same scores within float rounding, without the
 (B, T, S, A) tensors PyTorch would build (several times faster, and O(B * T * S) memory).
 Their backward pass is not itself differentiable (no gradients of gradients through the
-scores, e.g. for a gradient penalty: set SPACY_RNN_NATIVE=0 for that).
+scores, e.g. for a gradient penalty: set SPACY_RNN_BACKEND=torch for that).
 """
 from typing import Optional, Tuple
 

@@ -1,27 +1,16 @@
 """Length-correct stacked (bi)directional recurrent encoder.
 
-Each direction of each layer is a single-layer unidirectional ``nn.RNN``/
-``nn.LSTM``/``nn.GRU``. The forward direction reads real tokens before any
-padding; the backward direction reads each sequence reversed *within its own
-length*, so it too starts at the last real token. The output for a sequence
-therefore does not depend on what else is in the batch, unlike a bidirectional
-cuDNN call over a padded batch.
+Each direction of each layer is a single-layer unidirectional ``nn.RNN``/``nn.LSTM``/
+``nn.GRU``. The forward direction reads real tokens before any padding; the backward
+direction reads each sequence reversed *within its own length*, so it too starts at the
+last real token. The output for a sequence therefore does not depend on what else is in the
+batch, unlike a bidirectional cuDNN call over a padded batch.
 
-Two computations give the same result (tests/torch/test_fused.py):
-
-- on CPU, one time-step loop for both directions over packed rows
-  (``_encode_fused``, see :mod:`.fused`, with hand-written backward passes in
-  :mod:`.fused_lstm`, :mod:`.fused_gru`, :mod:`.fused_rnn`; the LSTM's and the
-  GRU's loops run in C, :mod:`.native`, where a C compiler built them, and then read and
-  write the flat rows in place of reordered copies, :mod:`.flat_layers`): no step computes
-  on padding, and each step's product serves all rows of a direction at once;
-- the PyTorch modules themselves (cuDNN on GPU, oneDNN on CPU) over padded
-  batches of sequences of similar length (``_encode_grouped``): on GPU, and on
-  CPU for small LSTMs (under ``FUSED_LSTM_MIN_HIDDEN`` units per direction)
-  when the C loops are not available, since there oneDNN's LSTM kernel is
-  faster than the PyTorch loop.
-
-Measured with ``python -m spacy_rnn.benchmark`` (BENCHMARKS.md).
+:mod:`.backend` picks, per forward pass, how the layers are computed: the "native" and
+"loop" backends run them through the layer driver of :mod:`.recurrence` over flat rows; the
+"torch" backend runs the modules themselves (cuDNN on GPU, oneDNN on CPU) over padded
+batches of sequences of similar length (:meth:`RNNEncoder._encode_grouped`). All give the
+same results (tests/torch/test_recurrence.py).
 """
 
 from dataclasses import dataclass
@@ -30,22 +19,11 @@ from typing import Tuple
 import torch
 from torch import nn
 
-from . import native
-from .cudnn import compact_weights
-from .flat_layers import direction_rows, flat_layer
-from .fused import fused_layer, packed_layout
-from .padding import inverse_permutation, permute_rows
+from . import backend
+from .padding import inverse_permutation
+from .recurrence import compact_weights, module_weights, run_stack
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-
-# Without the C loops (:mod:`.native`), below this many units per direction the CPU LSTM uses
-# oneDNN on length groups instead of the fused PyTorch loop. `python -m spacy_rnn.benchmark_paths`
-# (BENCHMARKS.md, "Current code"), encoder fwd+bwd on UD EWT against the BiLSTM baseline,
-# oneDNN groups vs loop: 48 units 1.37x vs 1.24x (oneDNN clearly ahead), 80 units 1.58x vs 1.55x
-# and 1.53x vs 1.59x in two runs (a tie), 128 units 1.84x vs 1.91x (loop ahead). 64 is a
-# judgement inside the tie. With the C loops the fused loop wins at every width (BENCHMARKS.md,
-# "C time-step loops": 2.44x vs 1.27x at 48 units).
-FUSED_LSTM_MIN_HIDDEN = 64
 
 
 def make_cell(cell: str, n_in: int, n_hidden: int) -> nn.Module:
@@ -78,8 +56,8 @@ class RNNEncoder(nn.Module):
     :param bidirectional: if True each layer has width // 2 units per direction
     :param dropout: dropout on the input of every layer after the first
     :param residual: add each layer's input to its output (layers after the first)
-    :param length_groups: run sequences of similar length together, in up to this
-        many groups (less padding; the output is the same as with one group)
+    :param length_groups: with the "torch" backend, run sequences of similar length together,
+        in up to this many groups (less padding; the output is the same as with one group)
     """
 
     def __init__(self, width: int, depth: int, cell: str = "lstm",
@@ -106,45 +84,28 @@ class RNNEncoder(nn.Module):
         """
         if flat.shape[0] == 0:
             return flat.new_zeros((0, self.width)) + flat.sum() * 0
+        name = self.choose_backend(flat).backend
         if flat.device.type != "cpu":
-            return self._encode_grouped(flat, lengths)
-        # On CPU, in the input's dtype even under autocast: the C loops take float32 only, and
-        # oneDNN has no bfloat16 LSTM without AVX-512.
+            return self.encode_with(name, flat, lengths)
         with torch.autocast("cpu", enabled=False):
-            if self._fused_on_cpu(flat):
-                return self._encode_fused(flat, lengths)
+            return self.encode_with(name, flat, lengths)
+
+    def choose_backend(self, flat: torch.Tensor) -> backend.Choice:
+        """The backend (and the reason) :meth:`forward` uses for this input. On CPU the encoder
+        computes in the input's dtype even under autocast: the C loops take float32 only, and
+        oneDNN has no bfloat16 LSTM without AVX-512."""
+        if flat.device.type != "cpu":
+            return backend.choose(self.cell, flat, self.hidden)
+        with torch.autocast("cpu", enabled=False):
+            return backend.choose(self.cell, flat, self.hidden)
+
+    def encode_with(self, name: str, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Encode a non-empty flat batch (see :meth:`forward`) with the backend ``name``."""
+        if name == "torch":
             return self._encode_grouped(flat, lengths)
-
-    def _fused_on_cpu(self, flat: torch.Tensor) -> bool:
-        """Whether the fused loop is the faster CPU path: always, except for small LSTMs
-        without the C loops."""
-        if self.cell != "lstm" or self.hidden >= FUSED_LSTM_MIN_HIDDEN:
-            return True
-        return native.usable(flat)
-
-    def _encode_fused(self, flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """All directions of a layer in one time-step loop over packed rows (see
-        :mod:`.fused`); CPU only. With the C loops (LSTM, GRU; float32) the layers stay on
-        flat rows (:mod:`.flat_layers`)."""
-        layout = packed_layout(lengths)
-        if self.cell != "rnn" and native.usable(flat):
-            return self._encode_flat(flat, layout)
-        packed = permute_rows(flat, layout.to_packed, layout.to_flat)
-        for i in range(len(self.forward_layers)):
-            layer_in = self.dropout(packed) if i else packed
-            out = fused_layer(self.cell, self._directions(i), layer_in, layout)
-            packed = out + packed if (self.residual and i) else out
-        return permute_rows(packed, layout.to_flat, layout.to_packed)
-
-    def _encode_flat(self, flat: torch.Tensor, layout) -> torch.Tensor:
-        """:meth:`_encode_fused` with the C loops, which gather and scatter the packed rows
-        themselves."""
-        rows = direction_rows(layout, len(self._directions(0)))
-        for i in range(len(self.forward_layers)):
-            layer_in = self.dropout(flat) if i else flat
-            out = flat_layer(self.cell, self._directions(i), layer_in, layout, rows)
-            flat = out + flat if (self.residual and i) else out
-        return flat
+        layers = [module_weights(self._directions(i)) for i in range(len(self.forward_layers))]
+        between = lambda rows, layout: self.dropout(rows)  # noqa: E731
+        return run_stack(name, self.cell, layers, flat, lengths.cpu(), between, self.residual).out
 
     def _directions(self, i: int) -> list:
         """The modules of layer ``i``: forward, then backward if bidirectional."""

@@ -5,8 +5,8 @@ length, ``L`` decoder layers, ``H`` hidden width, ``E`` embedding width,
 ``V`` target vocabulary size.
 
 Encoder: a stacked (bi)directional ``nn.RNN``/``nn.LSTM``/``nn.GRU`` run over
-real tokens only (a packed batch, or on CPU with gradients the fused loops of
-:mod:`.fused` with the same weights), so each sentence's memory and final states are exactly those it
+real tokens only (the module on a packed batch, or the step loops of :mod:`.recurrence` with
+the same weights, as :mod:`.backend` chooses), so each sentence's memory and final states are exactly those it
 gets alone (the backward direction starts at its last real token, the final
 states are taken at its last real token, LSTM cell state included). With a
 bidirectional encoder each direction has ``H // 2`` units, so the memory is
@@ -31,12 +31,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from . import backend
 from .attention import make_attention
 from .encoder import CELLS, init_forget_bias
-from .fused import fusable, layer_states, layer_weights, merge_directions, packed_layout
-from .cudnn import compact_weights
+from .layout import PackedLayout
 from .padding import length_mask
-from .precision import autocast_on
+from .recurrence import compact_weights, plain_module, run_stack, stack_weights
 
 
 def _select(tensor: Optional[torch.Tensor], index: torch.Tensor,
@@ -217,40 +217,46 @@ class Seq2Seq(nn.Module):
         return Encoded(memory, src_mask, state, self.attention.project_keys(memory))
 
     def _run_encoder(self, emb: torch.Tensor, cpu_lengths: torch.Tensor):
-        """Run the encoder over real tokens only: on CPU with gradients enabled and
-        autocast off, the fused time-step loops of :mod:`.fused`, else the PyTorch module
-        on a packed batch; both give the same results (tests/torch/test_seq2seq_fused.py).
-        Without gradients the module was as fast or faster (BENCHMARKS.md). The fused
-        loops' backward passes are not themselves differentiable (no gradients of
-        gradients, e.g. for a gradient penalty: use ``_run_encoder_packed`` for that).
+        """Run the encoder over real tokens only, with the backend :mod:`.backend` chooses:
+        "torch" runs the module on a packed batch, "native" and "loop" the layer driver of
+        :mod:`.recurrence` with the same weights; all give the same results
+        (tests/torch/test_seq2seq_encoder.py). The step loops' backward passes are not themselves
+        differentiable (no gradients of gradients, e.g. for a gradient penalty: set
+        ``SPACY_RNN_BACKEND=torch`` for that).
 
         :param emb: shape (B, S, E)
         :param cpu_lengths: shape (B,), int64 on the CPU
         :return: memory (B, S, H); top-layer final hidden and (LSTM) cell states (B, H)
         """
-        if (emb.device.type == "cpu" and torch.is_grad_enabled() and fusable(self.encoder_rnn)
-                and not autocast_on("cpu")):
-            return self._run_encoder_fused(emb, cpu_lengths)
-        return self._run_encoder_packed(emb, cpu_lengths)
+        choice = self.encoder_backend(emb)
+        if choice.backend == "torch":
+            return self._run_encoder_packed(emb, cpu_lengths)
+        return self._run_encoder_steps(choice.backend, emb, cpu_lengths)
 
-    def _run_encoder_fused(self, emb: torch.Tensor, cpu_lengths: torch.Tensor):
-        """:meth:`_run_encoder` with the fused loops (both directions of a layer in one
-        loop over packed rows; dropout between layers as ``nn.LSTM`` has it)."""
+    def encoder_backend(self, emb: torch.Tensor) -> backend.Choice:
+        """The backend (and the reason) the encoder uses for the embedded source ``emb``."""
+        rnn = self.encoder_rnn
+        return backend.choose(self.enc_cell, emb, rnn.hidden_size, plain_module(rnn))
+
+    def _run_encoder_steps(self, name: str, emb: torch.Tensor, cpu_lengths: torch.Tensor):
+        """:meth:`_run_encoder` with the layer driver of :mod:`.recurrence` (backend ``name``)
+        over the real rows of ``emb``; dropout between layers as ``nn.LSTM`` has it."""
         rnn, (batch, src_len, _) = self.encoder_rnn, emb.shape
-        layout = packed_layout(cpu_lengths)
-        real = torch.nonzero(length_mask(cpu_lengths, src_len).reshape(-1)).squeeze(1)
-        positions = real[layout.to_packed]  # padded (B * S) position of each packed row
-        packed = emb.reshape(batch * src_len, -1).index_select(0, positions)
-        for layer in range(rnn.num_layers):
-            if layer:
-                packed = F.dropout(packed, rnn.dropout, self.training)
-            states, cells = layer_states(self.enc_cell, layer_weights(rnn, layer), packed, layout)
-            packed = merge_directions(states, layout)
-        memory = packed.new_zeros((batch * src_len, packed.shape[1])).index_copy(0, positions, packed)
-        last = layout.to_flat[torch.cumsum(cpu_lengths, 0) - 1]  # packed row of each last token
-        finals = [None if x is None else x.index_select(1, last).transpose(0, 1).reshape(batch, -1)
-                  for x in (states, cells)]
-        return memory.view(batch, src_len, -1), finals[0], finals[1]
+        real = torch.nonzero(length_mask(cpu_lengths, src_len).reshape(-1)).squeeze(1)  # (N,)
+        flat = emb.reshape(batch * src_len, -1).index_select(0, real)
+        layers = [stack_weights(rnn, layer) for layer in range(rnn.num_layers)]
+        out = run_stack(name, self.enc_cell, layers, flat, cpu_lengths, self._drop_between_layers,
+                        finals=True)
+        memory = out.out.new_zeros((batch * src_len, out.out.shape[1])).index_copy(0, real, out.out)
+        return memory.view(batch, src_len, -1), out.final_h, out.final_c
+
+    def _drop_between_layers(self, flat: torch.Tensor, layout: PackedLayout) -> torch.Tensor:
+        """Dropout on a layer's output rows (N, H), the mask drawn over them in packed order as
+        ``nn.LSTM`` draws it, so that one seed drops the same units in both."""
+        if not (self.training and self.encoder_rnn.dropout):
+            return flat
+        noise = F.dropout(flat.new_ones(flat.shape), self.encoder_rnn.dropout, True)
+        return flat * noise.index_select(0, layout.to_flat)
 
     def _run_encoder_packed(self, emb: torch.Tensor, cpu_lengths: torch.Tensor):
         """:meth:`_run_encoder` with the PyTorch module over a packed batch."""

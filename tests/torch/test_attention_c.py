@@ -1,8 +1,6 @@
 """Bahdanau attention's scores in C (spacy_rnn.torch.native.additive_scores, attention.c)
 against the PyTorch formula they replace on CPU: values, gradients, masking, threads, and
 when the PyTorch path runs instead."""
-import shutil
-
 import pytest
 import torch
 
@@ -11,8 +9,7 @@ from spacy_rnn.torch.attention import AdditiveScores, BahdanauAttention, masked_
 from spacy_rnn.torch.padding import length_mask
 from spacy_rnn.torch.quantize import quantize_int8
 
-needs_c = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
-                             reason="no C compiler")
+needs_c = pytest.mark.skipif(not native.available(), reason="the C library is not built here")
 
 
 def _problem(width: int, steps: int = 3, lengths=(5, 2, 4), seed: int = 0):
@@ -80,8 +77,12 @@ def test_bahdanau_attention_on_cpu_uses_the_c_scores(monkeypatch):
     torch.testing.assert_close(context, torch.bmm(expected, memory))
 
 
-def test_without_the_c_library_bahdanau_attention_runs_in_pytorch(monkeypatch):
-    monkeypatch.setattr(native, "usable", lambda *tensors: False)
+@pytest.mark.parametrize("why", ["not built", "forced off"])
+def test_without_the_c_library_bahdanau_attention_runs_in_pytorch(why, monkeypatch):
+    if why == "forced off":
+        monkeypatch.setenv("SPACY_RNN_BACKEND", "torch")
+    else:
+        monkeypatch.setattr(native, "usable", lambda *tensors: False)
     monkeypatch.setattr(native, "additive_scores", lambda *args: pytest.fail("C scores called"))
     module = BahdanauAttention(5, 7, 9)
     q, memory = torch.randn(2, 3, 5), torch.randn(2, 4, 7)

@@ -1,10 +1,20 @@
 import pytest
 import torch
 
+from spacy_rnn.torch import native
 from spacy_rnn.torch.encoder import RNNEncoder, make_cell
 from spacy_rnn.torch.padding import pad_flat, unpad
 
 CELLS = ["rnn", "lstm", "gru"]
+
+
+@pytest.fixture(params=["torch", "native", "loop"])
+def backend(request, monkeypatch):
+    """Run a test with each backend forced (SPACY_RNN_BACKEND); native where the C loops are built."""
+    if request.param == "native" and not native.available():
+        pytest.skip("the C loops are not built here")
+    monkeypatch.setenv("SPACY_RNN_BACKEND", request.param)
+    return request.param
 
 
 def _flat(lengths, width, seed=0):
@@ -35,7 +45,7 @@ def test_encoder_shapes_and_gradients(cell, bidirectional):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("residual", [False, True])
-def test_encoder_output_does_not_depend_on_batch(cell, residual):
+def test_encoder_output_does_not_depend_on_batch(cell, residual, backend):
     encoder = RNNEncoder(6, 2, cell=cell, residual=residual).eval()
     flat, lengths = _flat([3, 9, 1], 6)
     batched = encoder(flat, lengths)
@@ -45,7 +55,7 @@ def test_encoder_output_does_not_depend_on_batch(cell, residual):
     torch.testing.assert_close(batched[12:], last, atol=1e-6, rtol=0)
 
 
-def test_backward_direction_starts_at_last_real_token():
+def test_backward_direction_starts_at_last_real_token(backend):
     """The backward half at the last real token must only see that token."""
     encoder = RNNEncoder(4, 1, cell="gru").eval()
     flat, lengths = _flat([2, 5], 4)
@@ -54,7 +64,7 @@ def test_backward_direction_starts_at_last_real_token():
     torch.testing.assert_close(out[1, 2:], single[0, 2:], atol=1e-6, rtol=0)
 
 
-def test_empty_inputs():
+def test_empty_inputs(backend):
     encoder = RNNEncoder(4, 1)
     assert encoder(torch.zeros(0, 4), torch.tensor([0, 0])).shape == (0, 4)
     out = encoder(torch.randn(3, 4), torch.tensor([0, 3]))
@@ -82,8 +92,8 @@ def test_long_sequence_memory_is_linear():
 
 
 def test_length_groups_give_the_same_output_and_gradients():
-    """The padded path (cuDNN's on GPU) in 3 length groups and in one, against the CPU
-    default (the fused loop): same outputs and input gradients."""
+    """The "torch" backend (cuDNN's on GPU) in 3 length groups and in one, against the CPU
+    default (the step loops): same outputs and input gradients."""
     from spacy_rnn.torch.encoder import length_groups
 
     torch.manual_seed(0)

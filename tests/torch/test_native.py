@@ -1,17 +1,26 @@
 """The LSTM and GRU loops in C (spacy_rnn.torch.native) against the PyTorch loops of
-spacy_rnn.torch.fused_lstm and fused_gru, and how the library is built, cached and skipped."""
+spacy_rnn.torch.loops, and how the library built with the package is found, checked and
+skipped."""
+import importlib.machinery
 import shutil
+import subprocess
+import sys
+import threading
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
 
-from spacy_rnn.torch import native
-from spacy_rnn.torch.fused import packed_layout
-from spacy_rnn.torch.fused_gru import GRUSteps, gru_states
-from spacy_rnn.torch.fused_lstm import LSTMSteps, lstm_states
+from spacy_rnn.torch import backend, native
+from spacy_rnn.torch.encoder import RNNEncoder
+from spacy_rnn.torch.layout import direction_rows, packed_layout
+from spacy_rnn.torch.loops import GRUSteps, LSTMSteps
 
-needs_c = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
-                             reason="no C compiler")
+REPO = Path(__file__).parents[2]
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+has_compiler = shutil.which("cc") is not None or shutil.which("gcc") is not None
+needs_c = pytest.mark.skipif(not native.available(), reason="the C library is not built here")
 
 
 def _problem(hidden: int, lengths, seed: int = 0):
@@ -23,64 +32,51 @@ def _problem(hidden: int, lengths, seed: int = 0):
     return layout, projected, w_hh
 
 
-def _run(layout, projected, w_hh, grad_states, grad_cells):
-    projected.grad = w_hh.grad = None
+def _loop_lstm(layout, projected, w_hh, grad_states, grad_cells):
+    """The PyTorch loops: states, cells and the gradient w.r.t. the projections."""
+    projected.grad = None
     states, cells = LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
     loss = (states * grad_states).sum() + (0 if grad_cells is None else (cells * grad_cells).sum())
     loss.backward()
-    return states, cells, projected.grad, w_hh.grad
+    return states.detach(), cells.detach(), projected.grad
 
 
-@needs_c
-def test_the_library_builds_where_there_is_a_compiler():
-    assert native.library() is not None
+def _c_lstm(layout, projected, w_hh, grad_states, grad_cells):
+    """The same from the C loops (packed layout)."""
+    with torch.no_grad():
+        states, cells, acts = native.lstm_forward(projected, w_hh, layout.batch_sizes)
+        d_pre = native.lstm_backward(grad_states, grad_cells, w_hh, acts, cells, layout.batch_sizes)
+    return states, cells, d_pre
 
 
-@needs_c
-def test_without_openmp_the_build_without_it_is_used(tmp_path, monkeypatch):
-    """A compiler without OpenMP (here: -fopenmp rejected) still gives the C loops."""
-    monkeypatch.setenv("SPACY_RNN_CACHE", str(tmp_path))
-    real_flags = native.compile_flags
-    monkeypatch.setattr(native, "compile_flags",
-                        lambda openmp=True: real_flags(openmp) + (["-fno-such-flag"] if openmp else []))
-    lib = native._load()
-    assert hasattr(lib, "gru_backward")
-    assert [p.name.split("-")[1] for p in tmp_path.iterdir()] == ["serial"]
-
-
-def _assert_c_equals_pytorch(monkeypatch, run):
-    """Run ``run()`` with the C loops and with the PyTorch loops; assert all results agree
-    within 2e-6 and return the PyTorch loops' results."""
-    monkeypatch.setenv("SPACY_RNN_NATIVE", "1")
-    got = run()
-    monkeypatch.setenv("SPACY_RNN_NATIVE", "0")
-    want = run()
+def _assert_close(got, want):
     for c_result, pytorch_result in zip(got, want):
         torch.testing.assert_close(c_result, pytorch_result, atol=2e-6, rtol=1e-5)
-    return want
+
+
+@pytest.mark.skipif(not has_compiler, reason="no C compiler: the package installs without the library")
+def test_the_library_is_built_with_the_package():
+    """Where a compiler exists, installing the package (pip install [-e] .) built the library
+    next to its sources, and it loads: its functions and its source hash check out."""
+    assert native.library_path() is not None and native.library_path().parent == native.HERE
+    assert native.available() and native.problem() is None
 
 
 @needs_c
 @pytest.mark.parametrize("hidden", [1, 3, 16, 48, 50])  # 4H and H with and without a 16-column rest
 @pytest.mark.parametrize("with_cell_grad", [False, True])
-def test_c_loops_equal_pytorch_loops(hidden, with_cell_grad, threads, monkeypatch):
+def test_c_loops_equal_pytorch_loops(hidden, with_cell_grad, threads):
     # 11 sequences: step batches of 11, 9, 6, 5, 1 rows (4-row blocks and leftovers), one empty
     layout, projected, w_hh = _problem(hidden, [5, 0, 2, 4, 1, 3, 2, 4, 3, 1, 2, 4])
     grad_states = torch.randn(2, projected.shape[1], hidden)
     grad_cells = torch.randn_like(grad_states) if with_cell_grad else None
-    _assert_c_equals_pytorch(monkeypatch, lambda: _run(layout, projected, w_hh, grad_states, grad_cells))
-
-
-def _run_gru(layout, projected, w_hh, b_hh, grad_states):
-    projected.grad = w_hh.grad = b_hh.grad = None
-    states = GRUSteps.apply(projected, w_hh, b_hh, layout.batch_sizes, layout.previous)
-    (states * grad_states).sum().backward()
-    return states, projected.grad, w_hh.grad, b_hh.grad
+    _assert_close(_c_lstm(layout, projected, w_hh, grad_states, grad_cells),
+                  _loop_lstm(layout, projected, w_hh, grad_states, grad_cells))
 
 
 @needs_c
 @pytest.mark.parametrize("hidden", [1, 5, 16, 48, 50])
-def test_c_gru_loops_equal_pytorch_loops(hidden, threads, monkeypatch):
+def test_c_gru_loops_equal_pytorch_loops(hidden, threads):
     torch.manual_seed(3)
     layout = packed_layout(torch.tensor([5, 0, 2, 4, 1, 3, 2, 4, 3, 1, 2, 4]))
     n_rows = sum(layout.batch_sizes)
@@ -88,21 +84,12 @@ def test_c_gru_loops_equal_pytorch_loops(hidden, threads, monkeypatch):
     w_hh = (torch.randn(2, hidden, 3 * hidden) * 0.4).requires_grad_()
     b_hh = torch.randn(2, 1, 3 * hidden, requires_grad=True)
     grad_states = torch.randn(2, n_rows, hidden)
-    want = _assert_c_equals_pytorch(monkeypatch, lambda: _run_gru(layout, projected, w_hh, b_hh, grad_states))
-    monkeypatch.setenv("SPACY_RNN_NATIVE", "1")
+    states = GRUSteps.apply(projected, w_hh, b_hh, layout.batch_sizes, layout.previous)
+    (states * grad_states).sum().backward()
     with torch.no_grad():
-        torch.testing.assert_close(gru_states(projected, w_hh, b_hh, layout.batch_sizes), want[0],
-                                   atol=2e-6, rtol=1e-5)
-
-
-@needs_c
-def test_c_inference_loop_equals_the_training_loop(monkeypatch):
-    layout, projected, w_hh = _problem(7, [6, 2, 6, 3])
-    with torch.no_grad():
-        states, cells = lstm_states(projected, w_hh, layout.batch_sizes)
-    monkeypatch.setenv("SPACY_RNN_NATIVE", "0")
-    want = LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
-    torch.testing.assert_close((states, cells), tuple(x.detach() for x in want), atol=2e-6, rtol=1e-5)
+        c_states, gates, rec_n = native.gru_forward(projected, w_hh, b_hh, layout.batch_sizes)
+        d_proj, d_rec = native.gru_backward(grad_states, w_hh, gates, rec_n, c_states, layout.batch_sizes)
+    _assert_close((c_states, d_proj, d_rec.sum(1, keepdim=True)), (states.detach(), projected.grad, b_hh.grad))
 
 
 @needs_c
@@ -118,33 +105,106 @@ def test_activations_stay_finite_for_large_inputs():
                                                 projected[..., 12:].sigmoid()], -1), atol=1e-30, rtol=0)
 
 
-def test_float64_and_disabled_runs_take_the_pytorch_loops(monkeypatch):
+@pytest.mark.parametrize("forced", ["torch", "loop"])
+def test_forcing_torch_or_loop_keeps_all_c_code_out(forced, monkeypatch):
     assert not native.usable(torch.zeros(2, dtype=torch.float64))
-    monkeypatch.setenv("SPACY_RNN_NATIVE", "0")
+    monkeypatch.setenv("SPACY_RNN_BACKEND", forced)
     assert native.library() is None and not native.usable(torch.zeros(2))
 
 
-@needs_c
-def test_build_is_cached_by_source_and_flags(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPACY_RNN_CACHE", str(tmp_path))
-    first = native.build()
-    stamp = first.stat().st_mtime_ns
-    assert native.build() == first and first.stat().st_mtime_ns == stamp
-    assert first.parent == tmp_path and [p.name for p in tmp_path.iterdir()] == [first.name]
-
-
-def test_a_failed_build_warns_once_and_falls_back(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPACY_RNN_CACHE", str(tmp_path))
-    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+@pytest.fixture
+def fresh_loader(monkeypatch):
+    """The loader as in a new process: nothing loaded or tried yet; returns a function that
+    points it at another folder."""
     monkeypatch.setattr(native, "_LIBRARY", None)
+    monkeypatch.setattr(native, "_PROBLEM", None)
     monkeypatch.setattr(native, "_TRIED", False)
-    with pytest.warns(RuntimeWarning, match="could not build or load the C time-step loops.*"
-                                            "no-such-compiler.*SPACY_RNN_CACHE.*SPACY_RNN_NATIVE=0"):
+    return lambda folder: monkeypatch.setattr(native, "HERE", folder)
+
+
+def _sources(folder: Path) -> Path:
+    """A package folder with the C sources and no library, as installed without a compiler."""
+    for name in native.SOURCES:
+        shutil.copy(native.HERE / name, folder / name)
+    return folder
+
+
+def test_without_the_library_one_warning_and_the_pytorch_loops_run(tmp_path, fresh_loader):
+    """An install without a compiler: one warning that says what to do, then the PyTorch code."""
+    fresh_loader(_sources(tmp_path))
+    with pytest.warns(RuntimeWarning, match=r"C loops are not installed.*PyTorch code.*C compiler"):
         assert native.library() is None
-    assert not native.usable(torch.zeros(2))  # no second warning: the build is not retried
-    layout, projected, w_hh = _problem(3, [3, 1])
-    states, _ = LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
-    assert states.shape == (2, 4, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second warning: the load is not retried
+        assert not native.usable(torch.zeros(2))
+        choice = backend.choose("lstm", torch.zeros(2, 8), 64)
+        assert choice.backend == "loop" and "without the C loops" in choice.reason
+        out = RNNEncoder(8, 1, cell="gru")(torch.randn(5, 8), torch.tensor([2, 3]))
+    assert out.shape == (5, 8)
+
+
+@pytest.mark.skipif(not has_compiler, reason="no C compiler")
+def test_a_library_missing_a_function_is_refused(tmp_path, fresh_loader):
+    source = tmp_path / "partial.c"
+    source.write_text("void lstm_forward(void) {}\nvoid gru_forward(void) {}\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(tmp_path / f"_steps{SUFFIX}"), str(source)], check=True)
+    fresh_loader(_sources(tmp_path))
+    with pytest.warns(RuntimeWarning, match=r"lack the functions lstm_backward, gru_backward, additive_scores"):
+        assert native.library() is None
+    assert "lack the functions" in native.problem()
+
+
+@needs_c
+def test_a_stale_library_is_refused(tmp_path, fresh_loader):
+    """A library built from other sources than those next to it (e.g. an in-place build
+    older than the checkout) could take other arguments: it is not loaded."""
+    _sources(tmp_path)
+    shutil.copy(native.library_path(), tmp_path / native.library_path().name)
+    with open(tmp_path / "steps.c", "a") as source:
+        source.write("/* changed */\n")
+    fresh_loader(tmp_path)
+    with pytest.warns(RuntimeWarning, match="built from other sources"):
+        assert native.library() is None
+
+
+def test_a_damaged_library_file_is_refused(tmp_path, fresh_loader):
+    (_sources(tmp_path) / f"_steps{SUFFIX}").write_bytes(b"not a shared library")
+    fresh_loader(tmp_path)
+    with pytest.warns(RuntimeWarning, match="do not load"):
+        assert native.library() is None
+
+
+def test_the_avx2_build_loads_only_where_torch_reports_avx2(tmp_path, monkeypatch):
+    for name in native.LIBRARY_NAMES:
+        (tmp_path / f"{name}{SUFFIX}").write_bytes(b"")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert native.library_path(tmp_path).name == f"_steps_avx2{SUFFIX}"
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "DEFAULT")
+    assert native.library_path(tmp_path).name == f"_steps{SUFFIX}"
+
+
+@needs_c
+def test_threads_racing_on_first_use_get_one_library(fresh_loader):
+    fresh_loader(native.HERE)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(native.library())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 8 and results[0] is not None and all(lib is results[0] for lib in results)
+
+
+@pytest.mark.slow
+def test_setup_builds_without_a_compiler(tmp_path):
+    """``setup.py build_ext`` with a compiler that does not exist succeeds, without the library
+    (what ``pip install`` does on a machine without a C compiler)."""
+    env = {**__import__("os").environ, "CC": str(tmp_path / "no-such-cc")}
+    result = subprocess.run([sys.executable, "setup.py", "build_ext", "--build-lib", str(tmp_path / "lib"),
+                             "--build-temp", str(tmp_path / "tmp")], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "no-such-cc" in result.stderr and not list((tmp_path / "lib").rglob("*.so"))
 
 
 @needs_c
@@ -158,13 +218,13 @@ def test_batch_sizes_that_do_not_fit_the_rows_are_refused(sizes):
 
 @needs_c
 def test_backward_uses_the_library_of_its_forward_pass(monkeypatch):
-    """Turning the C loops off between forward and backward does not break the backward."""
-    layout, projected, w_hh = _problem(4, [3, 2, 2])
-    assert native.usable(projected)
-    states, _ = LSTMSteps.apply(projected, w_hh, layout.batch_sizes, layout.previous)
-    monkeypatch.setenv("SPACY_RNN_NATIVE", "0")
-    states.sum().backward()
-    assert projected.grad is not None and torch.isfinite(projected.grad).all()
+    """Forcing another backend between forward and backward does not break the backward."""
+    encoder = RNNEncoder(8, 1, cell="lstm")
+    flat = torch.randn(7, 8, requires_grad=True)
+    out = encoder.encode_with("native", flat, torch.tensor([3, 4]))
+    monkeypatch.setenv("SPACY_RNN_BACKEND", "loop")
+    out.sum().backward()
+    assert flat.grad is not None and torch.isfinite(flat.grad).all()
 
 
 @needs_c
@@ -189,30 +249,9 @@ def test_nan_inputs_give_nan_outputs():
     assert torch.isfinite(states[1]).all()  # the other direction is untouched
 
 
-@needs_c
-def test_a_damaged_cached_library_is_rebuilt(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPACY_RNN_CACHE", str(tmp_path))
-    path = native.build()
-    path.write_bytes(b"not a shared library")
-    lib = native._load()
-    assert hasattr(lib, "lstm_forward") and path.read_bytes()[:4] != b"not "
-
-
-@needs_c
-def test_cc_may_carry_arguments_and_old_builds_are_removed(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPACY_RNN_CACHE", str(tmp_path))
-    (tmp_path / "steps-openmp-0000000000000000.so").write_bytes(b"stale")
-    monkeypatch.setenv("CC", f"env {native.compiler()[0]}")
-    path = native.build()
-    assert native.compiler()[0] == "env"
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]
-
-
 def _rows_problem(n_gates: int, hidden: int, lengths):
     """Flat-order projections (N, D * G), the rows of both directions, and the same
     projections in packed order (D, N, G)."""
-    from spacy_rnn.torch.flat_layers import direction_rows
-
     torch.manual_seed(1)
     layout = packed_layout(torch.tensor(lengths))
     rows = direction_rows(layout, 2)

@@ -1,26 +1,32 @@
-"""The CPU time-step loop over packed rows (spacy_rnn.torch.fused) against the
-per-direction PyTorch modules it takes its weights from."""
+"""The layer driver's step-loop backends (spacy_rnn.torch.recurrence: the C loops and the
+PyTorch loops over packed rows) against the per-direction PyTorch modules they take their
+weights from (the "torch" backend)."""
 import pytest
 import torch
 
 from spacy_rnn.torch import native
 from spacy_rnn.torch.encoder import PaddedIndex, RNNEncoder
-from spacy_rnn.torch.fused import packed_layout
-from spacy_rnn.torch.fused_gru import GRUSteps
-from spacy_rnn.torch.fused_lstm import LSTMSteps
-from spacy_rnn.torch.fused_rnn import RNNSteps
+from spacy_rnn.torch.layout import packed_layout
+from spacy_rnn.torch.loops import GRUSteps, LSTMSteps, RNNSteps
 from spacy_rnn.torch.padding import permute_rows
 
 CELLS = ["rnn", "lstm", "gru"]
 
 
-@pytest.fixture(params=["C loops", "PyTorch loops"])
-def loops(request, monkeypatch):
-    """Run a test with the LSTM's C loops (where they build) and with the PyTorch loops."""
-    if request.param == "C loops" and native.library() is None:
-        pytest.skip("the C loops could not be built here")
-    monkeypatch.setenv("SPACY_RNN_NATIVE", "1" if request.param == "C loops" else "0")
+@pytest.fixture(params=["native", "loop"])
+def loops(request):
+    """The step-loop backend a test runs: the C loops (where they are built) or the PyTorch
+    loops."""
+    if request.param == "native" and not native.available():
+        pytest.skip("the C loops are not built here")
     return request.param
+
+
+def _steps(loops, cell):
+    """The backend to compare for ``cell``: the C loops run the LSTM and the GRU only."""
+    if loops == "native" and cell == "rnn":
+        pytest.skip("the C loops run the LSTM and the GRU only")
+    return loops
 
 
 def test_packed_layout_orders_rows_time_major_longest_first():
@@ -82,9 +88,9 @@ def test_padded_index_pads_and_reverses_within_length():
     assert index.backward_out.tolist() == [1, 0, 5, 4, 3]
 
 
-def _grads(encoder, path, flat, lengths, grad_out):
+def _grads(encoder, backend, flat, lengths, grad_out):
     x = flat.clone().requires_grad_()
-    out = getattr(encoder, path)(x, lengths)
+    out = encoder.encode_with(backend, x, lengths)
     grads = torch.autograd.grad(out, [x] + list(encoder.parameters()), grad_out)
     return out, grads
 
@@ -92,16 +98,16 @@ def _grads(encoder, path, flat, lengths, grad_out):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [True, False])
 @pytest.mark.parametrize("residual", [False, True])
-def test_fused_loop_equals_pytorch_modules(cell, bidirectional, residual, loops):
+def test_step_loops_equal_pytorch_modules(cell, bidirectional, residual, loops):
     torch.manual_seed(0)
     encoder = RNNEncoder(8, 2, cell=cell, bidirectional=bidirectional, residual=residual)
     lengths = torch.tensor([3, 0, 7, 1, 7, 5, 2] * 4)
     flat = torch.randn(int(lengths.sum()), 8)
     grad_out = torch.randn(flat.shape[0], 8)
-    fused, fused_grads = _grads(encoder, "_encode_fused", flat, lengths, grad_out)
-    modules, module_grads = _grads(encoder, "_encode_grouped", flat, lengths, grad_out)
-    torch.testing.assert_close(fused, modules, atol=1e-5, rtol=1e-4)
-    for got, want in zip(fused_grads, module_grads):
+    steps, steps_grads = _grads(encoder, _steps(loops, cell), flat, lengths, grad_out)
+    modules, module_grads = _grads(encoder, "torch", flat, lengths, grad_out)
+    torch.testing.assert_close(steps, modules, atol=1e-5, rtol=1e-4)
+    for got, want in zip(steps_grads, module_grads):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
 
 
@@ -158,45 +164,29 @@ def test_rnn_steps_backward_passes_gradcheck():
         lambda p, w: RNNSteps.apply(p, w, layout.batch_sizes, layout.previous), (projected, w_hh))
 
 
-@pytest.mark.parametrize("cell,width,with_c,path", [
-    ("lstm", 96, False, "_encode_grouped"), ("lstm", 96, True, "_encode_fused"),
-    ("lstm", 128, False, "_encode_fused"), ("gru", 16, False, "_encode_fused"),
-    ("rnn", 16, False, "_encode_fused")])
-def test_cpu_path_follows_the_measured_rule(cell, width, with_c, path, monkeypatch):
-    if with_c and native.library() is None:
-        pytest.skip("the C loops could not be built here")
-    monkeypatch.setenv("SPACY_RNN_NATIVE", "1" if with_c else "0")
-    encoder = RNNEncoder(width, 1, cell=cell)
-    called = []
-    for name in ("_encode_grouped", "_encode_fused"):
-        monkeypatch.setattr(encoder, name, lambda flat, lengths, name=name: called.append(name) or flat)
-    encoder(torch.randn(5, width), torch.tensor([2, 3]))
-    assert called == [path]
-
-
 @pytest.mark.parametrize("cell", CELLS)
-def test_training_with_the_loop_follows_the_pytorch_modules(cell, loops):
+def test_training_with_the_step_loops_follows_the_pytorch_modules(cell, loops):
     """A few Adam steps through either computation give the same weights and a falling loss."""
     torch.manual_seed(6)
     lengths = torch.tensor([5, 1, 9, 3, 7, 2, 8, 4, 6, 9] * 2)
     flat = torch.randn(int(lengths.sum()), 8)
     target = torch.tanh(flat.roll(1, dims=1))  # learnable from each token alone
     trained = {}
-    for path in ("_encode_fused", "_encode_grouped"):
+    for backend in (_steps(loops, cell), "torch"):
         torch.manual_seed(7)
         encoder = RNNEncoder(8, 2, cell=cell)
         optimizer = torch.optim.Adam(encoder.parameters(), lr=0.03)
         losses = []
         for _ in range(20):
             optimizer.zero_grad()
-            loss = ((getattr(encoder, path)(flat, lengths) - target) ** 2).mean()
+            loss = ((encoder.encode_with(backend, flat, lengths) - target) ** 2).mean()
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
         assert losses[-1] < 0.9 * losses[0]
-        trained[path] = encoder.state_dict()
-    for name, value in trained["_encode_fused"].items():
-        torch.testing.assert_close(value, trained["_encode_grouped"][name], atol=1e-4, rtol=1e-3)
+        trained[backend] = encoder.state_dict()
+    for name, value in trained[loops].items():
+        torch.testing.assert_close(value, trained["torch"][name], atol=1e-4, rtol=1e-3)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -208,8 +198,8 @@ def test_inference_loops_equal_pytorch_modules(cell, bidirectional, loops):
     lengths = torch.tensor([3, 0, 7, 1, 7, 5, 2] * 4)
     flat = torch.randn(int(lengths.sum()), 8)
     with torch.no_grad():
-        torch.testing.assert_close(encoder._encode_fused(flat, lengths),
-                                   encoder._encode_grouped(flat, lengths), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(encoder.encode_with(_steps(loops, cell), flat, lengths),
+                                   encoder.encode_with("torch", flat, lengths), atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -220,17 +210,18 @@ def test_many_empty_docs_in_length_groups(cell):
     lengths = torch.tensor([0] * 10 + [3] * 6 + [0, 5])
     flat = torch.randn(int(lengths.sum()), 8)
     with torch.no_grad():
-        grouped = encoder._encode_grouped(flat, lengths)
-        torch.testing.assert_close(grouped, encoder._encode_fused(flat, lengths), atol=1e-5, rtol=1e-4)
+        grouped = encoder.encode_with("torch", flat, lengths)
+        torch.testing.assert_close(grouped, encoder.encode_with("loop", flat, lengths), atol=1e-5, rtol=1e-4)
     assert grouped.shape == (23, 8)
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_cpu_autocast_leaves_the_encoder_in_float32(cell, loops):
+def test_cpu_autocast_leaves_the_encoder_in_float32(cell, loops, monkeypatch):
     """CPU autocast would hand the loops bfloat16 projections (which the C loops cannot take
     and the PyTorch loops' preallocated outputs refuse) and oneDNN a bfloat16 LSTM (which it
     lacks without AVX-512): the encoder turns it off on CPU and computes in the input's
     dtype, the same numbers as without autocast."""
+    monkeypatch.setenv("SPACY_RNN_BACKEND", _steps(loops, cell))
     torch.manual_seed(0)
     encoder = RNNEncoder(8, 2, cell=cell)
     lengths = torch.tensor([3, 0, 5, 2])

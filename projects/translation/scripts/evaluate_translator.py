@@ -28,7 +28,7 @@ from wasabi import msg
 
 from spacy_rnn.analysis.sentences import write_sentences
 from spacy_rnn.stats import count_parameters, directory_size
-from spacy_rnn.architectures.translator import _Pieces
+from spacy_rnn.architectures.translator import SubwordModels
 from spacy_rnn.readers import read_parallel
 from spacy_rnn.scorers import corpus_scores
 
@@ -101,7 +101,7 @@ def target_ratio(nlp, pipe_name, train_source, train_target):
     """Target pieces (+1 </s> each) per source word (spaCy token) over the training files."""
     msg.text(f"Counting target pieces per source word in {train_source} / {train_target} ...")
     sources, targets = read_pairs(train_source, train_target)
-    pieces = _Pieces(nlp.get_pipe(pipe_name).model.get_ref("core")).target
+    pieces = SubwordModels(nlp.get_pipe(pipe_name).model.get_ref("core")).target
     n_words = sum(len(doc) for doc in nlp.tokenizer.pipe(sources, batch_size=1000))
     n_pieces = sum(len(pieces.encode(t)) + 1 for t in targets)
     return n_pieces / max(n_words, 1), n_pieces

@@ -1,180 +1,139 @@
 """The LSTM and GRU time-step loops in C (``steps.c``) and additive attention scores
-(``attention.c``), compiled at first use.
+(``attention.c``), compiled when the package is installed (``setup.py``).
 
-The loops of :mod:`..fused_lstm` and :mod:`..fused_gru` run a dozen small PyTorch
-operations per time step; on CPU their dispatch, and PyTorch's batched products of tiny
-matrices, cost more than the arithmetic. ``steps.c`` runs all directions' loops of a
-layer in one call: the small products as register-blocked loops, the gate activations
-in one pass with an exp approximation that the compiler vectorizes (sigmoid and tanh
-within 1e-7 and 2e-7 of float64). The tensors around the loops are either per direction in
-packed order, or (``rows``) in the caller's row order, the loops gathering and scattering
-each direction's rows themselves (:mod:`..flat_layers`). ``attention.c`` computes Bahdanau
-attention's scores and their gradients without PyTorch's (B, T, S, A) intermediate tensors
-(:mod:`..attention`).
+The PyTorch loops of :mod:`..loops` run a dozen small operations per time step; on CPU their
+dispatch, and PyTorch's batched products of tiny matrices, cost more than the arithmetic.
+``steps.c`` runs all directions' loops of a layer in one call: the small products as
+register-blocked loops, the gate activations in one pass with an exp approximation that the
+compiler vectorizes (sigmoid and tanh within 1e-7 and 2e-7 of float64). The tensors around the
+loops are either per direction in packed order, or (``rows``) in the caller's row order, the
+loops gathering and scattering each direction's rows themselves (:mod:`..recurrence`).
+``attention.c`` computes Bahdanau attention's scores and their gradients without PyTorch's
+(B, T, S, A) intermediate tensors (:mod:`..attention`).
 
-The library is built with the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``)
-into a cache folder (``$SPACY_RNN_CACHE``, else ``$XDG_CACHE_HOME/spacy_rnn``, by default
-``~/.cache/spacy_rnn``), once per
-source, compiler and flags, and loaded with :mod:`ctypes`. It is built with OpenMP where
-the compiler has it (then the two directions of a layer run on two threads of torch's
-own OpenMP runtime when torch has 2 or more threads, and the attention scores share the
-sentences among torch's threads), else without. Without a compiler, or with
-``SPACY_RNN_NATIVE=0``, the PyTorch loops run instead (same results up to float
-rounding), with one warning per process if a build was tried and failed.
+The library is a file of this package directory, built at install time in two variants
+(``_steps_avx2``: AVX2 and FMA, loaded where torch reports AVX2 or better; ``_steps``: the
+compiler's defaults), with OpenMP where the compiler has it (then the two directions of a
+layer run on two threads of torch's own OpenMP runtime when torch has 2 or more threads, and
+the attention scores share the sentences among torch's threads). It is loaded only from
+there, and only if it exports every function below and was built from the C sources next to
+it (their hash, compiled into the library). Where it is missing (no compiler at install
+time), incomplete or stale, the PyTorch code runs instead (same results up to float
+rounding), with one warning per process. ``SPACY_RNN_BACKEND=torch`` or ``=loop`` (see
+:mod:`..backend`) keeps all C code out, the attention scores included.
 """
 import ctypes
 import hashlib
+import importlib.machinery
 import os
-import platform
-import shlex
-import shutil
-import subprocess
-import sys
-import tempfile
+import threading
 import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-SOURCES = [Path(__file__).with_name(name) for name in ("steps.c", "attention.c")]
-HEADERS = [Path(__file__).with_name("approx.h")]
+HERE = Path(__file__).parent
+SOURCES = ("steps.c", "attention.c", "approx.h")  # in the order of the source hash
+LIBRARY_NAMES = ("_steps_avx2", "_steps")
+# Every function the wrappers below call; a library that lacks one is not loaded.
+REQUIRED = ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "additive_scores",
+            "additive_scores_backward", "spacy_rnn_source_hash")
 _LIBRARY: Optional[ctypes.CDLL] = None
+_PROBLEM: Optional[str] = None
 _TRIED = False
+_LOCK = threading.Lock()
 
 
 def enabled() -> bool:
-    """Whether the C loops may be used (``SPACY_RNN_NATIVE`` not set to 0/false/no)."""
-    return os.environ.get("SPACY_RNN_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+    """Whether C code may run: not when ``SPACY_RNN_BACKEND`` forces "torch" or "loop"."""
+    return os.environ.get("SPACY_RNN_BACKEND", "").strip().lower() not in ("torch", "loop")
+
+
+def source_hash(folder: Path = HERE) -> str:
+    """The sha256 of the C sources in ``folder`` (what ``setup.py`` compiles into the library)."""
+    digest = hashlib.sha256()
+    for name in SOURCES:
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()
+
+
+def library_path(folder: Path = HERE) -> Optional[Path]:
+    """The built library this CPU should load from ``folder``, or None if none is there: the
+    AVX2 variant where torch reports AVX2 or better, else the portable one."""
+    names = LIBRARY_NAMES if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512") \
+        else LIBRARY_NAMES[1:]
+    for name in names:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            if (folder / f"{name}{suffix}").is_file():
+                return folder / f"{name}{suffix}"
+    return None
 
 
 def library() -> Optional[ctypes.CDLL]:
-    """The loaded C library, building it on first call; None if disabled or unbuildable."""
-    global _LIBRARY, _TRIED
+    """The loaded C library (loading it on first call); None if disabled or unusable, with one
+    warning per process saying why."""
+    global _LIBRARY, _PROBLEM, _TRIED
     if not enabled():
         return None
-    if not _TRIED:
-        _TRIED = True
-        try:
-            _LIBRARY = _declare(_load())
-        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-            warnings.warn(f"spacy-rnn: could not build or load the C time-step loops and attention "
-                          f"scores ({err}); using the slower PyTorch code. They need a C compiler (cc, gcc "
-                          f"or clang on the PATH, or CC) and a writable cache folder ({cache_dir()}; "
-                          f"SPACY_RNN_CACHE moves it); SPACY_RNN_NATIVE=0 skips them.", RuntimeWarning,
-                          stacklevel=3)
+    with _LOCK:  # threads racing on first use all get the same library
+        if not _TRIED:
+            _TRIED = True
+            _LIBRARY, _PROBLEM = load(HERE)
+            if _PROBLEM:
+                warnings.warn(f"spacy-rnn: {_PROBLEM}; using the slower PyTorch code instead. Reinstall "
+                              f"spacy-rnn where a C compiler (cc, gcc or clang) is available to build "
+                              f"them; SPACY_RNN_BACKEND=loop silences this.", RuntimeWarning, stacklevel=3)
     return _LIBRARY
 
 
-def _load() -> ctypes.CDLL:
-    """Load the library built with OpenMP, else (no OpenMP in the compiler, or the build does
-    not load next to torch's OpenMP runtime) the one built without."""
-    errors = []
-    for openmp in (True, False):
-        try:
-            return _load_built(openmp)
-        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-            errors.append(f"{'with' if openmp else 'without'} OpenMP: {err}")
-    raise RuntimeError("; ".join(errors))
-
-
-def _load_built(openmp: bool) -> ctypes.CDLL:
-    """Load one build; a cached file that does not load (damaged, or built elsewhere) is
-    rebuilt once."""
-    path = build(openmp)
+def load(folder: Path) -> Tuple[Optional[ctypes.CDLL], Optional[str]]:
+    """Load and check the library built in ``folder``: (library, None), or (None, the problem)."""
+    path = library_path(folder)
+    if path is None:
+        return None, f"the compiled C loops are not installed (no _steps library in {folder})"
     try:
-        return ctypes.CDLL(str(path))
-    except OSError:
-        path.unlink(missing_ok=True)
-        return ctypes.CDLL(str(build(openmp)))
+        lib = ctypes.CDLL(str(path))
+    except OSError as err:
+        return None, f"the compiled C loops in {path} do not load ({err})"
+    missing = [name for name in REQUIRED if not hasattr(lib, name)]
+    if missing:
+        return None, f"the compiled C loops in {path} lack the functions {', '.join(missing)}"
+    lib.spacy_rnn_source_hash.restype = ctypes.c_char_p
+    if lib.spacy_rnn_source_hash().decode() != source_hash(folder):
+        return None, (f"the compiled C loops in {path} were built from other sources than those next to "
+                      f"them (a stale build)")
+    return _declare(lib), None
+
+
+def available() -> bool:
+    """Whether the C library is enabled and loaded (loading it on first call)."""
+    return library() is not None
+
+
+def problem() -> Optional[str]:
+    """Why the C library is not available, or None if it is."""
+    if not enabled():
+        return "SPACY_RNN_BACKEND keeps the C code out"
+    return None if library() is not None else _PROBLEM
 
 
 def _loaded() -> ctypes.CDLL:
-    """The loaded library; once loaded also when SPACY_RNN_NATIVE changed since (a backward
+    """The loaded library; once loaded also when SPACY_RNN_BACKEND changed since (a backward
     pass runs on the library its forward pass used)."""
     lib = _LIBRARY if _LIBRARY is not None else library()
     if lib is None:
-        raise RuntimeError("the C time-step loops are not available (see spacy_rnn.torch.native)")
+        raise RuntimeError(f"the C time-step loops are not available: {problem()}")
     return lib
 
 
 def usable(*tensors: torch.Tensor) -> bool:
-    """Whether the C loops can take these tensors (float32, on CPU) and the library is
-    loaded (building it on first call)."""
+    """Whether the C code can take these tensors (float32, on CPU) and the library is
+    loaded (loading it on first call)."""
     if any(t.dtype != torch.float32 or t.device.type != "cpu" for t in tensors):
         return False
     return library() is not None
-
-
-def compile_flags(openmp: bool = True) -> list:
-    """Compiler flags: optimized, vectorizable math; AVX2/FMA where the CPU has them; OpenMP
-    if asked."""
-    flags = ["-O3", "-std=gnu99", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math"]
-    flags += ["-fopenmp"] if openmp else []
-    if platform.machine().lower() in ("x86_64", "amd64") and \
-            torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
-        flags += ["-mavx2", "-mfma"]
-    return flags
-
-
-def compiler() -> List[str]:
-    """The C compiler command: ``$CC`` (which may carry arguments, e.g. "ccache gcc"), else
-    the first of cc, gcc, clang on the PATH."""
-    if os.environ.get("CC", "").strip():
-        return shlex.split(os.environ["CC"])
-    found = next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
-    if not found:
-        raise RuntimeError("no C compiler found (cc, gcc, clang; or set CC)")
-    return [found]
-
-
-def compiler_version(cc: List[str]) -> str:
-    """The first line of ``cc --version`` (part of the cache key), or "" if it has none."""
-    try:
-        result = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=60)
-    except OSError as err:
-        raise RuntimeError(f"cannot run the C compiler {' '.join(cc)!r}: {err}") from err
-    return (result.stdout.splitlines() or [""])[0]
-
-
-def cache_dir() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spacy_rnn"
-    return Path(os.environ.get("SPACY_RNN_CACHE", default))
-
-
-def build(openmp: bool = True) -> Path:
-    """Compile ``steps.c`` and ``attention.c`` (with or without OpenMP) into the cache folder unless already
-    there; the path."""
-    cc, flags = compiler(), compile_flags(openmp)
-    identity = [*(path.read_text() for path in SOURCES + HEADERS), *cc, compiler_version(cc), *flags,
-                sys.platform, platform.machine()]
-    key = hashlib.sha256("\0".join(identity).encode()).hexdigest()[:16]
-    target = cache_dir() / f"steps-{'openmp' if openmp else 'serial'}-{key}.so"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        built = Path(tmp) / target.name
-        result = subprocess.run([*cc, *flags, "-o", str(built), *map(str, SOURCES), "-lm"],
-                                capture_output=True, text=True, timeout=300)
-        if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(cc)} failed: {result.stderr.strip()[-2000:]}")
-        os.replace(built, target)  # atomic: concurrent builds (e.g. n_process) all end well
-    _remove_stale(target)
-    return target
-
-
-def _remove_stale(current: Path) -> None:
-    """Remove libraries of the same kind (OpenMP or not) but other sources or flags from the
-    cache folder (best effort; a process that has one loaded keeps its mapping)."""
-    kind = current.name.split("-")[1]
-    for old in current.parent.glob(f"steps-{kind}-*.so"):
-        if old != current:
-            try:
-                old.unlink()
-            except OSError:
-                pass
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:

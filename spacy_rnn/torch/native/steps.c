@@ -1,11 +1,12 @@
-/* The LSTM and GRU time-step loops of spacy_rnn/torch/fused_lstm.py and fused_gru.py in C,
+/* The LSTM and GRU time-step loops of spacy_rnn/torch/loops.py in C ("native" backend),
  * float32; the directions of a layer on two threads where built with OpenMP.
  *
  * Layout (all contiguous, row-major): D directions, N packed rows, H units, G = 4H gates in
  * PyTorch's order (input, forget, cell, output). Rows are packed time-major: step t holds the
  * first batch_sizes[t] sequences (longest first), so the row of the same sequence one step
- * earlier is offset[t - 1] + r. Compiled at first use by spacy_rnn/torch/native/__init__.py;
- * the Python loops stay as the fallback and as the reference in the tests.
+ * earlier is offset[t - 1] + r. Compiled at install time by setup.py and loaded by
+ * spacy_rnn/torch/native/__init__.py; the PyTorch loops are the fallback and the reference in
+ * the tests.
  *
  * The tensors that cross to and from the layer around the loop (input projections, output
  * states, their gradients) come in one of two layouts. Without `rows`: per direction, (D, N, X)
@@ -21,6 +22,13 @@
 #include <string.h>
 
 #include "approx.h"
+
+/* The sha256 of the sources this library was built from (setup.py defines it); the loader
+ * refuses a library whose hash is not that of the sources next to it. */
+#ifndef SPACY_RNN_SOURCE_HASH
+#define SPACY_RNN_SOURCE_HASH ""
+#endif
+const char *spacy_rnn_source_hash(void) { return SPACY_RNN_SOURCE_HASH; }
 
 /* Everything one call's loops read and write; each function uses the fields it names. */
 typedef struct {
@@ -227,7 +235,7 @@ void lstm_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *ba
     for_each_direction(D, lstm_backward_direction, &l);
 }
 
-/* The GRU loops of spacy_rnn/torch/fused_gru.py. PyTorch's GRU, gates (r, z, n):
+/* The GRU loops of spacy_rnn/torch/loops.py. PyTorch's GRU, gates (r, z, n):
  * r = sigmoid(x_r + h W_r + b_r), z = sigmoid(x_z + h W_z + b_z),
  * n = tanh(x_n + r * (h W_n + b_n)), h' = (1 - z) * n + z * h. */
 
