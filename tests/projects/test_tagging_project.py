@@ -1,6 +1,6 @@
 """The tagging comparison project: the whole command chain on tiny generated corpora in a copy
 of the project outside the repository (data_dir with the shared folder's layout), the assets and
-their checksums, the configs it ships, scripts/seeds.py, the IOB2 converter's errors, the deps of
+their checksums, the configs it ships, the seed loop (spacy_rnn.seeds), the IOB2 converter's errors, the deps of
 project.yml, evaluate_tagger.py's input and --task checks, and what summarize.py states (budgets,
 untrained runs, missing scores, unreadable metrics)."""
 import importlib.util
@@ -124,14 +124,15 @@ def test_assets_report_a_local_copy_with_the_wrong_checksum(tmp_path, tiny_taggi
     assert md5(tiny_tagging_data / "ud_en_ewt" / "dev.conllu") == before  # never overwritten
 
 
-# scripts/seeds.py: the loop over seeds of the train and evaluate commands
+# spacy_rnn.seeds: the loop over seeds of the train and evaluate commands
 
 def trained_seeds(calls):
     return [int(command[command.index("--system.seed") + 1]) for command in calls]
 
 
 def test_seeds_train_skips_finished_runs_and_retrains_when_something_changed(tmp_path, monkeypatch):
-    seeds, calls = load_script("seeds"), []
+    import spacy_rnn.seeds as seeds
+    calls = []
 
     def fake_spacy_train(command):  # saves model-best as spacy train does
         calls.append(command)
@@ -166,17 +167,16 @@ def test_seeds_train_skips_finished_runs_and_retrains_when_something_changed(tmp
 
 
 def test_seeds_each_runs_the_command_once_per_seed_and_stops_at_a_failure(tmp_path):
-    script = PROJECT / "scripts" / "seeds.py"
     write = "import sys; open('out' + sys.argv[1], 'w').close(); sys.exit(int(sys.argv[1]) % 5)"
-    result = run_script(script, "each", "--seeds", "0", "5", "--", "python", "-c", write, "{seed}",
+    result = run_script("-m", "spacy_rnn.seeds", "each", "--seeds", "0", "5", "--", "python", "-c", write, "{seed}",
                         cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out0", "out5"]
-    result = run_script(script, "each", "--seeds", "6", "7", "--", "python", "-c", write, "{seed}",
+    result = run_script("-m", "spacy_rnn.seeds", "each", "--seeds", "6", "7", "--", "python", "-c", write, "{seed}",
                         cwd=tmp_path)
     assert result.returncode == 1 and "Failed (exit code 1)" in result.stdout
     assert not (tmp_path / "out7").exists()  # stopped at the first failure
-    result = run_script(script, "each", "--seeds", "1", cwd=tmp_path)
+    result = run_script("-m", "spacy_rnn.seeds", "each", "--seeds", "1", cwd=tmp_path)
     assert result.returncode == 1 and "put the command after --" in result.stdout
 
 

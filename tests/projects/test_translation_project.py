@@ -69,11 +69,6 @@ def test_the_project_configs_are_the_package_configs(cell):
         f"copy configs/{name} into the project"
 
 
-def test_both_projects_ship_the_same_seeds_script():
-    tagging = (ROOT / "projects" / "tagging" / "scripts" / "seeds.py").read_text()
-    assert (PROJECT / "scripts" / "seeds.py").read_text() == tagging
-
-
 def test_assets_live_in_data_dir_and_the_commands_read_them_there():
     config = project_config(PROJECT, data_dir="/data")
     dests = {asset["dest"] for asset in config["assets"]}
@@ -297,5 +292,5 @@ def test_every_file_a_command_reads_is_a_dependency():
         missing = [path for path in paths if not any(path == n or path.startswith(n + "/") for n in named)]
         assert not missing, (command["name"], missing)
     evaluate = next(c for c in commands if c["name"] == "evaluate-rnn")
-    assert {"scripts/evaluate_translator.py", "scripts/seeds.py", "training/mt-rnn"} <= set(evaluate["deps"])
+    assert {"scripts/evaluate_translator.py", "training/mt-rnn"} <= set(evaluate["deps"])
     assert "${vars.data_dir}/multi30k/train.${vars.target_lang}.gz" in evaluate["deps"]

@@ -1,8 +1,8 @@
 """Run a training or a command once per seed: weasel has no loops, so project.yml calls this.
 
-python scripts/seeds.py train CONFIG OUTPUT --seeds 0 1 2 --preset converge --patience 1600
+python -m spacy_rnn.seeds train CONFIG OUTPUT --seeds 0 1 2 --preset converge --patience 1600
     --max-minutes 120 --quick-minutes 10 -- [spacy train overrides, e.g. --paths.train X]
-python scripts/seeds.py each --seeds 0 1 2 -- python scripts/evaluate.py --model OUTPUT/seed{seed} ...
+python -m spacy_rnn.seeds each --seeds 0 1 2 -- python scripts/evaluate.py --model OUTPUT/seed{seed} ...
 
 `train` runs `spacy train CONFIG --output OUTPUT/seed<N> --system.seed <N>` with the JSONL log at
 OUTPUT/seed<N>/log.jsonl and the preset's budget: "converge" trains until the dev score has not
