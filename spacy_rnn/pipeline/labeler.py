@@ -59,6 +59,8 @@ class SequenceLabelingPipe(TrainablePipe):
     #: cfg settings saved with the component: loading it keeps the saved values, with a
     #: warning where the config asked for others
     saved_settings: Tuple[str, ...] = ()
+    #: cfg settings that only say where outputs are written: loading takes the config's value
+    config_settings: Tuple[str, ...] = ()
 
     def __init__(self, vocab: Vocab, model: Model, name: str, *,
                  scorer: Optional[Callable] = None, store_scores: bool = False, **cfg):
@@ -283,7 +285,12 @@ class SequenceLabelingPipe(TrainablePipe):
         return layer.get_dim("nO") if layer.has_dim("nO") else None
 
     def _reconcile_settings(self, wanted: Dict) -> None:
-        """After loading the saved cfg: say so where it replaced a setting the config gave."""
+        """After loading the saved cfg: settings that only say where or how outputs are written
+        (``config_settings``) take the config's value again; where a setting fixed by training
+        (``saved_settings``) was replaced by the saved value, say so."""
+        for key in self.config_settings:
+            if key in wanted:
+                self.cfg[key] = wanted[key]
         changed = {key: wanted[key] for key in self.saved_settings
                    if key in wanted and wanted[key] != self.cfg.get(key)}
         if changed:

@@ -69,7 +69,8 @@ class RNNEntityRecognizer(SequenceLabelingPipe):
         super().__init__(vocab, model, name, scorer=scorer, store_scores=store_scores,
                          scheme=scheme, spans_key=spans_key)
 
-    saved_settings = ("scheme", "spans_key")
+    saved_settings = ("scheme",)
+    config_settings = ("spans_key",)
 
     @property
     def scheme(self) -> str:
@@ -83,12 +84,6 @@ class RNNEntityRecognizer(SequenceLabelingPipe):
         key = self.cfg["spans_key"]
         prefix = "ents" if key is None else f"spans_{key}"
         return [f"{prefix}_f", f"{prefix}_p", f"{prefix}_r"]
-
-    def reload_hint(self, changed: Dict) -> str:
-        if "spans_key" not in changed:
-            return ""
-        return (f" spans_key only says where entities are written: after loading, "
-                f"nlp.get_pipe({self.name!r}).cfg['spans_key'] = {changed['spans_key']!r} changes it.")
 
     def gold_labels(self, example: Example) -> List[Optional[str]]:
         key = self.cfg["spans_key"]

@@ -1,4 +1,5 @@
 import re
+import warnings
 
 import numpy
 import pytest
@@ -182,15 +183,17 @@ def test_no_entities_in_the_training_data_is_refused():
         nlp.initialize(lambda: entity_examples(nlp))
 
 
-def test_load_keeps_saved_spans_key_and_says_how_to_change_it(tmp_path):
+def test_load_takes_spans_key_from_the_config(tmp_path):
+    """spans_key only says where entities are written, so a saved pipeline follows the config."""
     nlp = make_nlp()
     nlp.initialize(lambda: entity_examples(nlp))
     nlp.to_disk(tmp_path)
-    with pytest.warns(UserWarning, match=r"spans_key = None.*cfg\['spans_key'\] = 'sc' changes it"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         loaded = spacy.load(tmp_path, config={"components": {"rnn_ner": {"spans_key": "sc"}}})
-    ner = loaded.get_pipe("rnn_ner")
-    ner.cfg["spans_key"] = "sc"
+    assert loaded.get_pipe("rnn_ner").cfg["spans_key"] == "sc"
     assert "sc" in loaded("Alice lives in Paris").spans
+    assert spacy.load(tmp_path).get_pipe("rnn_ner").cfg["spans_key"] is None
 
 
 def test_whitespace_tokens_are_never_entities():
