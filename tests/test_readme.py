@@ -1,5 +1,5 @@
-"""The README's table of registered names states the defaults the code has: each `name=value` in
-its arguments column is checked against the function's signature (architectures, readers,
+"""The table of registered names (docs/REFERENCE.md, linked from the README) states the
+defaults the code has: each `name=value` in its arguments column is checked against the function's signature (architectures, readers,
 scorers, ...) or the factory's default_config (components), so the defaults are defined once, in
 the code, and the README cannot drift from them."""
 import ast
@@ -14,7 +14,7 @@ from spacy.util import registry
 
 import spacy_rnn  # noqa: F401  (registers the names)
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parent.parent / "docs" / "REFERENCE.md"
 REGISTRIES = {"architecture": registry.architectures, "reader": registry.readers,
               "scorer": registry.scorers, "batcher": registry.batchers,
               "logger": registry.loggers, "callback": registry.callbacks}
@@ -23,7 +23,7 @@ REGISTRIES = {"architecture": registry.architectures, "reader": registry.readers
 def table_rows():
     """(name, kind, {argument: default}) for each row of the README's registered-names table."""
     text = README.read_text(encoding="utf8")
-    section = text.split("## Registered names", 1)[1].split("\n## ", 1)[0]
+    section = text.split("# Registered names", 1)[1]
     for line in section.splitlines():
         match = re.match(r"\| `([^`]+)` \| (\w+)[^|]* \| (.*) \|$", line)
         if match:
