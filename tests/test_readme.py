@@ -1,6 +1,6 @@
 """The table of registered names (docs/REFERENCE.md, linked from the README) states the
-defaults the code has: each `name=value` in its arguments column is checked against the function's signature (architectures, readers,
-scorers, ...) or the factory's default_config (components), so the defaults are defined once, in
+defaults the code has: each `name=value` in its arguments column is checked against the
+function's signature (architectures, readers, scorers, ...) or the factory's default_config (components), so the defaults are defined once, in
 the code, and the README cannot drift from them."""
 import ast
 import inspect
