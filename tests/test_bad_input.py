@@ -140,6 +140,7 @@ def tagger_with(part: str, **settings) -> None:
     ("tok2vec", {"attrs": ["NORM", "PREFIX", "SUFIX", "SHAPE"]},
      r"WordCharEmbed.v1: attrs\[2\] = 'SUFIX' is not a spaCy token attribute"),
     ("tok2vec", {"width": 0, "rows": [50, 50, 50, 50]}, r"WordCharEmbed.v1: width must be >= 1, got 0"),
+    ("tok2vec", {"word_dropout": 1.0}, r"WordCharEmbed.v1: word_dropout must be in \[0, 1\), got 1.0"),
     ("char_embed", {"rows": 0}, r"CharEmbed.v1: rows must be >= 2, got 0"),
     ("encoder", {"dropout": 1.5}, r"RNNEncoder.v1: dropout must be >= 0 and < 1 \(0 = none\), got 1.5"),
     ("encoder", {"dropout": -0.1}, r"RNNEncoder.v1: dropout must be >= 0 and < 1 .*got -0.1"),

@@ -3,6 +3,7 @@ import functools
 from typing import List, Optional
 
 from spacy.attrs import IDS
+from spacy.ml.models import MultiHashEmbed
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Maxout, Model, chain
@@ -117,21 +118,49 @@ def build_word_char_embed(
     attrs: List[str] = ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
     char_embed: Optional[Model[List[Doc], List[Floats2d]]] = None,
     include_static_vectors: bool = False,
+    word_dropout: float = 0.0,
 ) -> Model[List[Doc], List[Floats2d]]:
-    """Hashed word features (spaCy's MultiHashEmbed) and character features, mixed to ``width``."""
-    _check_word_settings(width, rows, attrs)
-    make_words = registry.architectures.get("spacy.MultiHashEmbed.v2")
-    words = make_words(width=width, attrs=attrs, rows=rows,
+    """Hashed word features (spaCy's MultiHashEmbed) and character features, mixed to ``width``.
+
+    ``word_dropout``: in training, the share of tokens whose word features (all hashed attrs and
+    static vectors) are replaced by zeros, so that the model learns to tag from the characters
+    alone, as it must for words it has not seen.
+    """
+    _check_word_settings(width, rows, attrs, word_dropout)
+    words = MultiHashEmbed(width=width, attrs=attrs, rows=rows,
                        include_static_vectors=include_static_vectors)
     chars = char_embed if char_embed is not None else build_char_embed()
     n_in = width + chars.get_dim("nO")
     words.set_dim("nO", width)
+    if word_dropout > 0:
+        words = chain(words, token_dropout(word_dropout))
+        words.set_dim("nO", width)
     model = chain(concat_features(words, chars), with_array(Maxout(width, n_in, nP=3, normalize=True)))
     model.set_dim("nO", width)
     model.set_ref("chars", chars)
     if include_static_vectors:
         model.init = functools.partial(_init_with_vectors, inner=model.init)
     return model
+
+
+def token_dropout(rate: float) -> Model[List[Floats2d], List[Floats2d]]:
+    """In training, zero the whole feature row of each token with probability ``rate``; not
+    rescaled: a zero row stands for an unknown word, in training and at inference alike. The
+    rate is an attribute of its own, so spaCy's ``training.dropout`` does not overwrite it."""
+    return Model("token-dropout", _token_dropout_forward, attrs={"token_dropout": rate})
+
+
+def _token_dropout_forward(model: Model, Xs: List[Floats2d], is_train: bool):
+    rate = model.attrs["token_dropout"]
+    if not is_train or rate <= 0 or not Xs:
+        return Xs, lambda dYs: dYs
+    xp = model.ops.xp
+    masks = [(xp.random.uniform(0, 1, (len(X), 1)) >= rate).astype(X.dtype) for X in Xs]
+
+    def backprop(dYs: List[Floats2d]) -> List[Floats2d]:
+        return [dY * mask for dY, mask in zip(dYs, masks)]
+
+    return [X * mask for X, mask in zip(Xs, masks)], backprop
 
 
 def _init_with_vectors(model: Model, X: Optional[List[Doc]] = None, Y=None, *, inner) -> None:
@@ -147,11 +176,13 @@ def _init_with_vectors(model: Model, X: Optional[List[Doc]] = None, Y=None, *, i
 _WORD_CHAR = "spacy-rnn.WordCharEmbed.v1"
 
 
-def _check_word_settings(width: int, rows: List[int], attrs: List[str]) -> None:
+def _check_word_settings(width: int, rows: List[int], attrs: List[str], word_dropout: float) -> None:
     """Refuse WordCharEmbed settings that thinc would fail on with messages naming none of
     them ("negative dimensions are not allowed", "Out of bounds on buffer access")."""
     if width < 1:
         raise ValueError(f"{_WORD_CHAR}: width must be >= 1, got {width}")
+    if not 0 <= word_dropout < 1:
+        raise ValueError(f"{_WORD_CHAR}: word_dropout must be in [0, 1), got {word_dropout}")
     if not attrs or len(rows) != len(attrs):
         raise ValueError(f"{_WORD_CHAR}: rows and attrs need one entry per hashed feature, at least "
                          f"one; got {len(rows)} rows {list(rows)} for {len(attrs)} attrs {list(attrs)}")

@@ -10,6 +10,7 @@ from typing import List
 
 import numpy
 import pytest
+import spacy
 from spacy.util import registry
 from thinc.api import Adam, Config, Model, fix_random_seed
 
@@ -195,3 +196,27 @@ def test_char_embed_settings_are_checked_when_built(setting, value, message):
     build = registry.architectures.get("spacy-rnn.CharEmbed.v1")
     with pytest.raises(ValueError, match=f"CharEmbed.v1: {message}"):
         build(**{setting: value})
+
+
+def word_char_outputs(docs, **settings):
+    """(training outputs, inference outputs) of one WordCharEmbed on ``docs``."""
+    build = registry.architectures.get("spacy-rnn.WordCharEmbed.v1")
+    model = build(width=8, rows=[50, 50, 50, 50], **settings)
+    model.initialize(X=docs)
+    fix_random_seed(0)
+    trained, backprop = model(docs, is_train=True)
+    backprop([model.ops.alloc2f(*Y.shape) + 1 for Y in trained])
+    return numpy.concatenate(trained), numpy.concatenate(model.predict(docs)), model
+
+
+def test_word_dropout_zeroes_word_features_of_some_tokens_in_training_only():
+    nlp = spacy.blank("en")
+    docs = [nlp("the cat sat on the mat " * 20), nlp("a b c d e")]
+    trained, predicted, model = word_char_outputs(docs, word_dropout=0.4)
+    changed = numpy.abs(trained - predicted).max(axis=1) > 1e-6
+    # the mixing layer sees a zero word block for the dropped tokens, and only for those
+    assert 0.25 < changed.mean() < 0.55
+    again = numpy.concatenate(model.predict(docs))
+    numpy.testing.assert_allclose(again, predicted)  # inference is deterministic
+    trained, predicted, _ = word_char_outputs(docs, word_dropout=0.0)
+    numpy.testing.assert_allclose(trained, predicted, atol=1e-6)
