@@ -44,20 +44,13 @@ def untestable(system: SeedSentences, reference: SeedSentences, reference_name: 
 def compare_counts(systems: Dict[str, SeedSentences], reference: str, metric: str,
                    n_resamples: int = N_RESAMPLES) -> Dict[str, Outcome]:
     """{system: Comparison with the reference on "accuracy" or "f1", or why untested}."""
-    outcomes = {}
-    for name, system in systems.items():
-        if name == reference:
-            continue
-        reason = untestable(system, systems.get(reference, {}), reference)
-        if reason:
-            outcomes[name] = reason
-            continue
-        pairs = [(s, r) for s, r in paired_seeds(_with_results(system), _with_results(systems[reference]))]
+    def test(system: SeedSentences, baseline: SeedSentences, pairs: List) -> Comparison:
         counts = pool_counts([counts_array(system[s], metric) for s, _ in pairs])
-        reference_counts = pool_counts([counts_array(systems[reference][r], metric) for _, r in pairs])
-        outcomes[name] = paired_bootstrap(COUNT_METRICS[metric], counts, reference_counts, name=metric,
-                                          n_resamples=n_resamples)
-    return outcomes
+        reference_counts = pool_counts([counts_array(baseline[b], metric) for _, b in pairs])
+        return paired_bootstrap(COUNT_METRICS[metric], counts, reference_counts, name=metric,
+                                n_resamples=n_resamples)
+
+    return _compare_each(systems, reference, test)
 
 
 def compare_texts(systems: Dict[str, SeedSentences], reference: str, search: str,
@@ -65,6 +58,18 @@ def compare_texts(systems: Dict[str, SeedSentences], reference: str, search: str
     """{system: {"bleu": Comparison, "chrf": Comparison} against the reference, or why untested}.
 
     ``search`` names the hypothesis field of the records ("greedy" or "beam")."""
+    def test(system: SeedSentences, baseline: SeedSentences, pairs: List) -> Dict[str, Comparison]:
+        hypotheses = pool_texts([[r[search] for r in system[s]] for s, _ in pairs])
+        baseline_texts = pool_texts([[r[search] for r in baseline[b]] for _, b in pairs])
+        references = pool_texts([[r["reference"] for r in baseline[b]] for _, b in pairs])
+        return paired_sacrebleu(hypotheses, baseline_texts, references, n_resamples=n_resamples)
+
+    return _compare_each(systems, reference, test)
+
+
+def _compare_each(systems: Dict[str, SeedSentences], reference: str, test) -> Dict:
+    """{system: test(system, reference, seed pairs), or why it cannot be tested} for every
+    system but the reference."""
     outcomes = {}
     for name, system in systems.items():
         if name == reference:
@@ -74,10 +79,7 @@ def compare_texts(systems: Dict[str, SeedSentences], reference: str, search: str
             outcomes[name] = reason
             continue
         pairs = paired_seeds(_with_results(system), _with_results(systems[reference]))
-        hypotheses = pool_texts([[r[search] for r in system[s]] for s, _ in pairs])
-        baseline = pool_texts([[r[search] for r in systems[reference][b]] for _, b in pairs])
-        references = pool_texts([[r["reference"] for r in systems[reference][b]] for _, b in pairs])
-        outcomes[name] = paired_sacrebleu(hypotheses, baseline, references, n_resamples=n_resamples)
+        outcomes[name] = test(system, systems[reference], pairs)
     return outcomes
 
 

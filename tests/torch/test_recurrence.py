@@ -13,20 +13,16 @@ from spacy_rnn.torch.padding import permute_rows
 CELLS = ["rnn", "lstm", "gru"]
 
 
-@pytest.fixture(params=["native", "loop"])
-def loops(request):
-    """The step-loop backend a test runs: the C loops (where they are built) or the PyTorch
-    loops."""
-    if request.param == "native" and not native.available():
-        pytest.skip("the C loops are not built here")
-    return request.param
+def _cell_loops():
+    """(cell, step-loop backend) pairs to compare with the PyTorch modules: the PyTorch loops run
+    every cell, the C loops (where they are built) the LSTM and the GRU."""
+    unbuilt = pytest.mark.skipif(not native.available(), reason="the C loops are not built here")
+    pairs = [pytest.param(cell, "loop", id=f"{cell}-loop") for cell in CELLS]
+    return pairs + [pytest.param(cell, "native", id=f"{cell}-native", marks=unbuilt)
+                    for cell in ("lstm", "gru")]
 
 
-def _steps(loops, cell):
-    """The backend to compare for ``cell``: the C loops run the LSTM and the GRU only."""
-    if loops == "native" and cell == "rnn":
-        pytest.skip("the C loops run the LSTM and the GRU only")
-    return loops
+CELL_LOOPS = _cell_loops()
 
 
 def test_packed_layout_orders_rows_time_major_longest_first():
@@ -95,7 +91,7 @@ def _grads(encoder, backend, flat, lengths, grad_out):
     return out, grads
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell,loops", CELL_LOOPS)
 @pytest.mark.parametrize("bidirectional", [True, False])
 @pytest.mark.parametrize("residual", [False, True])
 def test_step_loops_equal_pytorch_modules(cell, bidirectional, residual, loops):
@@ -104,7 +100,7 @@ def test_step_loops_equal_pytorch_modules(cell, bidirectional, residual, loops):
     lengths = torch.tensor([3, 0, 7, 1, 7, 5, 2] * 4)
     flat = torch.randn(int(lengths.sum()), 8)
     grad_out = torch.randn(flat.shape[0], 8)
-    steps, steps_grads = _grads(encoder, _steps(loops, cell), flat, lengths, grad_out)
+    steps, steps_grads = _grads(encoder, loops, flat, lengths, grad_out)
     modules, module_grads = _grads(encoder, "torch", flat, lengths, grad_out)
     torch.testing.assert_close(steps, modules, atol=1e-5, rtol=1e-4)
     for got, want in zip(steps_grads, module_grads):
@@ -164,7 +160,7 @@ def test_rnn_steps_backward_passes_gradcheck():
         lambda p, w: RNNSteps.apply(p, w, layout.batch_sizes, layout.previous), (projected, w_hh))
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell,loops", CELL_LOOPS)
 def test_training_with_the_step_loops_follows_the_pytorch_modules(cell, loops):
     """A few Adam steps through either computation give the same weights and a falling loss."""
     torch.manual_seed(6)
@@ -172,7 +168,7 @@ def test_training_with_the_step_loops_follows_the_pytorch_modules(cell, loops):
     flat = torch.randn(int(lengths.sum()), 8)
     target = torch.tanh(flat.roll(1, dims=1))  # learnable from each token alone
     trained = {}
-    for backend in (_steps(loops, cell), "torch"):
+    for backend in (loops, "torch"):
         torch.manual_seed(7)
         encoder = RNNEncoder(8, 2, cell=cell)
         optimizer = torch.optim.Adam(encoder.parameters(), lr=0.03)
@@ -189,7 +185,7 @@ def test_training_with_the_step_loops_follows_the_pytorch_modules(cell, loops):
         torch.testing.assert_close(value, trained["torch"][name], atol=1e-4, rtol=1e-3)
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell,loops", CELL_LOOPS)
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_inference_loops_equal_pytorch_modules(cell, bidirectional, loops):
     """Without gradients the plain loops run (nothing saved for backward): same outputs."""
@@ -198,7 +194,7 @@ def test_inference_loops_equal_pytorch_modules(cell, bidirectional, loops):
     lengths = torch.tensor([3, 0, 7, 1, 7, 5, 2] * 4)
     flat = torch.randn(int(lengths.sum()), 8)
     with torch.no_grad():
-        torch.testing.assert_close(encoder.encode_with(_steps(loops, cell), flat, lengths),
+        torch.testing.assert_close(encoder.encode_with(loops, flat, lengths),
                                    encoder.encode_with("torch", flat, lengths), atol=1e-5, rtol=1e-4)
 
 
@@ -215,13 +211,13 @@ def test_many_empty_docs_in_length_groups(cell):
     assert grouped.shape == (23, 8)
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell,loops", CELL_LOOPS)
 def test_cpu_autocast_leaves_the_encoder_in_float32(cell, loops, monkeypatch):
     """CPU autocast would hand the loops bfloat16 projections (which the C loops cannot take
     and the PyTorch loops' preallocated outputs refuse) and oneDNN a bfloat16 LSTM (which it
     lacks without AVX-512): the encoder turns it off on CPU and computes in the input's
     dtype, the same numbers as without autocast."""
-    monkeypatch.setenv("SPACY_RNN_BACKEND", _steps(loops, cell))
+    monkeypatch.setenv("SPACY_RNN_BACKEND", loops)
     torch.manual_seed(0)
     encoder = RNNEncoder(8, 2, cell=cell)
     lengths = torch.tensor([3, 0, 5, 2])
