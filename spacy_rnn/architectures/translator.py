@@ -11,22 +11,27 @@ The model tree has three nodes the component reaches by reference:
   gradients into the torch parameters.
 - ``translate``: ``(sources, search) -> translations``, where ``search`` is a
   dict with ``beam_size``, ``length_penalty``, ``max_length_ratio``,
-  ``max_length_constant`` and optionally ``module``: a stand-in for the core's
-  torch module, e.g. the int8 copy from ``quantized_module(core)``;
+  ``max_length_constant`` and optionally ``quantize``: None (float32) or
+  ``"int8"``: decode with an int8 dynamically quantized copy of the core's
+  module (CPU only; elsewhere it warns once and decodes in float32), made on
+  first use and kept in an :class:`Int8Cache` bound to the ``loss`` and
+  ``translate`` layers: any training step (the loss forward) empties it, and
+  it is made again when the weights changed otherwise (see :func:`_weights_key`);
   ``max_batch_pieces``: decode in batches of at most this many padded source
   pieces (unbounded without it); ``n_best`` (0: off) and ``attention`` (False:
   off): with either set, each translation is instead a list of one dict per
   chunk of the source (see ``split_long``), ``{"nbest": [(text, score), ...],
   "attention": {"source", "target", "weights"} or None}`` (see ``_detailed``).
 
-Loading checks what it reads (:mod:`.saved_translator`): the network's sizes
-before allocating it, and, through :func:`check_loaded` once the core is loaded,
-its SentencePiece models.
+Loading checks what it reads (:mod:`.saved_translator`), in the shim's
+deserialize function (thinc loads a node's attrs before its shims): the network's
+sizes, and the core's SentencePiece models against them, before allocating it.
 """
 import functools
 import hashlib
 import io
 import warnings
+import weakref
 from typing import Dict, List, Literal, Optional, Tuple, get_args
 
 from spacy.util import registry
@@ -94,13 +99,19 @@ def build_seq2seq_translator(
     _check_sizes(hyper)
     _check_rates(hyper)
     _check_training(train_group_size, train_precision)
-    core = Model("seq2seq-core", _no_forward, init=_init_core, shims=[_make_shim(hyper)],
+    owner = CoreRef()  # lets the shim's loader check the core's SentencePiece models
+    core = Model("seq2seq-core", _no_forward, init=_init_core, shims=[_make_shim(hyper, owner)],
                  attrs={"hyper": hyper, "spm_source": b"", "spm_target": b"", "spm_sha256": {}})
+    owner.core = core
     # train_group_size and train_precision are bound here, not stored with the weights: they
     # are training settings, so the config decides them, also for pipelines saved without them.
+    # Both layers share the int8 copy's cache: training empties it, decoding fills it.
+    int8 = Int8Cache()
     loss = Model("seq2seq-loss", functools.partial(_loss_forward, group_size=train_group_size,
-                                                   precision=train_precision), layers=[core])
-    translate = Model("seq2seq-translate", _translate_forward, layers=[core])
+                                                   precision=train_precision, int8=int8),
+                 layers=[core])
+    translate = Model("seq2seq-translate", functools.partial(_translate_forward, int8=int8),
+                      layers=[core])
     return Model("rnn-translator", _no_forward, init=_init_top, layers=[core, loss, translate],
                  refs={"core": core, "loss": loss, "translate": translate})
 
@@ -158,12 +169,27 @@ def _module_config(hyper: Dict, src_vocab: int, tgt_vocab: int) -> Dict:
                 pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID)
 
 
-def _make_shim(hyper: Dict) -> PyTorchShim:
+class CoreRef:
+    """The core layer whose shim loads the network (set once the core exists), so that loading
+    checks the core's SentencePiece models, loaded just before (thinc's ``Model.from_dict``
+    sets a node's attrs before it loads its shims)."""
+
+    def __init__(self, core: Optional[Model] = None):
+        self.core = core
+
+    def __deepcopy__(self, memo):
+        """The copy of the core when the whole model is copied (``copy.deepcopy``: the core is
+        in ``memo``), else an empty reference: thinc's ``Model.copy`` copies the shim alone,
+        which must not copy the whole core along (its copy then loads without this check)."""
+        return CoreRef(memo.get(id(self.core)))
+
+
+def _make_shim(hyper: Dict, owner: CoreRef) -> PyTorchShim:
     from ..torch.seq2seq import Seq2Seq
 
     placeholder = Seq2Seq(**_module_config(hyper, 8, 8))
     return PyTorchShim(placeholder, serialize_model=_serialize_module,
-                       deserialize_model=_deserialize_module)
+                       deserialize_model=functools.partial(_deserialize_module, owner=owner))
 
 
 def _serialize_module(module) -> bytes:
@@ -174,22 +200,19 @@ def _serialize_module(module) -> bytes:
     return buffer.getvalue()
 
 
-def _deserialize_module(module, data: bytes, device):
+def _deserialize_module(module, data: bytes, device, owner: Optional[CoreRef] = None):
     """Rebuild the saved ``Seq2Seq``: tensors only (``weights_only``), and its sizes checked
-    against sane limits and the saved tensors before the network is allocated."""
+    against sane limits, the saved tensors and the owning core's SentencePiece models (already
+    loaded: see :class:`CoreRef`) before the network is allocated."""
     from ..torch.seq2seq import Seq2Seq
 
     saved = read_saved_network(data, device)
     check_state_shapes(saved["config"], saved["state"])
+    if owner is not None and owner.core is not None:
+        check_subwords(owner.core.attrs, saved["config"])
     rebuilt = Seq2Seq(**saved["config"])
     load_state(rebuilt, saved["state"])
     return rebuilt.to(device)
-
-
-def check_loaded(core: Model) -> None:
-    """Raise a ValueError if the loaded core's SentencePiece models are missing, damaged, have
-    other special ids, or do not fit its network (see :mod:`.saved_translator`)."""
-    check_subwords(core.attrs, torch_module(core).config)
 
 
 def torch_module(core: Model):
@@ -197,15 +220,72 @@ def torch_module(core: Model):
     return core.shims[0]._model
 
 
-def quantized_module(core: Model):
-    """An int8 dynamically quantized copy of the core's module, for CPU decoding
-    (``None`` when the module is not on CPU, where int8 kernels do not exist)."""
-    from ..torch.quantize import quantize_int8
+# ----- the int8 copy for decoding -----------------------------------------------------------------
 
-    module = torch_module(core)
-    if any(p.device.type != "cpu" for p in module.parameters()):
-        return None
-    return quantize_int8(module)
+QUANTIZE_OPTIONS = (None, "int8")
+
+
+class Int8Cache:
+    """The int8 dynamically quantized copy of a core's module, for ``quantize = "int8"``:
+    made on first use, kept while the weights stay the same. Pickles (and deep-copies) empty,
+    so that no torch module copy travels with the model (``nlp.pipe(n_process=...)``)."""
+
+    def __init__(self):
+        self.warned = False  # about a module not on CPU, once per cache
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget the copy (the weights are about to change: training)."""
+        self.copy, self.source, self.key = None, None, None
+
+    def __reduce__(self):
+        return (type(self), ())
+
+    def module_for(self, core: Model):
+        """The int8 copy of the core's module (made again if the module or its weights changed
+        since), or the float module itself where it is not on CPU (warned once)."""
+        from ..torch.quantize import quantize_int8
+
+        module = torch_module(core)
+        if any(p.device.type != "cpu" for p in module.parameters()):
+            self._warn_not_cpu()
+            return module
+        key = _weights_key(module)
+        if self.copy is None or self.source() is not module or self.key != key:
+            self.clear()  # (frees the old copy before making the new one)
+            self.copy, self.source, self.key = quantize_int8(module), weakref.ref(module), key
+        return self.copy
+
+    def _warn_not_cpu(self) -> None:
+        if not self.warned:
+            self.warned = True
+            warnings.warn("rnn_translator: quantize = 'int8' runs on CPU only; this model is on "
+                          "a GPU, so it decodes in float32. (Reported once per model.)")
+
+
+def _weights_key(module) -> tuple:
+    """Changes when the weights may have changed: moved to another device, edited in place
+    (torch bumps a tensor's ``_version``), or given new storage (assigning ``.data`` keeps
+    ``_version``). thinc's optimizer step changes neither (on CPU it writes through a numpy
+    view of the same storage): the loss forward empties the cache for training."""
+    params = list(module.parameters())
+    device = str(params[0].device) if params else "cpu"
+    return device, tuple(p._version for p in params), tuple(p.data_ptr() for p in params)
+
+
+def int8_cache(model: Model) -> Int8Cache:
+    """The int8 copy's cache of a ``Seq2SeqTranslator`` model (for tests and tools)."""
+    return model.get_ref("translate")._func.keywords["int8"]
+
+
+def _decoding_module(core: Model, quantize: Optional[str], int8: Optional[Int8Cache]):
+    """The module to decode with: the core's, or its int8 copy (see :class:`Int8Cache`)."""
+    if quantize not in QUANTIZE_OPTIONS:
+        raise ValueError(f"Seq2SeqTranslator: search['quantize'] must be None or 'int8', "
+                         f"got {quantize!r}.")
+    if quantize is None:
+        return torch_module(core)
+    return (int8 if int8 is not None else Int8Cache()).module_for(core)
 
 
 # ----- initialization: SentencePiece + module sizes -----------------------------------------------
@@ -308,7 +388,10 @@ def split_long(rows: List[List[int]], limit: int) -> Tuple[List[List[int]], List
 # ----- loss ------------------------------------------------------------------------------------
 
 def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is_train: bool,
-                  group_size: int = 0, precision: str = "float32"):
+                  group_size: int = 0, precision: str = "float32",
+                  int8: Optional[Int8Cache] = None):
+    if int8 is not None:
+        int8.clear()  # an optimizer step follows: the int8 copy would be stale
     core = model.layers[0]
     module = torch_module(core)
     module.train(is_train)
@@ -419,17 +502,20 @@ def training_batch(core: Model, src_rows: List[List[int]], tgt_rows: List[List[i
 
 # ----- translation -----------------------------------------------------------------------------
 
-def _translate_forward(model: Model, sources_search: Tuple[List[str], Dict], is_train: bool):
+def _translate_forward(model: Model, sources_search: Tuple[List[str], Dict], is_train: bool,
+                       int8: Optional[Int8Cache] = None):
     sources, search = sources_search
     core = model.layers[0]
+    module = _decoding_module(core, search.get("quantize"), int8)
     chunks, owners = split_long(encode_sources(core, sources),
                                 core.attrs["hyper"]["max_source_pieces"])
     if search.get("n_best", 0) or search.get("attention", False):
-        return _detailed(core, chunks, owners, len(sources), search), _no_backprop
+        return _detailed(core, module, chunks, owners, len(sources), search), _no_backprop
     pieces: List[List[str]] = [[] for _ in sources]
     if chunks:
         target = SubwordModels(core).target
-        for owner, ids in zip(owners, _in_piece_batches(core, chunks, search, _best_ids)):
+        batches = _in_piece_batches(core, module, chunks, search, _best_ids)
+        for owner, ids in zip(owners, batches):
             pieces[owner].append(target.decode(ids))
     return [" ".join(p for p in parts if p) for parts in pieces], _no_backprop
 
@@ -438,12 +524,12 @@ def _no_backprop(dY):
     raise ValueError("Translation has no gradient: use the 'loss' layer for training.")
 
 
-def _detailed(core: Model, chunks: List[List[int]], owners: List[int], n_sources: int,
+def _detailed(core: Model, module, chunks: List[List[int]], owners: List[int], n_sources: int,
               search: Dict) -> List[List[Dict]]:
     """Per source, one dict per chunk: "nbest" (text, score) pairs, best first, and
     "attention" (see :func:`_alignment`) or None."""
     out: List[List[Dict]] = [[] for _ in range(n_sources)]
-    found = _in_piece_batches(core, chunks, search, _hypotheses)
+    found = _in_piece_batches(core, module, chunks, search, _hypotheses)
     pieces = SubwordModels(core)
     for owner, row, (hypotheses, weights) in zip(owners, chunks, found):
         nbest = [(pieces.target.decode(ids), score) for ids, score in hypotheses]
@@ -472,14 +558,12 @@ def piece_batches(lengths: List[int], budget: int) -> List[List[int]]:
     return batches
 
 
-def _in_piece_batches(core: Model, rows: List[List[int]], search: Dict, run) -> List:
+def _in_piece_batches(core: Model, module, rows: List[List[int]], search: Dict, run) -> List:
     """``run(module, src, src_lengths, search)`` over batches of at most
     ``search["max_batch_pieces"]`` padded source pieces (unbounded without it), so that
     peak memory does not grow with the number or length of the texts; results in row order."""
     import torch
 
-    module = search.get("module")
-    module = torch_module(core) if module is None else module
     module.eval()
     budget = search.get("max_batch_pieces") or max((len(r) for r in rows), default=1) * len(rows)
     out: List = [None] * len(rows)

@@ -14,7 +14,6 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
-from ..architectures.translator import check_loaded, quantized_module, torch_module
 from ..extensions import ensure_doc_extensions
 
 ensure_doc_extensions()
@@ -116,7 +115,6 @@ class RNNTranslator(TrainablePipe):
         _check_search(self.cfg)
         _check_quantize(quantize)
         self._check_outputs()
-        self._int8 = None  # (weights key, quantized copy or None where int8 is impossible)
         self._warned_empty = False
 
     def predict(self, docs: Iterable[Doc]) -> List[Dict]:
@@ -137,8 +135,10 @@ class RNNTranslator(TrainablePipe):
 
     def _search(self) -> Dict:
         """The translate layer's settings (see spacy-rnn.Seq2SeqTranslator.v1)."""
+        _check_quantize(self.cfg.get("quantize"))  # (cfg may be changed at runtime)
         search = {key: self.cfg[key] for key in SEARCH_KEYS}
-        search.update(module=self._decoding_module(), n_best=self.cfg["n_best"],
+        # the architecture makes and keeps the int8 copy of the network
+        search.update(quantize=self.cfg.get("quantize"), n_best=self.cfg["n_best"],
                       attention=self.cfg["return_attention"],
                       max_batch_pieces=self.cfg["max_batch_pieces"])
         return search
@@ -162,31 +162,11 @@ class RNNTranslator(TrainablePipe):
             raise ValueError(f"{name}: max_batch_pieces must be an integer >= 1 (source pieces "
                              f"decoded at once), got {cfg['max_batch_pieces']!r}.")
 
-    def _decoding_module(self):
-        """The int8 copy of the network when cfg["quantize"] asks for it, else None."""
-        _check_quantize(self.cfg.get("quantize"))
-        if self.cfg.get("quantize") != "int8":
-            return None
-        core = self.model.get_ref("core")
-        key = _weights_key(core)
-        if self._int8 is None or self._int8[0] != key:
-            module = quantized_module(core)
-            if module is None:
-                warnings.warn(f"[{self.name}] quantize = 'int8' runs on CPU only; this model "
-                              f"is on a GPU, so it decodes in float32.")
-            self._int8 = (key, module)
-        return self._int8[1]
-
     def _check_initialized(self) -> None:
         if not self.model.get_ref("core").attrs["spm_source"]:
             raise ValueError(Errors.E109.format(name=self.name) + " (it has no SentencePiece "
                              "model: initialize it on training data, or load a saved pipeline "
                              "that was initialized)")
-
-    def finish_update(self, sgd: Optional[Optimizer]) -> None:
-        """Update the weights (and drop the quantized copy made from the old ones)."""
-        self._int8 = None
-        super().finish_update(sgd)
 
     def from_bytes(self, bytes_data, *, exclude=tuple()):
         """Load weights; the decoding settings and max_source_pieces stay those of the config
@@ -210,7 +190,7 @@ class RNNTranslator(TrainablePipe):
         where = "its serialized bytes"
         readers = {"cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
                    "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
-                   "model": self._load_model}
+                   "model": self.model.from_bytes}
         named = {key: self._naming(f"part '{key}' of {where}", read)
                  for key, read in readers.items()}
         self._naming(where, lambda data: util.from_bytes(data, named, exclude))(bytes_data)
@@ -220,14 +200,9 @@ class RNNTranslator(TrainablePipe):
         path = Path(path)
         readers = {"cfg": lambda p: self.cfg.update(srsly.read_json(p) if p.exists() else {}),
                    "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
-                   "model": lambda p: self._load_model(p.read_bytes())}
+                   "model": lambda p: self.model.from_bytes(p.read_bytes())}
         util.from_disk(path, {key: self._naming(str(path / key), read)
                               for key, read in readers.items()}, exclude)
-
-    def _load_model(self, data: bytes) -> None:
-        """The model's bytes, then the checks of what they held (SentencePiece models)."""
-        self.model.from_bytes(data)
-        check_loaded(self.model.get_ref("core"))
 
     def _naming(self, where: str, read: Callable) -> Callable:
         """``read`` with its errors re-raised as a ValueError naming the component and ``where``
@@ -247,7 +222,7 @@ class RNNTranslator(TrainablePipe):
         cfg, hyper = dict(self.cfg), dict(self._hyper())
         load(data, exclude=exclude)
         self._loaded_cfg = dict(self.cfg)
-        self.cfg, self._int8 = cfg, None
+        self.cfg = cfg
         self._keep_config_model_settings(hyper)
         return self
 
@@ -339,7 +314,6 @@ class RNNTranslator(TrainablePipe):
         self.model.initialize(X={"sources": sources, "targets": targets,
                                  "source_model": sentencepiece_model,
                                  "target_model": target_sentencepiece_model})
-        self._int8 = None
 
     def _warn_skipped(self, n_skipped: int, n_examples: int) -> None:
         """Warn (once per component) about training examples without a source or translation."""
@@ -362,16 +336,6 @@ def _differs(a, b) -> bool:
         return not (isinstance(a, (int, float)) and isinstance(b, (int, float))
                     and math.isclose(a, b, rel_tol=1e-9))
     return a != b
-
-
-def _weights_key(core: Model) -> tuple:
-    """Changes when the network is replaced (loading, initialization), moved to another
-    device, or edited in place (torch bumps a tensor's version on in-place writes; thinc's
-    optimizer step is caught by finish_update instead)."""
-    module = torch_module(core)
-    params = list(module.parameters())
-    device = str(params[0].device) if params else "cpu"
-    return id(module), device, sum(p._version for p in params)
 
 
 def _check_quantize(value) -> None:

@@ -8,6 +8,7 @@ attention), which reproduced every target with greedy and beam search for seeds
 0-7 of each tested setting (the tests use seed 0).
 """
 import io
+import pickle
 import subprocess
 import sys
 import warnings
@@ -23,7 +24,7 @@ from spacy.language import Language
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from spacy_rnn.architectures.translator import torch_module
+from spacy_rnn.architectures.translator import int8_cache, torch_module
 from spacy_rnn.architectures.sentencepiece import (BOS_ID, EOS_ID, PAD_ID, UNK_ID,
                                                    load_sentencepiece)
 
@@ -252,12 +253,13 @@ def test_int8_decoding_keeps_memorized_translations(beam, beam_size, monkeypatch
     nlp = beam(beam_size)
     translator = nlp.get_pipe("rnn_translator")
     monkeypatch.setitem(translator.cfg, "quantize", "int8")
-    monkeypatch.setattr(translator, "_int8", None)
+    cache = int8_cache(translator.model)
+    cache.clear()
     assert translate(nlp, SOURCES) == TARGETS
-    int8 = translator._int8[1]
+    int8 = cache.copy
     assert "quantized" in type(int8.generator).__module__
     assert translate(nlp, SOURCES[:3]) == TARGETS[:3]
-    assert translator._int8[1] is int8  # made once, reused
+    assert cache.copy is int8  # made once, reused
     core = translator.model.get_ref("core")
     assert type(core.shims[0]._model.generator).__name__ == "Linear"  # float model kept
 
@@ -266,34 +268,56 @@ def test_int8_copy_is_remade_after_an_update():
     nlp = make_nlp("lstm", "luong", quantize="int8")
     egs = examples(nlp)
     train(nlp, n_iter=2, egs=egs)
-    translator = nlp.get_pipe("rnn_translator")
+    cache = int8_cache(nlp.get_pipe("rnn_translator").model)
     nlp("the cat sleeps")
-    first = translator._int8[1]
+    first = cache.copy
     assert first is not None
     nlp.update(egs, sgd=nlp.create_optimizer())
-    assert translator._int8 is None
+    assert cache.copy is None  # training emptied it
     nlp("the cat sleeps")
-    assert translator._int8[1] is not None and translator._int8[1] is not first
-    new_weights = translator._int8[1].generator.weight()
+    assert cache.copy is not None and cache.copy is not first
+    new_weights = cache.copy.generator.weight()
     assert not torch.equal(new_weights.int_repr(), first.generator.weight().int_repr())
 
 
 def test_int8_copy_is_remade_when_weights_change_outside_training(trained, monkeypatch):
     translator = trained.get_pipe("rnn_translator")
     monkeypatch.setitem(translator.cfg, "quantize", "int8")
-    monkeypatch.setattr(translator, "_int8", None)
+    cache = int8_cache(translator.model)
+    cache.clear()
     saved = translator.model.to_bytes()
     trained("the cat sleeps")
-    first = translator._int8[1]
+    first = cache.copy
     translator.model.from_bytes(saved)  # replaces the torch module
     trained("the cat sleeps")
-    second = translator._int8[1]
+    second = cache.copy
     assert second is not first
     module = torch_module(translator.model.get_ref("core"))
     with torch.no_grad():
-        module.generator.bias.add_(0.0)  # an in-place write
+        module.generator.bias.add_(0.0)  # an in-place write (bumps the tensor's version)
     trained("the cat sleeps")
-    assert translator._int8[1] is not second
+    third = cache.copy
+    assert third is not second
+    bias = module.generator.bias
+    bias.data = bias.data.clone()  # new storage, same version (as thinc's optimizer assigns)
+    trained("the cat sleeps")
+    fourth = cache.copy
+    assert fourth is not None and fourth is not third
+    trained("the cat sleeps")
+    assert cache.copy is fourth  # then kept again
+
+
+def test_int8_copy_does_not_travel_when_pickled(trained, monkeypatch):
+    translator = trained.get_pipe("rnn_translator")
+    monkeypatch.setitem(translator.cfg, "quantize", "int8")
+    trained("the cat sleeps")
+    assert int8_cache(translator.model).copy is not None
+    copied = pickle.loads(pickle.dumps(translator.model))
+    assert int8_cache(copied).copy is None
+    search = {"beam_size": 1, "length_penalty": 0.6, "max_length_ratio": 1.5,
+              "max_length_constant": 10, "quantize": "int8"}
+    assert copied.get_ref("translate").predict((SOURCES[:2], search)) == TARGETS[:2]
+    assert int8_cache(copied).copy is not None
 
 
 def test_unknown_quantize_value_lists_the_allowed_ones():

@@ -199,3 +199,17 @@ def test_saved_network_cannot_run_code(saved, tmp_path, monkeypatch):
         spacy.load(path)
     assert not marker.exists()
     assert loads and all(kw.get("weights_only") is True for kw in loads)
+
+
+def test_the_model_itself_checks_its_sentencepiece_models_before_allocating(saved, tmp_path,
+                                                                            monkeypatch):
+    """The check runs where the network is deserialized (thinc loads the core's attrs before
+    its shim), so it holds for the thinc model loaded without the component too."""
+    path = copy_of(saved, tmp_path)
+    edit_attr(path, "spm_target", b"")
+    model = spacy.load(saved).get_pipe("rnn_translator").model
+    built = []
+    monkeypatch.setattr(torch.nn.Embedding, "__init__", lambda *a, **kw: built.append(a))
+    with pytest.raises(ValueError, match=r"^the target SentencePiece model is missing"):
+        model.from_bytes(model_file(path).read_bytes())
+    assert not built  # refused before the network was rebuilt
