@@ -78,6 +78,15 @@ def is_textcat(path: Path) -> bool:
     return path.stem.startswith("textcat_")
 
 
+def is_pretrain(path: Path) -> bool:
+    """A labeler listening to a shared tok2vec that ``spacy pretrain`` pretrains."""
+    return path.stem.startswith("pretrain_")
+
+
+def pipeline_names(path: Path) -> List[str]:
+    return ["tok2vec", component_name(path)] if is_pretrain(path) else [component_name(path)]
+
+
 def component_name(path: Path) -> str:
     if is_translator(path):
         return "rnn_translator"
@@ -155,8 +164,22 @@ def textcat_training_overrides(corpus: Path) -> Dict[str, object]:
             "training.batcher.size.start": 4, "training.batcher.size.stop": 4}
 
 
-def training_overrides(corpus: Path, component: str) -> Dict[str, object]:
+def small_shared_overrides() -> Dict[str, object]:
+    """Shrink the shared tok2vec of a pretrain config (the listener and encoder widths follow it)."""
+    model = "components.tok2vec.model"
+    return {
+        f"{model}.embed.width": 16,
+        f"{model}.embed.rows": [100, 100, 100, 100],
+        f"{model}.embed.char_embed.width": 8,
+        f"{model}.embed.char_embed.char_dim": 8,
+        f"{model}.embed.char_embed.rows": 100,
+        f"{model}.encode.width": 16,
+    }
+
+
+def training_overrides(corpus: Path, path: Path) -> Dict[str, object]:
     """2 steps of one-doc batches, no time budget surprises, small model."""
+    small = small_shared_overrides() if is_pretrain(path) else small_overrides(component_name(path))
     return {
         "paths.train": str(corpus),
         "paths.dev": str(corpus),
@@ -164,7 +187,7 @@ def training_overrides(corpus: Path, component: str) -> Dict[str, object]:
         "training.max_steps": 2,
         "training.batcher.batcher.size.start": 4,
         "training.batcher.batcher.size.stop": 4,
-        **small_overrides(component),
+        **small,
     }
 
 
@@ -185,7 +208,7 @@ def test_configs_exist():
 def test_config_loads(path):
     config = load_config(path)
     component = component_name(path)
-    assert config["nlp"]["pipeline"] == [component]
+    assert config["nlp"]["pipeline"] == pipeline_names(path)
     assert config["components"][component]["factory"] == component
     if is_translator(path):
         check_translator_config(path, config)
@@ -193,6 +216,8 @@ def test_config_loads(path):
     if is_textcat(path):
         check_textcat_config(path, config)
         return
+    if is_pretrain(path):
+        check_pretrain_config(path, config)
     cell = config["components"][component]["model"]["encoder"]["cell"]
     assert cell in path.stem, f"{path.name} uses cell {cell!r}"
 
@@ -247,12 +272,30 @@ def check_textcat_config(path: Path, config: Config) -> None:
     assert model["tok2vec"]["embed"]["width"] == 50
 
 
+def check_pretrain_config(path: Path, config: Config) -> None:
+    """tagger_lstm.cfg's network split in two: the shared tok2vec (embeddings + first BiLSTM
+    layer, all of it pretrained) and the tagger's own layer, listening; one file for both commands."""
+    lines = path.read_text().splitlines()
+    for command in ("pretrain", "train"):
+        assert any(line.startswith(f"# python -m spacy {command} configs/{path.name} ") for line in lines)
+    assert (config["pretraining"]["component"], config["pretraining"]["layer"]) == ("tok2vec", "")
+    shared = config["components"]["tok2vec"]["model"]
+    assert shared["@architectures"] == "spacy.Tok2Vec.v2"
+    assert shared["embed"]["@architectures"] == "spacy-rnn.WordCharEmbed.v1"
+    assert (shared["embed"]["width"], shared["embed"]["word_dropout"]) == (256, 0.25)
+    assert shared["encode"]["@architectures"] == "spacy-rnn.RNNEncoder.v1"
+    tagger = config["components"]["rnn_tagger"]["model"]
+    assert tagger["tok2vec"]["@architectures"] == "spacy.Tok2VecListener.v1"
+    assert shared["encode"]["depth"] + tagger["encoder"]["depth"] == 2
+    assert config["training"]["optimizer"]["use_averages"] is True
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=CONFIG_IDS)
 def test_config_assembles(path):
     config = load_config(path, overrides=dummy_path_overrides(path))
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
     component = component_name(path)
-    assert nlp.pipe_names == [component]
+    assert nlp.pipe_names == pipeline_names(path)
     pipe = nlp.get_pipe(component)
     assert nlp.get_pipe_meta(component).factory == component
     if is_translator(path):
@@ -278,7 +321,7 @@ def test_config_trains_two_steps(path, corpus, parallel_corpus, tmp_path):
     elif is_textcat(path):
         overrides = textcat_training_overrides(corpus)
     else:
-        overrides = training_overrides(corpus, component)
+        overrides = training_overrides(corpus, path)
     config = load_config(path, overrides=overrides, interpolate=False)
     config["training"]["before_update"] = {"@callbacks": "spacy-rnn-tests.record_steps.v1"}
     RECORDED_STEPS.clear()
@@ -344,7 +387,7 @@ def record_steps():
 def test_spacy_train_cli(name, corpus, tmp_path):
     """``python -m spacy train`` finds everything through entry points (no --code)."""
     path = ROOT / "configs" / f"{name}.cfg"
-    overrides = training_overrides(corpus, component_name(path))
+    overrides = training_overrides(corpus, path)
     args = [arg for key, value in overrides.items()
             for arg in (f"--{key}", str(value).replace("'", '"'))]
     command = [sys.executable, "-m", "spacy", "train", str(path), "--output", str(tmp_path), *args]
