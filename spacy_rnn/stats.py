@@ -1,6 +1,9 @@
-"""Size statistics of trained pipelines, shared by the workflows' evaluation scripts."""
+"""Size statistics of trained pipelines and a description of the machine, shared by the
+workflows' evaluation scripts and the benchmarks."""
+import os
+import platform
 from pathlib import Path
-from typing import Union
+from typing import List, Union
 
 from spacy.language import Language
 
@@ -21,3 +24,38 @@ def count_parameters(nlp: Language) -> int:
 def directory_size(path: Union[str, Path]) -> int:
     """Bytes of all files below ``path`` (a saved pipeline's size on disk)."""
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+# the x86 vector extensions that change the speed ratios of this package's kernels
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what the platform module says."""
+    names = [value for key, value in _cpuinfo() if key == "model name"]
+    return names[0] if names else (platform.processor() or platform.machine())
+
+
+def vector_extensions() -> List[str]:
+    """The VECTOR_FLAGS this CPU has (empty where /proc/cpuinfo is not readable)."""
+    flags = {flag for key, value in _cpuinfo() if key == "flags" for flag in value.split()}
+    return [flag for flag in VECTOR_FLAGS if flag in flags]
+
+
+def _cpuinfo() -> List[tuple]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf8") as cpuinfo:
+            return [tuple(p.strip() for p in line.split(":", 1)) for line in cpuinfo if ":" in line]
+    except OSError:
+        return []
+
+
+def machine_description() -> str:
+    """One line naming the CPU, its cores and vector extensions, and the library versions,
+    e.g. "AMD EPYC, 2 cores, avx2 fma avx512f avx512_vnni avx512_bf16; torch 2.13.0+cpu, spaCy 3.8.18"."""
+    import spacy
+    import torch
+
+    flags = " ".join(vector_extensions()) or "vector extensions unknown"
+    return (f"{cpu_model()}, {os.cpu_count()} cores, {flags}; torch {torch.__version__}, "
+            f"spaCy {spacy.__version__}")

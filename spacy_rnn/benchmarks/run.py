@@ -59,6 +59,7 @@ import spacy_rnn
 from spacy_rnn.architectures.sentencepiece import load_sentencepiece
 from spacy_rnn.architectures.translator import torch_module
 from spacy_rnn.readers import make_translation_example
+from spacy_rnn.stats import cpu_model, vector_extensions
 from spacy_rnn.torch.precision import bf16_supported
 
 BASELINE = "spacy.TorchBiLSTMEncoder.v1"
@@ -127,7 +128,7 @@ def make_settings(args: argparse.Namespace) -> Dict:
 
 
 def machine_info(threads: int) -> Dict:
-    info = dict(platform=platform.platform(), processor=cpu_model(),
+    info = dict(platform=platform.platform(), processor=cpu_model(), vector_extensions=vector_extensions(),
                 cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
                 requested_threads=threads, python=platform.python_version(),
                 spacy=spacy.__version__, thinc=thinc.__version__, torch=torch.__version__,
@@ -138,15 +139,6 @@ def machine_info(threads: int) -> Dict:
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
     return info
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf8") as cpuinfo:
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-    except OSError:
-        names = []
-    return names[0] if names else (platform.processor() or platform.machine())
 
 
 # ----- generated data --------------------------------------------------------------------------

@@ -49,10 +49,12 @@ def test_tagging_workflow_runs_end_to_end_in_a_copy(tmp_path, tiny_tagging_data)
         assert set(metrics["by_length"]) == {"1-10", "11-20", "21-40", "41+"}
         assert metrics["parameters"] > 0 and metrics["pipe_words_per_second"] > 0
         assert metrics["training_settings"]["max_minutes"] == 0.01, run  # the quick preset
+        assert "cores" in metrics["machine"] and "torch " in metrics["machine"], run
     ner = srsly.read_json(project / "metrics" / "ner-rnn_crf" / "seed0.json")
     assert set(ner["ner"]["ents_per_type"]) <= {"PER", "ORG", "LOC"}
     summary = (project / "results" / "summary.md").read_text()
     assert all(name in summary for name in POS_RUNS + NER_RUNS)
+    assert f"- Machine (CPU, vector extensions, versions; recorded at evaluation): {metrics['machine']}" in summary
 
 
 def test_the_project_names_no_path_outside_itself():

@@ -48,6 +48,7 @@ def check_metrics(run, metrics):
     assert metrics["greedy"]["beam_size"] == 1 and metrics["beam"]["beam_size"] == 5
     assert metrics["beam_int8"]["quantize"] == "int8" and metrics["beam_int8"]["beam_size"] == 5
     assert metrics["beam_int8"]["speedup"] > 0
+    assert "cores" in metrics["machine"] and "torch " in metrics["machine"]
     for search in ("greedy", "beam", "greedy_int8", "beam_int8"):
         assert set(metrics[search]["by_length"]) == {"1-10", "11-15", "16-20", "21+"}
         assert metrics[search]["sentences_per_second"] > 0

@@ -284,6 +284,8 @@ def notes(runs, files, provenance_path, max_minutes, threads):
                           setting_groups(runs, "eval_frequency", " steps")),
              setting_line("Torch threads in evaluation (CPU)",
                           setting_groups(runs, "torch_threads", "", threads)),
+             setting_line("Machine (CPU, vector extensions, versions; recorded at evaluation)",
+                          setting_groups(runs, "machine", "")),
              "- train s and train words/s are read from the log at the last dev evaluation (steps "
              "after it are not counted).",
              "- Scores are for the evaluated checkpoint (model-best unless --vars.checkpoint says "

@@ -199,6 +199,7 @@ def settings(runs):
             "training budget": minutes,
             "dev evaluation": trained("eval_frequency", "every {} steps"),
             "training threads": trained("torch_threads"), "decoding threads": of(lambda r: r.get("torch_threads")),
+            "machine": of(lambda r: r.get("machine")),
             "beam size": of(lambda r: r["beam"]["beam_size"]),
             "bucket sizes": of(lambda r: ", ".join(f"{b}: {r['beam']['by_length'].get(b, {}).get('n')}"
                                                    for b in BUCKETS)),
@@ -320,6 +321,7 @@ def notes(runs, setting, provenance_path):
     text = {key: value for key, (value, _) in setting.items()}
     lines = ["## Setting", "", *warnings(runs, setting), *provenance_notes(provenance_path),
              f"- Test set: {text['test set']}.",
+             f"- Machine (CPU, vector extensions, versions; recorded at evaluation): {text['machine']}.",
              "- Training, from each pipeline's config.cfg (training.batcher.max_minutes of the time-limited "
              f"batcher, training.eval_frequency): budget {text['training budget']}; dev evaluation "
              f"{text['dev evaluation']}; torch threads {text['training threads']}{unrecorded(runs)}.",

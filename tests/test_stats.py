@@ -1,0 +1,29 @@
+"""spacy_rnn.stats: the machine description every workflow's metrics record."""
+from spacy_rnn import stats
+
+CPUINFO = [("processor", "0"), ("model name", "Some CPU 9000"),
+           ("flags", "fpu sse2 avx avx2 fma avx512f avx512bw avx512_vnni"),
+           ("processor", "1"), ("model name", "Some CPU 9000"), ("flags", "fpu avx2")]
+
+
+def test_vector_extensions_lists_the_known_flags_in_a_fixed_order(monkeypatch):
+    monkeypatch.setattr(stats, "_cpuinfo", lambda: CPUINFO)
+    assert stats.vector_extensions() == ["avx2", "fma", "avx512f", "avx512_vnni"]
+    assert stats.cpu_model() == "Some CPU 9000"
+
+
+def test_machine_description_names_cpu_flags_and_versions(monkeypatch):
+    import spacy
+    import torch
+
+    monkeypatch.setattr(stats, "_cpuinfo", lambda: CPUINFO)
+    text = stats.machine_description()
+    assert text.startswith("Some CPU 9000, ")
+    assert "avx2 fma avx512f avx512_vnni" in text and "avx512_bf16" not in text
+    assert f"torch {torch.__version__}" in text and f"spaCy {spacy.__version__}" in text
+
+
+def test_without_cpuinfo_the_extensions_are_unknown(monkeypatch):
+    monkeypatch.setattr(stats, "_cpuinfo", lambda: [])
+    assert stats.vector_extensions() == []
+    assert "vector extensions unknown" in stats.machine_description()
