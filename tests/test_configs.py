@@ -1,9 +1,10 @@
 """Every shipped config loads, assembles and trains; every entry point resolves.
 
 The training runs are 2 steps on a 4-doc corpus (labelers and the text classifier: a
-DocBin; translators: 4 sentence pairs in .src/.tgt files) with widths shrunk by config
-overrides, so they check wiring (readers, batcher, callbacks, scorers, serialization),
-not accuracy. The text classifier, the article's Keras model, also overfits tiny data.
+DocBin with POS, fine tags, morphology, entities and categories; translators: 4 sentence
+pairs in .src/.tgt files) with widths shrunk by config overrides, so they check wiring
+(readers, batcher, callbacks, scorers, serialization), not accuracy. The text classifier,
+the article's Keras model, also overfits tiny data.
 """
 import importlib.metadata
 import io
@@ -56,6 +57,22 @@ TRANSLATIONS = [
     "Der Hund bellt .",
     "Dave besuchte Rom .",
 ]
+# fine tags (XPOS) and morphological features, for the joint tagger (tagger_joint_lstm.cfg)
+TAGS = [
+    ["NNP", "VBZ", "IN", "NNP", "."],
+    ["NNP", "VBD", "NNP", "IN", "NNP", "NNP", "NN", "."],
+    ["DT", "NN", "VBZ", "."],
+    ["NNP", "VBD", "NNP", "."],
+]
+SING, PERIOD = "Number=Sing", "PunctType=Peri"
+MORPHS = [
+    [SING, "Number=Sing|Person=3|Tense=Pres", "AdpType=Prep", SING, PERIOD],
+    [SING, "Tense=Past", SING, "AdpType=Prep", SING, SING, SING, PERIOD],
+    ["Definite=Def|PronType=Art", SING, "Number=Sing|Person=3|Tense=Pres", PERIOD],
+    [SING, "Tense=Past", SING, PERIOD],
+]
+# the joint tagger's heads and the attribute each predicts
+JOINT_HEADS = {"upos": "pos", "xpos": "tag", "feats": "morph"}
 ENTS = [
     ["B-PER", "O", "O", "B-LOC", "O"],
     ["B-PER", "O", "B-PER", "O", "B-LOC", "I-LOC", "O", "O"],
@@ -83,11 +100,27 @@ def is_pretrain(path: Path) -> bool:
     return path.stem.startswith("pretrain_")
 
 
+def is_joint(path: Path) -> bool:
+    """Three rnn_tagger heads (JOINT_HEADS) without encoders, listening to one shared tok2vec."""
+    return path.stem.startswith("tagger_joint_")
+
+
+def is_shared(path: Path) -> bool:
+    """The pipeline starts with a shared ``tok2vec`` component that the labelers listen to."""
+    return is_pretrain(path) or is_joint(path)
+
+
 def pipeline_names(path: Path) -> List[str]:
-    return ["tok2vec", component_name(path)] if is_pretrain(path) else [component_name(path)]
+    return ["tok2vec", *labeler_names(path)] if is_shared(path) else [component_name(path)]
+
+
+def labeler_names(path: Path) -> List[str]:
+    """The names of the components the config trains (besides a shared tok2vec)."""
+    return list(JOINT_HEADS) if is_joint(path) else [component_name(path)]
 
 
 def component_name(path: Path) -> str:
+    """The factory of the config's (first) trained component, also its name except in joint configs."""
     if is_translator(path):
         return "rnn_translator"
     if is_textcat(path):
@@ -126,10 +159,11 @@ def dummy_path_overrides(path: Path) -> Dict[str, object]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    """A DocBin of 4 docs with POS tags, entities and a text category."""
+    """A DocBin of 4 docs with POS tags, fine tags, morphology, entities and a text category."""
     path = tmp_path_factory.mktemp("corpus") / "tiny.spacy"
     vocab = spacy.blank("en").vocab
-    docs = [Doc(vocab, words=w, pos=p, ents=e) for w, p, e in zip(WORDS, POS, ENTS)]
+    docs = [Doc(vocab, words=w, pos=p, tags=t, morphs=m, ents=e)
+            for w, p, t, m, e in zip(WORDS, POS, TAGS, MORPHS, ENTS)]
     for doc, cats in zip(docs, CATS):
         doc.cats = cats
     DocBin(docs=docs, store_user_data=False).to_disk(path)
@@ -165,7 +199,7 @@ def textcat_training_overrides(corpus: Path) -> Dict[str, object]:
 
 
 def small_shared_overrides() -> Dict[str, object]:
-    """Shrink the shared tok2vec of a pretrain config (the listener and encoder widths follow it)."""
+    """Shrink the shared tok2vec of a pretrain or joint config (the listener and encoder widths follow it)."""
     model = "components.tok2vec.model"
     return {
         f"{model}.embed.width": 16,
@@ -179,7 +213,7 @@ def small_shared_overrides() -> Dict[str, object]:
 
 def training_overrides(corpus: Path, path: Path) -> Dict[str, object]:
     """2 steps of one-doc batches, no time budget surprises, small model."""
-    small = small_shared_overrides() if is_pretrain(path) else small_overrides(component_name(path))
+    small = small_shared_overrides() if is_shared(path) else small_overrides(component_name(path))
     return {
         "paths.train": str(corpus),
         "paths.dev": str(corpus),
@@ -209,7 +243,11 @@ def test_config_loads(path):
     config = load_config(path)
     component = component_name(path)
     assert config["nlp"]["pipeline"] == pipeline_names(path)
-    assert config["components"][component]["factory"] == component
+    for name in labeler_names(path):
+        assert config["components"][name]["factory"] == component
+    if is_joint(path):
+        check_joint_config(path, config)
+        return
     if is_translator(path):
         check_translator_config(path, config)
         return
@@ -290,14 +328,54 @@ def check_pretrain_config(path: Path, config: Config) -> None:
     assert config["training"]["optimizer"]["use_averages"] is True
 
 
+def check_joint_config(path: Path, config: Config) -> None:
+    """tagger_lstm.cfg's embeddings and 2-layer BiLSTM, shared by three softmax heads (UPOS, XPOS,
+    features) that have no encoder of their own; model-best weighs all three scores."""
+    lines = path.read_text().splitlines()
+    assert any(line.startswith(f"# python -m spacy train configs/{path.name} ") for line in lines)
+    shared = config["components"]["tok2vec"]["model"]
+    assert shared["@architectures"] == "spacy.Tok2Vec.v2"
+    embed, encode = shared["embed"], shared["encode"]
+    assert embed["@architectures"] == "spacy-rnn.WordCharEmbed.v1"
+    assert (embed["width"], embed["rows"], embed["word_dropout"]) == (256, [20000, 2000, 5000, 1000], 0.25)
+    assert encode["@architectures"] == "spacy-rnn.RNNEncoder.v1"
+    assert encode["cell"] in path.stem, f"{path.name} uses cell {encode['cell']!r}"
+    assert (encode["width"], encode["depth"], encode["dropout"]) == (256, 2, 0.2)
+    for name, attr in JOINT_HEADS.items():
+        head = config["components"][name]
+        assert head["attr"] == attr
+        assert head["model"]["@architectures"] == "spacy-rnn.SequenceLabeler.v2"
+        assert head["model"]["encoder"] is None and head["model"]["crf"] is False
+        assert head["model"]["tok2vec"]["@architectures"] == "spacy.Tok2VecListener.v1"
+        assert head["model"]["tok2vec"]["upstream"] == "tok2vec"
+    assert config["training"]["optimizer"]["use_averages"] is True
+    assert config["training"]["score_weights"] == {"pos_acc": 0.5, "tag_acc": 0.25, "morph_acc": 0.25}
+
+
+def check_joint_pipeline(nlp: spacy.Language) -> None:
+    """Each head listens to the shared tok2vec and its output layer reads the tok2vec's output."""
+    tok2vec = nlp.get_pipe("tok2vec")
+    assert tok2vec.listening_components == list(JOINT_HEADS)
+    assert tok2vec.model.get_ref("encode").name == "rnn-encoder-lstm"
+    width = tok2vec.model.get_ref("encode").get_dim("nO")
+    for name in JOINT_HEADS:
+        model = nlp.get_pipe(name).model
+        assert not model.has_ref("encoder")
+        assert model.get_ref("output").get_dim("nI") == width
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=CONFIG_IDS)
 def test_config_assembles(path):
     config = load_config(path, overrides=dummy_path_overrides(path))
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
     component = component_name(path)
     assert nlp.pipe_names == pipeline_names(path)
+    for name in labeler_names(path):
+        assert nlp.get_pipe_meta(name).factory == component
+    if is_joint(path):
+        check_joint_pipeline(nlp)
+        return
     pipe = nlp.get_pipe(component)
-    assert nlp.get_pipe_meta(component).factory == component
     if is_translator(path):
         model = config["components"][component]["model"]
         assert pipe.model.get_ref("core").attrs["hyper"]["cell"] == model["cell"]
@@ -343,8 +421,10 @@ def test_config_trains_two_steps(path, corpus, parallel_corpus, tmp_path):
     if component == "textcat_multilabel":
         assert list(doc.cats) == ["POSITIVE"] and 0.0 <= doc.cats["POSITIVE"] <= 1.0
         return
-    assert nlp.get_pipe(component).labels
-    if component == "rnn_tagger":
+    assert all(nlp.get_pipe(name).labels for name in labeler_names(path))
+    if is_joint(path):
+        assert all(token.pos_ and token.tag_ and str(token.morph) for token in doc)
+    elif component == "rnn_tagger":
         assert all(token.pos_ for token in doc)
 
 

@@ -1,6 +1,11 @@
 """``spacy-rnn.SequenceLabeler.v1``: embeddings -> recurrent encoder -> softmax or CRF.
 
 The returned model maps docs to per-token label scores (``List[Floats2d]``).
+The encoder is optional: without one (``encoder = null``) the output layer reads
+the ``tok2vec`` features directly, so a head over a shared, already contextual
+``tok2vec`` (a ``spacy.Tok2VecListener.v1``) is only a softmax or CRF layer, and
+several heads can share one encoder (``configs/tagger_joint_lstm.cfg``).
+
 Two further layers live in the same model tree and are reached by reference,
 so the component needs no import of this module:
 
@@ -34,7 +39,7 @@ from .crf_layers import (build_crf_loss, build_crf_params, build_decoder, build_
 @registry.architectures("spacy-rnn.SequenceLabeler.v1")
 def build_sequence_labeler(
     tok2vec: Model[List[Doc], List[Floats2d]],
-    encoder: Model[List[Floats2d], List[Floats2d]],
+    encoder: Optional[Model[List[Floats2d], List[Floats2d]]] = None,
     crf: bool = False,
     nO: Optional[int] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
@@ -42,6 +47,8 @@ def build_sequence_labeler(
 
     ``tok2vec`` may be the labeler's own embeddings (``spacy-rnn.WordCharEmbed.v1``)
     or a ``spacy.Tok2VecListener.v1``; its width must equal the encoder's width.
+    Without ``encoder`` (None) the output layer reads the ``tok2vec`` features, its
+    input width being the ``tok2vec``'s ``nO``; the ``encoder`` reference is then None.
     With ``crf = true`` a linear-chain CRF is trained and decoded with Viterbi.
     """
     return _build(tok2vec, encoder, crf, nO, with_probs=False)
@@ -50,7 +57,7 @@ def build_sequence_labeler(
 @registry.architectures("spacy-rnn.SequenceLabeler.v2")
 def build_sequence_labeler_v2(
     tok2vec: Model[List[Doc], List[Floats2d]],
-    encoder: Model[List[Floats2d], List[Floats2d]],
+    encoder: Optional[Model[List[Floats2d], List[Floats2d]]] = None,
     crf: bool = False,
     nO: Optional[int] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
@@ -59,10 +66,15 @@ def build_sequence_labeler_v2(
     return _build(tok2vec, encoder, crf, nO, with_probs=True)
 
 
-def _build(tok2vec: Model, encoder: Model, crf: bool, nO: Optional[int], with_probs: bool) -> Model:
-    _check_widths(tok2vec, encoder)
-    output = Linear(nO=nO, nI=encoder.get_dim("nO"))
-    scorer = chain(tok2vec, encoder, with_array(output))
+def _build(tok2vec: Model, encoder: Optional[Model], crf: bool, nO: Optional[int],
+           with_probs: bool) -> Model:
+    if encoder is not None:
+        _check_widths(tok2vec, encoder)
+    output = Linear(nO=nO, nI=_feature_width(tok2vec, encoder))
+    # with an encoder, the same layer tree as before encoders were optional, so that
+    # pipelines saved then still load
+    features = [tok2vec] if encoder is None else [tok2vec, encoder]
+    scorer = chain(*features, with_array(output))
     params = build_crf_params(nO) if crf else None
     loss = build_crf_loss(params) if crf else build_softmax_loss()
     decoder = build_decoder(params)
@@ -74,6 +86,14 @@ def _build(tok2vec: Model, encoder: Model, crf: bool, nO: Optional[int], with_pr
         layers.append(refs["probs"])
     return Model("rnn-sequence-labeler", _forward, init=_init, layers=layers, refs=refs,
                  dims={"nO": nO}, attrs={"crf": crf})
+
+
+def _feature_width(tok2vec: Model, encoder: Optional[Model]) -> Optional[int]:
+    """Width of the features the output layer reads: the encoder's output, or without an
+    encoder the tok2vec's (None if not known yet: then inferred at initialize)."""
+    if encoder is not None:
+        return encoder.get_dim("nO")
+    return tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
 
 
 def _check_widths(tok2vec: Model, encoder: Model) -> None:

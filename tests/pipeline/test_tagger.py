@@ -61,6 +61,29 @@ def test_add_pipe_accepts_partial_model_config():
     assert tagger.model.attrs["crf"] is True
 
 
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_labeler_without_encoder_builds_predicts_and_trains(version):
+    """encoder = null: a softmax straight over the embeddings, whose input width is theirs;
+    the words of TRAIN_DATA have one tag each, so it learns them without context."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    # a whole model block: the factory's default (a v2 one) fills no block of another architecture
+    char_embed = {"@architectures": "spacy-rnn.CharEmbed.v1", **SMALL["tok2vec"]["char_embed"]}
+    tok2vec = {"@architectures": "spacy-rnn.WordCharEmbed.v1", **SMALL["tok2vec"], "char_embed": char_embed}
+    model = {"@architectures": f"spacy-rnn.SequenceLabeler.{version}", "tok2vec": tok2vec, "encoder": None}
+    tagger = nlp.add_pipe("rnn_tagger", config={"model": model})
+    assert tagger.model.has_ref("encoder") is None  # the reference exists, unset
+    width = SMALL["tok2vec"]["width"]
+    assert tagger.model.get_ref("output").get_dim("nI") == width
+    egs = examples(nlp)
+    optimizer = nlp.initialize(lambda: egs)
+    optimizer.learn_rate = 0.01
+    losses = [nlp.update(egs, sgd=optimizer)["rnn_tagger"] for _ in range(60)]
+    assert losses[-1] < 0.02 < losses[0]
+    assert tagger.model.get_ref("output").get_param("W").shape == (4, width)
+    assert [[t.tag_ for t in nlp(text)] for text, _ in TRAIN_DATA] == [tags for _, tags in TRAIN_DATA]
+
+
 def test_pos_attribute_and_scorer():
     nlp = make_nlp(attr="pos")
     pos = [["PRON", "VERB", "ADJ", "NOUN"], ["VERB", "ADJ", "NOUN"], ["PRON", "VERB", "NOUN", "ADV"]]
