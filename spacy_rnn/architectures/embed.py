@@ -144,9 +144,10 @@ def build_word_char_embed(
 
 
 def token_dropout(rate: float) -> Model[List[Floats2d], List[Floats2d]]:
-    """In training, zero the whole feature row of each token with probability ``rate``; not
-    rescaled: a zero row stands for an unknown word, in training and at inference alike. The
-    rate is an attribute of its own, so spaCy's ``training.dropout`` does not overwrite it."""
+    """In training, zero the whole feature row of each token with probability ``rate``, and its
+    gradient with it; not rescaled, since the zeros are not noise to average out but a token
+    whose word the model must tag from its characters. At inference every row passes. The rate
+    is an attribute of its own, so spaCy's ``training.dropout`` does not overwrite it."""
     return Model("token-dropout", _token_dropout_forward, attrs={"token_dropout": rate})
 
 

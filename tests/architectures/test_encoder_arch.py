@@ -220,3 +220,23 @@ def test_word_dropout_zeroes_word_features_of_some_tokens_in_training_only():
     numpy.testing.assert_allclose(again, predicted)  # inference is deterministic
     trained, predicted, _ = word_char_outputs(docs, word_dropout=0.0)
     numpy.testing.assert_allclose(trained, predicted, atol=1e-6)
+
+
+def test_token_dropout_stops_the_gradient_of_dropped_tokens_and_keeps_its_own_rate():
+    from thinc.api import set_dropout_rate
+
+    from spacy_rnn.architectures.embed import token_dropout
+
+    layer = token_dropout(0.5)
+    set_dropout_rate(layer, 0.9)  # as spaCy does with training.dropout
+    assert layer.attrs["token_dropout"] == 0.5
+    fix_random_seed(0)
+    Xs = [numpy.ones((40, 3), dtype="float32"), numpy.ones((7, 3), dtype="float32")]
+    Ys, backprop = layer(Xs, is_train=True)
+    dXs = backprop([numpy.full_like(Y, 2.0) for Y in Ys])
+    dropped = numpy.concatenate([(Y == 0).all(axis=1) for Y in Ys])
+    assert 0.3 < dropped.mean() < 0.7
+    assert ((numpy.concatenate(Ys) == 1) == ~dropped[:, None]).all()  # whole rows, not rescaled
+    dX = numpy.concatenate(dXs)
+    assert (dX[dropped] == 0).all() and (dX[~dropped] == 2.0).all()
+    assert all((Y == 1).all() for Y in layer.predict(Xs))
