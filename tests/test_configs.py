@@ -256,6 +256,8 @@ def test_config_loads(path):
         return
     if is_pretrain(path):
         check_pretrain_config(path, config)
+    else:
+        check_labeler_config(config["components"][component]["model"], config)
     cell = config["components"][component]["model"]["encoder"]["cell"]
     assert cell in path.stem, f"{path.name} uses cell {cell!r}"
 
@@ -308,6 +310,16 @@ def check_textcat_config(path: Path, config: Config) -> None:
     assert encode["@architectures"] == "spacy-rnn.RNNEncoder.v1"
     assert (encode["cell"], encode["width"], encode["bidirectional"]) == ("lstm", 50, False)
     assert model["tok2vec"]["embed"]["width"] == 50
+
+
+def check_labeler_config(model: Config, config: Config) -> None:
+    """The settings tuned on UPOS and UNER dev sets (docs/TAGGER_TUNING.md), in every shipped
+    rnn_tagger and rnn_ner config: width 256, large word tables, word dropout, averaging."""
+    tok2vec, encoder = model["tok2vec"], model["encoder"]
+    assert (tok2vec["width"], encoder["width"], encoder["depth"]) == (256, 256, 2)
+    assert tok2vec["rows"] == [20000, 2000, 5000, 1000]
+    assert tok2vec["word_dropout"] == 0.25
+    assert config["training"]["optimizer"]["use_averages"] is True
 
 
 def check_pretrain_config(path: Path, config: Config) -> None:
