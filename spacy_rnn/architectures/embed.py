@@ -128,7 +128,7 @@ def build_word_char_embed(
     """
     _check_word_settings(width, rows, attrs, word_dropout)
     words = MultiHashEmbed(width=width, attrs=attrs, rows=rows,
-                       include_static_vectors=include_static_vectors)
+                           include_static_vectors=include_static_vectors)
     chars = char_embed if char_embed is not None else build_char_embed()
     n_in = width + chars.get_dim("nO")
     words.set_dim("nO", width)
