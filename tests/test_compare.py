@@ -6,7 +6,7 @@ import srsly
 
 from spacy_rnn.analysis.bootstrap import accuracy, f1, paired_bootstrap, paired_sacrebleu, pool_counts
 from spacy_rnn.analysis.curves import final_scores, format_time_to_reach, mean_curve, minutes_to_reach, \
-    read_curve
+    read_curve, zoom_floor
 from spacy_rnn.analysis.report import compare_counts, paired_seeds, significance_prose, significance_table
 from spacy_rnn.analysis.seeds import format_seeds, over_seeds
 from spacy_rnn.analysis.sentences import counts_array, entity_counts, token_counts
@@ -171,6 +171,13 @@ def test_learning_curve_and_time_to_accuracy_from_a_small_log(tmp_path):
     assert format_time_to_reach(minutes, n_reached, 2) == "2.5 ± 2.1 min"
     minutes, n_reached = minutes_to_reach([fast, slow], 0.9)
     assert format_time_to_reach(minutes, n_reached, 2) == "not reached"
+    # from a quarter of the way on (0.5 of 2 minutes; rising curves: the value there): fast alone
+    # is at 0.1 + 0.5 * 0.4 = 0.3, the mean of fast and slow at (0.3 + 0.15) / 2
+    assert zoom_floor({"a": [fast], "b": [fast, slow]}) == pytest.approx(min(0.3, (0.3 + 0.15) / 2))
+    dip = read_curve(write_log(tmp_path / "c.jsonl", [(0, 0, 0.1), (100, 60, 0.6), (200, 120, 0.2),
+                                                      (300, 180, 0.7)]))
+    # its later dip (to within the 60-point grid the mean curve is sampled on)
+    assert zoom_floor({"a": [fast], "dip": [dip]}) == pytest.approx(0.2, abs=0.01)
 
 
 def test_generated_prose_claims_only_what_the_tests_support():

@@ -5,7 +5,7 @@ evaluations included) and "score" (the pipeline's weighted dev score, 0-1).
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import srsly
@@ -57,6 +57,18 @@ def mean_curve(curves: Sequence[Curve], axis: str = "minutes",
     grid = np.linspace(start, end, n_points) if end > start else np.array([end])
     values = np.array([np.interp(grid, getattr(c, axis), c.scores) for c in curves])
     return grid, values.mean(0), values.min(0), values.max(0)
+
+
+def zoom_floor(curves: Dict[str, Sequence[Curve]], share: float = 0.25) -> float:
+    """The lowest mean dev score of any architecture from a ``share`` of the way through its
+    training on (minutes axis): a plot's y axis from there shows where the architectures differ
+    (near their plateaus, dips included) instead of the first evaluations' climb."""
+    floors = []
+    for runs in curves.values():
+        x, mean, _, _ = mean_curve(runs, "minutes")
+        start = x[0] + share * (x[-1] - x[0])
+        floors.append(min(float(np.interp(start, x, mean)), float(mean[x >= start].min(initial=np.inf))))
+    return min(floors)
 
 
 def final_scores(curves: Sequence[Curve]) -> SeedScores:

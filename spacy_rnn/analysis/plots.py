@@ -8,7 +8,7 @@ from typing import Dict, Sequence
 
 from wasabi import msg
 
-from .curves import Curve, mean_curve
+from .curves import Curve, mean_curve, zoom_floor
 
 PLOTS_HINT = 'pip install -e ".[plots]" (in the repository root) and rerun summarize for the plots'
 
@@ -29,8 +29,12 @@ def optional_pyplot():
 def plot_learning_curves(plt, curves: Dict[str, Sequence[Curve]], out_path: Path, title: str,
                          ylabel: str, scale: float = 100.0):
     """Two panels, dev score against training minutes and against steps: per architecture the
-    mean over seeds (line) and the min-max over seeds (band). Returns the figure."""
+    mean over seeds (line) and the min-max over seeds (band), the y axis from :func:`zoom_floor`
+    (the first evaluations' climb is cut off, and the title says so). Returns the figure."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    top = max(max(c.scores) for runs in curves.values() for c in runs) * scale
+    floor = zoom_floor(curves) * scale
+    floor -= 0.05 * (top - floor)
     for i, (name, runs) in enumerate(curves.items()):
         for ax, axis in zip(axes, ("minutes", "steps")):
             x, mean, low, high = mean_curve(runs, axis)
@@ -41,10 +45,11 @@ def plot_learning_curves(plt, curves: Dict[str, Sequence[Curve]], out_path: Path
     xlabels = ("training minutes (wall clock, dev evaluations included)", "training steps")
     for ax, xlabel in zip(axes, xlabels):
         ax.set(xlabel=xlabel, ylabel=ylabel)
+        ax.set_ylim(floor, top + 0.05 * (top - floor))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{title}\nline: mean over seeds (n per architecture), band: min-max over seeds",
-                 fontsize=10)
+    fig.suptitle(f"{title}\nline: mean over seeds (n per architecture), band: min-max over seeds; "
+                 f"y axis from {floor:.1f} (earlier evaluations lie below it)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out_path, dpi=110)
     return fig

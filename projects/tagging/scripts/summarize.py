@@ -35,6 +35,8 @@ from spacy_rnn.analysis.sentences import read_sentences
 TASKS = {"POS": "UPOS accuracy, UD English-EWT test (gold tokens)",
          "NER": "Entity F1, UNER English-EWT test (gold tokens)"}
 Y_LABELS = {"POS": "UPOS accuracy (%)", "NER": "entity F1 (%)"}
+DEV_TITLES = {"POS": "UPOS accuracy, UD English-EWT dev (gold tokens)",
+              "NER": "Entity F1, UNER English-EWT dev (gold tokens)"}
 BUCKETS = ["1-10", "11-20", "21-40", "41+"]
 NER_TYPES = ["PER", "ORG", "LOC"]
 ORDER = ["spacy_cnn", "spacy_bilstm", "rnn", "lstm", "gru", "rnn_crf", "lstm_crf", "gru_crf"]
@@ -392,7 +394,7 @@ def write_plots(plt, runs, task_curves, out_dir: Path):
     for task, found in task_curves.items():
         if found:
             name = f"learning_curves_{task.lower()}.png"
-            plot_learning_curves(plt, found, out_dir / name, f"{task}: {TASKS[task]} (dev set)",
+            plot_learning_curves(plt, found, out_dir / name, f"{task}: {DEV_TITLES[task]}",
                                  f"dev {Y_LABELS[task]}")
             written.append(name)
     return written
