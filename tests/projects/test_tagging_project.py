@@ -361,9 +361,10 @@ def test_summarize_states_the_budget_from_the_metrics(tmp_path):
                                                "ner-rnn_crf.json": metrics("ner", settings=settings)},
                                     "--max-minutes", "10")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert ("- Training budget (wall clock, time-limited batcher): 6 minutes, as every run's "
-            "metrics record.") in summary
-    assert "- Dev evaluation interval: 500 steps, as every run's metrics record." in summary
+    for task in ("POS", "NER"):
+        assert (f"- {task}: training budget (wall clock, time-limited batcher): 6 minutes, as every "
+                "run's metrics record.") in summary
+        assert f"- {task}: dev evaluation interval: 500 steps, as every run's metrics record." in summary
     assert "10 minutes" not in summary  # --max-minutes only stands in for unrecorded budgets
     assert "metrics/pos-rnn.json" in summary and "Read metrics/ner-rnn_crf.json" in result.stdout
 
@@ -373,14 +374,29 @@ def test_summarize_flags_differing_and_unrecorded_budgets(tmp_path):
         "pos-rnn.json": metrics(settings={"max_minutes": 2, "eval_frequency": 200}),
         "pos-lstm.json": metrics(), "pos-gru.json": metrics()}, "--max-minutes", "6")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert ("**⚠ Training budget (wall clock, time-limited batcher) differs between the runs, so "
-            "they are not comparable**: 2 minutes: POS rnn; 6 minutes as given to summarize (not "
-            "recorded in the metrics, so not checked): POS lstm, POS gru.") in summary
-    assert "200 steps: POS rnn; not recorded in the metrics: POS lstm, POS gru" in summary
+    assert ("**⚠ POS: training budget (wall clock, time-limited batcher) differs between the runs, "
+            "so they are not comparable**: 2 minutes: rnn; 6 minutes as given to summarize (not "
+            "recorded in the metrics, so not checked): lstm, gru.") in summary
+    assert "200 steps: rnn; not recorded in the metrics: lstm, gru" in summary
     assert "differs between the runs" in result.stdout
     result, summary = run_summarize(tmp_path, {"pos-rnn.json": metrics()})  # no fallback given
-    assert "- Training budget (wall clock, time-limited batcher): not recorded in the metrics." \
+    assert "- POS: training budget (wall clock, time-limited batcher): not recorded in the metrics." \
         in summary
+
+
+def test_summarize_checks_settings_within_a_task_and_sums_training_time(tmp_path):
+    """POS and NER may have budgets of their own; each table's runs must agree."""
+    pos, ner = {"max_minutes": 15, "eval_frequency": 500}, {"max_minutes": 12, "eval_frequency": 200}
+    result, summary = run_summarize(tmp_path, {
+        "pos-rnn.json": metrics(settings=pos, train_seconds=600),
+        "pos-lstm.json": metrics(settings=pos, train_seconds=1200),
+        "ner-rnn_crf.json": metrics("ner", settings=ner, train_seconds=360)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "differs between the runs" not in summary
+    assert "- NER: training budget (wall clock, time-limited batcher): 12 minutes" in summary
+    assert ("- POS: 2 trainings; training time up to each run's last dev evaluation, summed over the "
+            "2 runs whose logs record it: 0.5 h") in summary
+    assert "- NER: 1 training; training time" in summary
 
 
 def test_summarize_shows_missing_scores_as_dashes_and_flags_untrained_runs(tmp_path):

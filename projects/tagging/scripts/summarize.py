@@ -250,21 +250,21 @@ def describe(key, value, unit):
     return f"{value:g}{unit}" if isinstance(value, (int, float)) else f"{value}{unit}"
 
 
-def setting_groups(runs, key, unit, fallback=""):
-    """{the setting's value, described: [runs]}; fallback stands in where it was not recorded."""
+def setting_groups(runs, task, key, unit, fallback=""):
+    """{the setting's value, described: [the task's runs]}; fallback stands in where it was not
+    recorded. Per task: the runs of one table must agree; the two tasks may differ."""
     groups = {}
-    for task in TASKS:
-        for name, r in ((name, r) for name, seeds in runs[task].items() for r in seeds):
-            value = recorded(r, key)
-            if value is not None:
-                text = describe(key, value, unit)
-            elif fallback:
-                text = f"{fallback}{unit} as given to summarize ({NOT_RECORDED}, so not checked)"
-            else:
-                text = NOT_RECORDED
-            names = groups.setdefault(text, [])
-            if f"{task} {name}" not in names:
-                names.append(f"{task} {name}")
+    for name, r in ((name, r) for name, seeds in runs[task].items() for r in seeds):
+        value = recorded(r, key)
+        if value is not None:
+            text = describe(key, value, unit)
+        elif fallback:
+            text = f"{fallback}{unit} as given to summarize ({NOT_RECORDED}, so not checked)"
+        else:
+            text = NOT_RECORDED
+        names = groups.setdefault(text, [])
+        if name not in names:
+            names.append(name)
     return groups
 
 
@@ -278,16 +278,35 @@ def setting_line(what, groups):
     return f"- **⚠ {what} differs between the runs, so they are not comparable**: {parts}."
 
 
+def task_settings(runs, task, max_minutes, threads):
+    """The setting lines of one task's runs, and what their training took."""
+    return [setting_line(f"{task}: training budget (wall clock, time-limited batcher)",
+                         setting_groups(runs, task, "max_minutes", " minutes", max_minutes)),
+            setting_line(f"{task}: dev evaluation interval",
+                         setting_groups(runs, task, "eval_frequency", " steps")),
+            setting_line(f"{task}: torch threads in evaluation (CPU)",
+                         setting_groups(runs, task, "torch_threads", "", threads)),
+            setting_line(f"{task}: machine (CPU, vector extensions, versions; recorded at evaluation)",
+                         setting_groups(runs, task, "machine", "")),
+            compute_line(runs, task)]
+
+
+def compute_line(runs, task):
+    """How many trainings the task's table rests on and their training time, summed."""
+    trained = [r for seeds in runs[task].values() for r in seeds if not untrained(r)]
+    seconds = [r["train_seconds"] for r in trained if isinstance(r.get("train_seconds"), (int, float))]
+    text = f"- {task}: {len(trained)} training{'s' if len(trained) != 1 else ''}"
+    if seconds:
+        text += (f"; training time up to each run's last dev evaluation, summed over the "
+                 f"{len(seconds)} runs whose logs record it: {sum(seconds) / 3600:.1f} h "
+                 "(evaluation on the test set not included)")
+    return text + "."
+
+
 def notes(runs, files, provenance_path, max_minutes, threads):
     lines = ["## Setting", "",
-             setting_line("Training budget (wall clock, time-limited batcher)",
-                          setting_groups(runs, "max_minutes", " minutes", max_minutes)),
-             setting_line("Dev evaluation interval",
-                          setting_groups(runs, "eval_frequency", " steps")),
-             setting_line("Torch threads in evaluation (CPU)",
-                          setting_groups(runs, "torch_threads", "", threads)),
-             setting_line("Machine (CPU, vector extensions, versions; recorded at evaluation)",
-                          setting_groups(runs, "machine", "")),
+             *[line for task in TASKS if runs[task]
+               for line in task_settings(runs, task, max_minutes, threads)],
              "- train s and train words/s are read from the log at the last dev evaluation (steps "
              "after it are not counted).",
              "- Scores are for the evaluated checkpoint (model-best unless --vars.checkpoint says "
