@@ -11,6 +11,9 @@ Gold data is a ``.spacy`` DocBin (a file or a folder of them, as ``spacy train``
 reads it) or, for translators, two plain-text files with one sentence per line
 (``DATA`` the source, ``--target`` the reference translations), read as
 ``spacy-rnn.ParallelCorpus.v1`` reads them.
+
+``python -m spacy_rnn tune-length-penalty`` reads a translator's dev set the same way and
+chooses its beam search length penalty (see ``spacy_rnn.tune``).
 """
 import argparse
 import sys
@@ -23,8 +26,12 @@ from spacy.language import Language
 from spacy.training import Corpus, Example
 from wasabi import Printer
 
+from . import tune as tuning
 from .readers import create_parallel_corpus_reader
 from .scorers import SCORER_KEYS, translation_signatures
+from .tune import (DEFAULT_ALPHAS, TuneError, check_alphas, find_translator, print_tuning,
+                   save_with_length_penalty, tune_length_penalty, tuning_beam_size,
+                   write_tuning_output)
 
 # spaCy's `spacy evaluate` names for its scores; other keys are shown as KEY WORDS
 SPACY_LABELS = {
@@ -47,24 +54,50 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``python -m spacy_rnn`` with ``argv`` (default: the command line); return the exit code."""
     args = build_parser().parse_args(argv)
     printer = Printer()
+    run = run_tune if args.command == "tune-length-penalty" else run_evaluate
     try:
-        result = evaluate(args.model, args.data, target=args.target, batch_size=args.batch_size,
-                          gpu_id=args.gpu_id)
-    except EvaluateError as err:
+        run(args, printer)
+    except (EvaluateError, TuneError) as err:
         printer.fail(str(err))
         return 1
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace, printer: Printer) -> None:
+    """The ``evaluate`` command: score, print, write ``--output``."""
+    result = evaluate(args.model, args.data, target=args.target, batch_size=args.batch_size,
+                      gpu_id=args.gpu_id)
     print_report(result, printer)
     if args.output is not None:
         write_output(result, args.output)
         printer.good(f"Saved results to {args.output}")
-    return 0
+
+
+def run_tune(args: argparse.Namespace, printer: Printer) -> None:
+    """The ``tune-length-penalty`` command: tune, print, write ``--output``, ``--save``."""
+    nlp, result = tune(args.model, args.source, args.target, alphas=args.alphas,
+                       component=args.component, beam_size=args.beam_size,
+                       batch_size=args.batch_size, gpu_id=args.gpu_id, printer=printer)
+    print_tuning(result, printer)
+    if args.output is not None:
+        write_tuning_output(result, args.output)
+        printer.good(f"Saved results to {args.output}")
+    if args.save is not None:
+        save_tuned(nlp, result, args.save, printer)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m spacy_rnn``, with its ``evaluate`` command."""
+    """The argument parser of ``python -m spacy_rnn``: ``evaluate`` and ``tune-length-penalty``."""
     parser = argparse.ArgumentParser(prog="python -m spacy_rnn",
                                      description="spacy-rnn command line tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_evaluate_parser(commands)
+    add_tune_parser(commands)
+    return parser
+
+
+def add_evaluate_parser(commands: "argparse._SubParsersAction") -> None:
+    """The ``evaluate`` command's arguments."""
     command = commands.add_parser(
         "evaluate", help="Score a pipeline on gold data; print all scores, BLEU/chrF signatures.",
         description=__doc__.split("\n\n")[0].replace("``", ""))
@@ -79,7 +112,33 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--batch-size", "-b", type=int, default=64,
                          help="documents per batch (default 64)")
     command.add_argument("--gpu-id", "-g", type=int, default=-1, help="GPU to use; -1 = CPU (default)")
-    return parser
+
+
+def add_tune_parser(commands: "argparse._SubParsersAction") -> None:
+    """The ``tune-length-penalty`` command's arguments."""
+    command = commands.add_parser(
+        "tune-length-penalty", help="Choose a translator's beam search length penalty on dev data.",
+        description=tuning.__doc__.split("\n\n")[0].replace("``", ""))
+    command.add_argument("model", help="pipeline folder or installed pipeline package name")
+    command.add_argument("source", type=Path, help="dev source sentences, one per line (plain "
+                                                   "text or .gz)")
+    command.add_argument("--target", "-t", type=Path, required=True,
+                         help="reference translations, one per line of SOURCE (plain text or .gz)")
+    command.add_argument("--alphas", "-a", type=float, nargs="+", default=list(DEFAULT_ALPHAS),
+                         help="length penalties to try (default: %(default)s)")
+    command.add_argument("--beam-size", type=int, default=None,
+                         help="beam size to tune with (default: the component's beam_size)")
+    command.add_argument("--component", "-c", default=None,
+                         help="the rnn_translator to tune (needed if the pipeline has several)")
+    command.add_argument("--batch-size", "-b", type=int, default=64,
+                         help="documents per batch (default 64)")
+    command.add_argument("--gpu-id", "-g", type=int, default=-1,
+                         help="GPU to use; -1 = CPU (default)")
+    command.add_argument("--output", "-o", type=Path, default=None,
+                         help="write the rows, best alpha and sacreBLEU signatures to this JSON")
+    command.add_argument("--save", type=Path, default=None,
+                         help="write the pipeline, with the best alpha as its length_penalty, "
+                              "to this folder")
 
 
 def evaluate(model: str, data: Path, *, target: Optional[Path] = None, batch_size: int = 64,
@@ -89,10 +148,7 @@ def evaluate(model: str, data: Path, *, target: Optional[Path] = None, batch_siz
     ``scores`` as ``nlp.evaluate`` gives them (0-1 scale), ``signatures`` and
     ``translation_keys`` by translator component name.
     """
-    if batch_size < 1:
-        raise EvaluateError(f"--batch-size must be a positive number, not {batch_size}.")
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
+    _use_device(batch_size, gpu_id)
     nlp = _load_pipeline(model)
     examples = read_examples(nlp, data, target)
     translators = translation_settings(nlp)
@@ -102,6 +158,47 @@ def evaluate(model: str, data: Path, *, target: Optional[Path] = None, batch_siz
     keys = {name: list(settings[0]) for name, settings in translators.items()}
     return {"model": str(model), "data": str(data), "n_examples": len(examples), "scores": scores,
             "signatures": signatures, "translation_keys": keys}
+
+
+def tune(model: str, source: Path, target: Path, *, alphas: Sequence[float] = DEFAULT_ALPHAS,
+         component: Optional[str] = None, beam_size: Optional[int] = None, batch_size: int = 64,
+         gpu_id: int = -1, printer: Optional[Printer] = None) -> Tuple[Language, Dict[str, Any]]:
+    """Load ``model``, tune its translator's length penalty on ``source`` / ``target`` (read
+    as ``evaluate`` reads parallel text), and return the pipeline and the result of
+    ``tune_length_penalty`` with the model and data paths added."""
+    alphas = check_alphas(alphas)  # before the slow part: a typo fails at once
+    _use_device(batch_size, gpu_id)
+    nlp = _load_pipeline(model)
+    name = find_translator(nlp, component)
+    beam_size = tuning_beam_size(nlp.get_pipe(name), beam_size)
+    examples = _read_parallel(nlp, source, target)
+    _, lowercase, tokenize = translation_settings(nlp).get(name, (None, False, "13a"))
+    result = tune_length_penalty(nlp, examples, alphas, name=name, beam_size=beam_size,
+                                 batch_size=batch_size, lowercase=lowercase, tokenize=tokenize,
+                                 printer=printer)
+    return nlp, {"model": str(model), "source": str(source), "target": str(target), **result}
+
+
+def save_tuned(nlp: Language, result: Dict[str, Any], path: Path, printer: Printer) -> None:
+    """Save the pipeline with the best alpha; warn if it decodes with another beam size
+    than the one the alpha was tuned with."""
+    name, alpha = result["component"], result["best_alpha"]
+    save_with_length_penalty(nlp, name, alpha, path)
+    printer.good(f"Saved the pipeline with {name} length_penalty = {alpha:g} to {path}")
+    own_beam = nlp.get_pipe(name).cfg["beam_size"]
+    if own_beam != result["beam_size"]:
+        printer.warn(f"{name} decodes with beam_size {own_beam}, but length_penalty was tuned "
+                     f"with beam size {result['beam_size']}: set beam_size = "
+                     f"{result['beam_size']} in {path / 'config.cfg'} [components.{name}], or "
+                     f"pass it to spacy.load(..., config=...).")
+
+
+def _use_device(batch_size: int, gpu_id: int) -> None:
+    """Check ``--batch-size``; use GPU ``gpu_id`` if it is >= 0."""
+    if batch_size < 1:
+        raise EvaluateError(f"--batch-size must be a positive number, not {batch_size}.")
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
 
 
 def _load_pipeline(model: str) -> Language:
