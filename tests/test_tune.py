@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 from typing import List
 
 import pytest
