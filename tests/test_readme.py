@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-import spacy
 from spacy.language import Language
 from spacy.util import registry
 

@@ -1,16 +1,24 @@
-"""PyTorch wrapping whose saved weights load without running code.
+"""PyTorch wrapping whose saved weights load without running code, and whose
+parameters take part in parameter averaging.
 
 thinc's ``PyTorchShim`` loads weights with ``torch.load`` and no ``weights_only``
 argument, so torch's default applies, and ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``
 turns it into a full unpickling that runs whatever a weights file holds. The shim
 here always passes ``weights_only=True`` (which that variable cannot override):
 a weights file with anything but tensors and plain containers is refused.
+
+thinc's optimizer keeps the averages of a shim's parameters under ``(shim.id,
+name)`` keys, while ``PyTorchShim.use_params`` looks them up under
+``"pytorch_{id}_{name}"`` strings, so with ``use_averages = true`` the torch
+weights were evaluated and saved unaveraged. ``use_params`` here reads the keys
+the optimizer writes.
 """
+import contextlib
 import io
 import pickle
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
-from thinc.api import Model
+from thinc.api import Model, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_wrapper_forward
 from thinc.layers.pytorchwrapper import (convert_pytorch_default_inputs,
                                          convert_pytorch_default_outputs)
@@ -34,11 +42,39 @@ def load_state_weights_only(module: Any, data: bytes, device: Any) -> Any:
 
 
 class WeightsOnlyPyTorchShim(PyTorchShim):
-    """A ``PyTorchShim`` whose weights load with ``weights_only=True``."""
+    """A ``PyTorchShim`` whose weights load with ``weights_only=True``, whose ``use_params``
+    applies the optimizer's averages, and which counts its optimizer steps (``n_updates``:
+    caches of anything derived from the weights compare it)."""
 
     def __init__(self, model: Any, **kwargs):
         kwargs.setdefault("deserialize_model", load_state_weights_only)
         super().__init__(model, **kwargs)
+        self.n_updates = 0
+
+    def finish_update(self, optimizer) -> None:
+        super().finish_update(optimizer)
+        self.n_updates += 1
+
+    @contextlib.contextmanager
+    def use_params(self, params):
+        """Within the block, the torch parameters are those in ``params`` (e.g. the
+        optimizer's averages) that are keyed ``(self.id, name)``; restored afterwards."""
+        averaged = averaged_state(self._model, self.id, params)
+        if not averaged:
+            yield
+            return
+        backup = {name: tensor.clone() for name, tensor in self._model.state_dict().items()}
+        self._model.load_state_dict(averaged, strict=False)
+        try:
+            yield
+        finally:
+            self._model.load_state_dict(backup)
+
+
+def averaged_state(module: Any, shim_id: int, params: Dict) -> Dict[str, Any]:
+    """The entries of ``params`` for ``module``'s parameters, as tensors on their devices."""
+    return {name: xp2torch(params[(shim_id, name)], device=tensor.device)
+            for name, tensor in module.named_parameters() if (shim_id, name) in params}
 
 
 def WeightsOnlyPyTorchWrapper(module: Any, convert_inputs: Optional[Callable] = None,

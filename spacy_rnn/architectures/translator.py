@@ -42,6 +42,7 @@ from .saved_translator import (check_state_shapes, check_subwords, load_state,
                                read_saved_network)
 from .sentencepiece import (BOS_ID, EOS_ID, PAD_ID, load_sentencepiece, read_model_file,
                             train_sentencepiece)
+from .shim import WeightsOnlyPyTorchShim
 
 Cell = Literal["rnn", "lstm", "gru"]
 Attention = Literal["none", "bahdanau", "luong"]
@@ -188,8 +189,8 @@ def _make_shim(hyper: Dict, owner: CoreRef) -> PyTorchShim:
     from ..torch.seq2seq import Seq2Seq
 
     placeholder = Seq2Seq(**_module_config(hyper, 8, 8))
-    return PyTorchShim(placeholder, serialize_model=_serialize_module,
-                       deserialize_model=functools.partial(_deserialize_module, owner=owner))
+    return WeightsOnlyPyTorchShim(placeholder, serialize_model=_serialize_module,
+                                  deserialize_model=functools.partial(_deserialize_module, owner=owner))
 
 
 def _serialize_module(module) -> bytes:
@@ -236,7 +237,14 @@ class Int8Cache:
 
     def clear(self) -> None:
         """Forget the copy (the weights are about to change: training)."""
-        self.copy, self.source, self.key = None, None, None
+        # one tuple, replaced whole, so that a thread decoding meanwhile sees a consistent entry
+        self.entry: Optional[Tuple] = None  # (int8 copy, weak reference to its module, weights key)
+
+    @property
+    def copy(self):
+        """The int8 copy now held, or None."""
+        entry = self.entry
+        return entry[0] if entry is not None else None
 
     def __reduce__(self):
         return (type(self), ())
@@ -250,11 +258,13 @@ class Int8Cache:
         if any(p.device.type != "cpu" for p in module.parameters()):
             self._warn_not_cpu()
             return module
-        key = _weights_key(module)
-        if self.copy is None or self.source() is not module or self.key != key:
+        key = _weights_key(core, module)
+        entry = self.entry
+        if entry is None or entry[1]() is not module or entry[2] != key:
             self.clear()  # (frees the old copy before making the new one)
-            self.copy, self.source, self.key = quantize_int8(module), weakref.ref(module), key
-        return self.copy
+            entry = (quantize_int8(module), weakref.ref(module), key)
+            self.entry = entry
+        return entry[0]
 
     def _warn_not_cpu(self) -> None:
         if not self.warned:
@@ -263,14 +273,15 @@ class Int8Cache:
                           "a GPU, so it decodes in float32. (Reported once per model.)")
 
 
-def _weights_key(module) -> tuple:
-    """Changes when the weights may have changed: moved to another device, edited in place
-    (torch bumps a tensor's ``_version``), or given new storage (assigning ``.data`` keeps
-    ``_version``). thinc's optimizer step changes neither (on CPU it writes through a numpy
-    view of the same storage): the loss forward empties the cache for training."""
+def _weights_key(core: Model, module) -> tuple:
+    """Changes when the weights may have changed: an optimizer step (counted by the shim;
+    thinc's step writes through a numpy view of the same storage, so neither of the next two
+    changes), moved to another device, edited in place through torch (which bumps a tensor's
+    ``_version``; edits through ``.data`` do not), or given new storage."""
     params = list(module.parameters())
     device = str(params[0].device) if params else "cpu"
-    return device, tuple(p._version for p in params), tuple(p.data_ptr() for p in params)
+    steps = getattr(core.shims[0], "n_updates", 0) if core.shims else 0
+    return steps, device, tuple(p._version for p in params), tuple(p.data_ptr() for p in params)
 
 
 def int8_cache(model: Model) -> Int8Cache:

@@ -280,6 +280,23 @@ def test_int8_copy_is_remade_after_an_update():
     assert not torch.equal(new_weights.int_repr(), first.generator.weight().int_repr())
 
 
+def test_int8_copy_made_between_backprop_and_step_is_not_reused_after_the_step():
+    """nlp.update(sgd=None) then decoding then finish_update: the step writes the weights in
+    place (same storage, same tensor versions), so only the shim's step count tells."""
+    nlp = make_nlp("lstm", "luong", quantize="int8")
+    egs = examples(nlp)
+    train(nlp, n_iter=2, egs=egs)
+    cache = int8_cache(nlp.get_pipe("rnn_translator").model)
+    nlp.update(egs, sgd=None)  # gradients, no step yet
+    nlp("the cat sleeps")
+    before_step = cache.copy
+    nlp.get_pipe("rnn_translator").finish_update(nlp.create_optimizer())
+    nlp("the cat sleeps")
+    assert cache.copy is not None and cache.copy is not before_step
+    after = cache.copy.generator.weight().int_repr()
+    assert not torch.equal(after, before_step.generator.weight().int_repr())
+
+
 def test_int8_copy_is_remade_when_weights_change_outside_training(trained, monkeypatch):
     translator = trained.get_pipe("rnn_translator")
     monkeypatch.setitem(translator.cfg, "quantize", "int8")
