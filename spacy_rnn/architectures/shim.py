@@ -58,17 +58,19 @@ class WeightsOnlyPyTorchShim(PyTorchShim):
     @contextlib.contextmanager
     def use_params(self, params):
         """Within the block, the torch parameters are those in ``params`` (e.g. the
-        optimizer's averages) that are keyed ``(self.id, name)``; restored afterwards."""
+        optimizer's averages) that are keyed ``(self.id, name)``; restored afterwards,
+        also when the block or the loading fails (e.g. an entry of another shape)."""
         averaged = averaged_state(self._model, self.id, params)
         if not averaged:
             yield
             return
-        backup = {name: tensor.clone() for name, tensor in self._model.state_dict().items()}
-        self._model.load_state_dict(averaged, strict=False)
+        state = self._model.state_dict()
+        backup = {name: state[name].clone() for name in averaged}
         try:
+            self._model.load_state_dict(averaged, strict=False)
             yield
         finally:
-            self._model.load_state_dict(backup)
+            self._model.load_state_dict(backup, strict=False)
 
 
 def averaged_state(module: Any, shim_id: int, params: Dict) -> Dict[str, Any]:

@@ -2,7 +2,7 @@
 
 The model tree has three nodes the component reaches by reference:
 
-- ``core``: holds the torch ``Seq2Seq`` module (in a PyTorchShim whose bytes
+- ``core``: holds the torch ``Seq2Seq`` module (in a ``WeightsOnlyPyTorchShim`` whose bytes
   carry the module's sizes, so loading rebuilds it before loading weights) and
   the SentencePiece model bytes (in ``attrs``, so a saved pipeline needs no
   extra file). It is initialized with ``X = (sources, targets)``: all training

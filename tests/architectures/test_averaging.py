@@ -8,6 +8,7 @@ weights after it.
 from typing import Dict
 
 import numpy
+import pytest
 import spacy
 from spacy.training import Example
 from spacy.util import registry
@@ -68,11 +69,30 @@ def test_use_params_swaps_in_the_averaged_torch_weights_and_restores_them():
         numpy.testing.assert_array_equal(before, after)
 
 
-def test_use_params_without_torch_entries_changes_nothing():
-    model, _, Xs = trained_encoder()
+def test_use_params_swaps_only_the_parameters_it_has_entries_for():
+    model, optimizer, _ = trained_encoder()
     trained = torch_state(model)
-    with model.use_params({("not", "these"): numpy.zeros(1, dtype="float32")}):
-        assert_states_equal(torch_state(model), trained)
+    averaged = averaged_torch_state(model, optimizer.averages)
+    first = next(iter(trained))
+    shim_id, name = first.split("/", 1)
+    with model.use_params({(int(shim_id), name): optimizer.averages[(int(shim_id), name)]}):
+        inside = torch_state(model)
+    numpy.testing.assert_array_equal(inside[first], averaged[first])
+    assert all(numpy.array_equal(inside[key], trained[key]) for key in trained if key != first)
+    assert_states_equal(torch_state(model), trained)
+
+
+def test_weights_are_restored_when_an_entry_does_not_fit():
+    """An entry of another shape fails the loading half way; what was loaded is undone."""
+    model, optimizer, _ = trained_encoder()
+    trained = torch_state(model)
+    params = dict(optimizer.averages)
+    last = list(params)[-1]
+    params[last] = numpy.zeros((1, 1), dtype="float32")
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        with model.use_params(params):
+            pass
+    assert_states_equal(torch_state(model), trained)
 
 
 TRAIN = [("I like green eggs", ["PRON", "VERB", "ADJ", "NOUN"]), ("Eat blue ham", ["VERB", "ADJ", "NOUN"])]
