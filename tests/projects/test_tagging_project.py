@@ -54,7 +54,9 @@ def test_tagging_workflow_runs_end_to_end_in_a_copy(tmp_path, tiny_tagging_data)
     assert set(ner["ner"]["ents_per_type"]) <= {"PER", "ORG", "LOC"}
     summary = (project / "results" / "summary.md").read_text()
     assert all(name in summary for name in POS_RUNS + NER_RUNS)
-    assert f"- Machine (CPU, vector extensions, versions; recorded at evaluation): {metrics['machine']}" in summary
+    for task in ("POS", "NER"):
+        assert (f"- {task}: machine (CPU, vector extensions, versions; recorded at evaluation): "
+                f"{metrics['machine']}") in summary
 
 
 def test_the_project_names_no_path_outside_itself():
