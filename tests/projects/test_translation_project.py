@@ -54,6 +54,7 @@ def check_metrics(run, metrics):
         assert metrics[search]["sentences_per_second"] > 0
     assert metrics["train_words"] > 0 and metrics["train_target_tokens_estimated"] > 0
     assert metrics["parameters"] > 0 and metrics["n_sentences"] == 20
+    assert metrics["length_penalty"]["tuned_on"].endswith("val.en.gz")
 
 
 def test_the_project_names_no_path_outside_itself():
@@ -114,17 +115,39 @@ def test_evaluate_reports_each_search_and_records_the_training_settings(tmp_path
     result = run_script(PROJECT / "scripts" / "evaluate_translator.py", "training/lstm/model-best",
                         "metrics/lstm.json", "--source", data["test_2016_flickr.en"], "--target",
                         data["test_2016_flickr.de"], "--train-source", data["train.en"],
-                        "--train-target", data["train.de"], "--int8", cwd=tmp_path)
+                        "--train-target", data["train.de"], "--dev-source", data["val.en"],
+                        "--dev-target", data["val.de"], "--int8", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     for search in ("greedy", "beam 5", "greedy int8", "beam 5 int8"):  # one line as each ends
         assert f"✔ {search}: 20 sentences, " in result.stdout, search
     assert "/20 [" in result.stderr  # tqdm's bar: sentences done / total [elapsed<left]
-    config = srsly.read_json(tmp_path / "metrics" / "lstm.json")["training_config"]
+    metrics = srsly.read_json(tmp_path / "metrics" / "lstm.json")
+    check_tuned_length_penalty(metrics, data["val.en"], result.stdout)
+    config = metrics["training_config"]
     assert config["max_minutes"] == 0.5 and config["eval_frequency"] == 3 and config["max_steps"] == 4
     assert config["train_source"] == str(data["train.en"])
     summary = run_summarize(tmp_path / "metrics", tmp_path / "results", cwd=tmp_path)
     assert "budget 0.5 minutes per run; dev evaluation every 3 steps; torch threads 1." in summary
     assert "Multi30k en-de, test_2016_flickr (20 sentences)" in summary
+
+
+def check_tuned_length_penalty(metrics, dev_source, stdout):
+    """The alpha with the best dev BLEU (smaller alpha on a tie) is the one recorded and printed."""
+    chosen = metrics["length_penalty"]
+    assert chosen["tuned_on"] == str(dev_source)
+    rows = chosen["rows"]
+    assert [row["alpha"] for row in rows] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2])
+    assert chosen["alpha"] == min(rows, key=lambda row: (-row["bleu"], row["alpha"]))["alpha"]
+    assert f"length_penalty {chosen['alpha']:g} (best dev BLEU)" in stdout
+
+
+def test_evaluate_refuses_a_dev_source_without_its_target(tmp_path):
+    result = run_script(PROJECT / "scripts" / "evaluate_translator.py", tmp_path / "model", "out.json",
+                        "--source", "s", "--target", "t", "--train-source", "a", "--train-target", "b",
+                        "--dev-source", "val.en.gz", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "--dev-source and --dev-target go together" in result.stdout
+    assert not (tmp_path / "out.json").exists()
 
 
 def test_evaluate_names_a_missing_model_and_its_training_step(tmp_path):
@@ -214,6 +237,19 @@ def test_summarize_states_a_shared_budget_from_the_metrics(tmp_path):
     summary = (tmp_path / "results" / "summary.md").read_text()
     assert "budget 11 minutes per run; dev evaluation every 200 steps; torch threads 1." in summary
     assert "differ" not in summary
+
+
+def test_summarize_states_each_runs_length_penalty_and_where_it_was_tuned(tmp_path):
+    def edit(name, metrics):
+        if name != "gru":  # gru: evaluated before the alpha was recorded
+            tuned = name != "lstm_none"
+            metrics["length_penalty"] = {"alpha": 0.8 if tuned else 0.6, "rows": [],
+                                         "tuned_on": "data/multi30k/val.en.gz" if tuned else None}
+    run_summarize(committed_metrics(tmp_path, edit), tmp_path / "results", cwd=tmp_path)
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    assert ("- Beam search length penalty (GNMT alpha), chosen per run on data/multi30k/val.en.gz (best "
+            "dev BLEU of beam search over alphas 0-1.2): rnn: 0.8; lstm: 0.8; gru: not recorded; "
+            "lstm_luong: 0.8; lstm_none: 0.6 (the pipeline's own).") in summary
 
 
 def test_summarize_flags_untrained_models(tmp_path):

@@ -3,8 +3,13 @@
 speed, size, parameters, and the training time and speed read from the run's log.jsonl.
 
 python scripts/evaluate_translator.py MODEL_DIR OUT.json --source test.en.gz --target test.de.gz
-    --train-source train.en.gz --train-target train.de.gz [--beam 5] [--threads 1] [--log LOG]
-    [--int8]
+    --train-source train.en.gz --train-target train.de.gz [--dev-source val.en.gz --dev-target val.de.gz]
+    [--beam 5] [--threads 1] [--log LOG] [--int8]
+
+Length penalty: with --dev-source/--dev-target, the beam search's length penalty (GNMT alpha) is
+first chosen on that dev set (spacy_rnn.tune: beam search once per alpha 0, 0.2, ..., 1.2, best
+dev BLEU), and every beam search on the test set uses it; without them, the pipeline's own
+length_penalty. Either way the alpha used goes under "length_penalty" in OUT.json.
 
 Decoding: the component's cfg["beam_size"] is set to 1 (greedy), then to --beam; with --int8 both
 are repeated with cfg["quantize"] = "int8" (results under greedy_int8 / beam_int8). The training
@@ -29,8 +34,9 @@ from wasabi import msg
 from spacy_rnn.analysis.sentences import write_sentences
 from spacy_rnn.stats import count_parameters, directory_size, machine_description
 from spacy_rnn.architectures.translator import SubwordModels
-from spacy_rnn.readers import read_parallel
+from spacy_rnn.readers import create_parallel_corpus_reader, read_parallel
 from spacy_rnn.scorers import corpus_scores
+from spacy_rnn.tune import DEFAULT_ALPHAS, tune_length_penalty
 
 BUCKETS = [(1, 10), (11, 15), (16, 20), (21, 10**9)]
 
@@ -143,13 +149,17 @@ def training_settings(nlp):
 
 def check_inputs(args):
     """✘ before anything is loaded when the pipeline or a data file is missing."""
+    if (args.dev_source is None) != (args.dev_target is None):
+        msg.fail("--dev-source and --dev-target go together: give both (to tune the length "
+                 "penalty on that dev set) or neither (to use the pipeline's own)", exits=1)
     model = Path(args.model)
     if not (model / "config.cfg").is_file():
         step = f"train-{_architecture(model)}"
         msg.fail(f"No trained pipeline at {model} (no config.cfg)",
                  f"The {step} step makes it: python -m spacy project run {step}", exits=1)
-    for path in (args.source, args.target, args.train_source, args.train_target):
-        if not Path(path).is_file():
+    for path in (args.source, args.target, args.train_source, args.train_target, args.dev_source,
+                 args.dev_target):
+        if path is not None and not Path(path).is_file():
             msg.fail(f"Missing data file {path}",
                      "Download the corpus with python -m spacy project assets, or point data_dir at a "
                      "local copy (see the README)", exits=1)
@@ -171,6 +181,7 @@ def evaluate(args):
     sources, references = read_pairs(args.source, args.target)
     result = describe_run(args, nlp, len(sources))
     report_training(result)
+    result["length_penalty"] = choose_length_penalty(args, nlp)
     searches, hypotheses = run_searches(args, nlp, sources, references)
     result.update(searches)
     return result, sentence_results(references, hypotheses)
@@ -195,6 +206,22 @@ def describe_run(args, nlp, n_sentences):
             "training_config": training_settings(nlp),
             "train_target_pieces_per_epoch": n_pieces, "target_pieces_per_source_word": ratio,
             **training_stats(args.log or Path(args.model).parent / "log.jsonl", ratio)}
+
+
+def choose_length_penalty(args, nlp):
+    """Set the translator's length penalty: the alpha with the best dev BLEU under --dev-source /
+    --dev-target (beam size --beam), else keep its own. Returns {"alpha", "tuned_on", "rows"}."""
+    translator = nlp.get_pipe(args.pipe)
+    if args.dev_source is None or args.beam == 1:
+        return {"alpha": translator.cfg["length_penalty"], "tuned_on": None, "rows": []}
+    examples = list(create_parallel_corpus_reader(Path(args.dev_source), Path(args.dev_target))(nlp))
+    msg.info(f"Tuning the length penalty on {args.dev_source} ({len(examples)} pairs, beam "
+             f"{args.beam}, alphas {', '.join(f'{a:g}' for a in DEFAULT_ALPHAS)})")
+    tuned = tune_length_penalty(nlp, examples, DEFAULT_ALPHAS, name=args.pipe, beam_size=args.beam,
+                                printer=msg)
+    translator.cfg["length_penalty"] = tuned["best_alpha"]
+    msg.good(f"length_penalty {tuned['best_alpha']:g} (best dev BLEU) for the test set's beam searches")
+    return {"alpha": tuned["best_alpha"], "tuned_on": str(args.dev_source), "rows": tuned["rows"]}
 
 
 def run_searches(args, nlp, sources, references):
@@ -228,6 +255,9 @@ def main():
     parser.add_argument("out")
     for name in ("--source", "--target", "--train-source", "--train-target"):
         parser.add_argument(name, required=True)
+    parser.add_argument("--dev-source", default=None,
+                        help="dev sources to tune the length penalty on (with --dev-target)")
+    parser.add_argument("--dev-target", default=None, help="dev references (with --dev-source)")
     parser.add_argument("--beam", type=beam_size, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--log", default=None, help="training log.jsonl (default: next to MODEL_DIR)")

@@ -330,11 +330,32 @@ def notes(runs, setting, provenance_path):
              "seen from the source words the log counts.",
              f"- Decoding: nlp.pipe on CPU with torch threads = {text['decoding threads']}, batch 64, "
              "sentences/s include tokenization.",
+             f"- {length_penalty_note(runs)}",
              f"- sacreBLEU BLEU signature: `{text['BLEU signature']}`",
              f"- sacreBLEU chrF signature: `{text['chrF signature']}`",
              f"- {method_note(counts=False, texts=True)}",
              f"- Metrics files: {', '.join(s['file'] for r in runs.values() for s in r['_seeds'])}.", ""]
     return lines
+
+
+def length_penalty_note(runs):
+    """Which beam search length penalty each run's test scores used: tuned on dev or the pipeline's."""
+    def alpha(m):
+        chosen = m.get("length_penalty")
+        if chosen is None:
+            return "not recorded"
+        return f"{chosen['alpha']:g}" + ("" if chosen.get("tuned_on") else " (the pipeline's own)")
+
+    if not any(s["metrics"].get("length_penalty") for r in runs.values() for s in r["_seeds"]):
+        return ("Beam search length penalty (GNMT alpha): not recorded in the metrics (each "
+                "pipeline's own length_penalty; rerun the evaluate steps to record it).")
+    tuned_on = sorted({(s["metrics"].get("length_penalty") or {}).get("tuned_on") or ""
+                       for r in runs.values() for s in r["_seeds"]} - {""})
+    how = (f"chosen per run on {', '.join(tuned_on)} (best dev BLEU of beam search over alphas 0-1.2)"
+           if tuned_on else "not tuned")
+    per_run = "; ".join(f"{name}: {', '.join(alpha(s['metrics']) for s in r['_seeds'])}"
+                        for name, r in runs.items())
+    return f"Beam search length penalty (GNMT alpha), {how}: {per_run}."
 
 
 def unrecorded(runs):
