@@ -331,3 +331,21 @@ def test_every_file_a_command_reads_is_a_dependency():
     evaluate = next(c for c in commands if c["name"] == "evaluate-rnn")
     assert {"scripts/evaluate_translator.py", "training/mt-rnn"} <= set(evaluate["deps"])
     assert "${vars.data_dir}/multi30k/train.${vars.target_lang}.gz" in evaluate["deps"]
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_every_training_trains_in_the_precision_variable(precision):
+    config = project_config(PROJECT, precision=precision)
+    trainings = [c for c in config["commands"] if c["name"].startswith("train-")]
+    assert {c["name"] for c in trainings} == {f"train-{run}" for run in RUNS}
+    for command in trainings:
+        assert f"--components.rnn_translator.model.train_precision {precision}" in command["script"][0]
+
+
+def test_every_evaluation_tunes_the_length_penalty_on_val():
+    config = project_config(PROJECT)
+    evaluations = [c for c in config["commands"] if c["name"].startswith("evaluate-")]
+    assert len(evaluations) == len(RUNS)
+    for command in evaluations:
+        assert "--dev-source assets/multi30k/val.en.gz --dev-target assets/multi30k/val.de.gz" in command["script"][0]
+        assert "assets/multi30k/val.de.gz" in command["deps"]
