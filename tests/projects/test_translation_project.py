@@ -123,17 +123,29 @@ def test_evaluate_reports_each_search_and_records_the_training_settings(tmp_path
     assert "/20 [" in result.stderr  # tqdm's bar: sentences done / total [elapsed<left]
     metrics = srsly.read_json(tmp_path / "metrics" / "lstm.json")
     check_tuned_length_penalty(metrics, data["val.en"], result.stdout)
+    greedy_only = run_script(PROJECT / "scripts" / "evaluate_translator.py", "training/lstm/model-best",
+                             "metrics/greedy.json", "--source", data["test_2016_flickr.en"], "--target",
+                             data["test_2016_flickr.de"], "--train-source", data["train.en"],
+                             "--train-target", data["train.de"], "--dev-source", data["val.en"],
+                             "--dev-target", data["val.de"], "--beam", "1", cwd=tmp_path)
+    assert "--beam 1 is greedy search, which the length penalty does not change" in greedy_only.stdout
+    assert srsly.read_json(tmp_path / "metrics" / "greedy.json")["length_penalty"]["tuned_on"] is None
     config = metrics["training_config"]
     assert config["max_minutes"] == 0.5 and config["eval_frequency"] == 3 and config["max_steps"] == 4
     assert config["train_source"] == str(data["train.en"])
     summary = run_summarize(tmp_path / "metrics", tmp_path / "results", cwd=tmp_path)
-    assert "budget 0.5 minutes per run; dev evaluation every 3 steps; torch threads 1." in summary
+    assert ("budget 0.5 minutes per run; dev evaluation every 3 steps; torch threads 1; precision "
+            "float32.") in summary
     assert "Multi30k en-de, test_2016_flickr (20 sentences)" in summary
 
 
 def check_tuned_length_penalty(metrics, dev_source, stdout):
-    """The alpha with the best dev BLEU (smaller alpha on a tie) is the one recorded and printed."""
+    """The alpha with the best dev BLEU (smaller alpha on a tie) is the one recorded and printed,
+    and the one both beam searches on the test set used (greedy search takes none)."""
     chosen = metrics["length_penalty"]
+    assert chosen["alpha"] != 0.6  # differs from the config's, so a lost hand-off would show
+    assert metrics["beam"]["length_penalty"] == metrics["beam_int8"]["length_penalty"] == chosen["alpha"]
+    assert metrics["greedy"]["length_penalty"] is None
     assert chosen["tuned_on"] == str(dev_source)
     rows = chosen["rows"]
     assert [row["alpha"] for row in rows] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2])
@@ -233,9 +245,11 @@ def test_summarize_says_when_runs_differ_in_budget_and_beam(tmp_path):
 def test_summarize_states_a_shared_budget_from_the_metrics(tmp_path):
     def edit(name, metrics):
         metrics["training_config"] = {"max_minutes": 11, "eval_frequency": 200, "torch_threads": 1}
+        metrics["model_config"]["train_precision"] = "bfloat16"
     run_summarize(committed_metrics(tmp_path, edit), tmp_path / "results", cwd=tmp_path)
     summary = (tmp_path / "results" / "summary.md").read_text()
-    assert "budget 11 minutes per run; dev evaluation every 200 steps; torch threads 1." in summary
+    assert ("budget 11 minutes per run; dev evaluation every 200 steps; torch threads 1; precision "
+            "bfloat16.") in summary
     assert "differ" not in summary
 
 
@@ -243,13 +257,14 @@ def test_summarize_states_each_runs_length_penalty_and_where_it_was_tuned(tmp_pa
     def edit(name, metrics):
         if name != "gru":  # gru: evaluated before the alpha was recorded
             tuned = name != "lstm_none"
-            metrics["length_penalty"] = {"alpha": 0.8 if tuned else 0.6, "rows": [],
+            rows = [{"alpha": alpha, "bleu": 20.0, "chrf": 50.0, "length_ratio": 1.0} for alpha in (0.0, 1.2)]
+            metrics["length_penalty"] = {"alpha": 0.8 if tuned else 0.6, "rows": rows if tuned else [],
                                          "tuned_on": "data/multi30k/val.en.gz" if tuned else None}
     run_summarize(committed_metrics(tmp_path, edit), tmp_path / "results", cwd=tmp_path)
     summary = (tmp_path / "results" / "summary.md").read_text()
-    assert ("- Beam search length penalty (GNMT alpha), chosen per run on data/multi30k/val.en.gz (best "
-            "dev BLEU of beam search over alphas 0-1.2): rnn: 0.8; lstm: 0.8; gru: not recorded; "
-            "lstm_luong: 0.8; lstm_none: 0.6 (the pipeline's own).") in summary
+    assert ("- Beam search length penalty (GNMT alpha), chosen on data/multi30k/val.en.gz for each run not "
+            "marked otherwise (best dev BLEU of beam search over alphas 0-1.2): rnn: 0.8; lstm: 0.8; gru: not "
+            "recorded; lstm_luong: 0.8; lstm_none: 0.6 (the pipeline's own).") in summary
 
 
 def test_summarize_flags_untrained_models(tmp_path):

@@ -7,9 +7,10 @@ python scripts/evaluate_translator.py MODEL_DIR OUT.json --source test.en.gz --t
     [--beam 5] [--threads 1] [--log LOG] [--int8]
 
 Length penalty: with --dev-source/--dev-target, the beam search's length penalty (GNMT alpha) is
-first chosen on that dev set (spacy_rnn.tune: beam search once per alpha 0, 0.2, ..., 1.2, best
-dev BLEU), and every beam search on the test set uses it; without them, the pipeline's own
-length_penalty. Either way the alpha used goes under "length_penalty" in OUT.json.
+first chosen on that dev set (spacy_rnn.tune: beam search once per alpha 0, 0.2, ..., 1.2 with the
+pipeline's own quantize setting, float32 for a trained pipeline; best dev BLEU), and every beam
+search on the test set uses it, the int8 one too; without them, the pipeline's own length_penalty.
+Either way the alpha used goes under "length_penalty" in OUT.json and in each beam search's scores.
 
 Decoding: the component's cfg["beam_size"] is set to 1 (greedy), then to --beam; with --int8 both
 are repeated with cfg["quantize"] = "int8" (results under greedy_int8 / beam_int8). The training
@@ -94,7 +95,9 @@ def search_scores(nlp, pipe_name, sources, references, beam_size, quantize=None)
     msg.good(f"{search_label(beam_size, quantize)}: {len(sources)} sentences, {seconds:.1f} s "
              f"({len(sources) / seconds:,.1f} sent/s), BLEU {scores['bleu']:.2f}, "
              f"chrF {scores['chrf']:.2f}")
-    return {"beam_size": beam_size, "quantize": quantize, "bleu": scores["bleu"], "chrf": scores["chrf"],
+    alpha = nlp.get_pipe(pipe_name).cfg["length_penalty"] if beam_size > 1 else None
+    return {"beam_size": beam_size, "quantize": quantize, "length_penalty": alpha,
+            "bleu": scores["bleu"], "chrf": scores["chrf"],
             "bleu_signature": str(scores["bleu_signature"]),
             "chrf_signature": str(scores["chrf_signature"]),
             "sentences_per_second": len(sources) / seconds,
@@ -212,6 +215,9 @@ def choose_length_penalty(args, nlp):
     """Set the translator's length penalty: the alpha with the best dev BLEU under --dev-source /
     --dev-target (beam size --beam), else keep its own. Returns {"alpha", "tuned_on", "rows"}."""
     translator = nlp.get_pipe(args.pipe)
+    if args.dev_source is not None and args.beam == 1:
+        msg.warn("--beam 1 is greedy search, which the length penalty does not change: "
+                 f"{args.dev_source} is not used")
     if args.dev_source is None or args.beam == 1:
         return {"alpha": translator.cfg["length_penalty"], "tuned_on": None, "rows": []}
     examples = list(create_parallel_corpus_reader(Path(args.dev_source), Path(args.dev_target))(nlp))

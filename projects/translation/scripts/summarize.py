@@ -197,6 +197,7 @@ def settings(runs):
     minutes = trained("max_minutes", "{:g} minutes per run")
     return {"test set": of(lambda r: f"{test_set(r)} ({r['n_sentences']} sentences)"),
             "training budget": minutes,
+            "training precision": of(lambda r: (r.get("model_config") or {}).get("train_precision")),
             "dev evaluation": trained("eval_frequency", "every {} steps"),
             "training threads": trained("torch_threads"), "decoding threads": of(lambda r: r.get("torch_threads")),
             "machine": of(lambda r: r.get("machine")),
@@ -324,7 +325,8 @@ def notes(runs, setting, provenance_path):
              f"- Machine (CPU, vector extensions, versions; recorded at evaluation): {text['machine']}.",
              "- Training, from each pipeline's config.cfg (training.batcher.max_minutes of the time-limited "
              f"batcher, training.eval_frequency): budget {text['training budget']}; dev evaluation "
-             f"{text['dev evaluation']}; torch threads {text['training threads']}{unrecorded(runs)}.",
+             f"{text['dev evaluation']}; torch threads {text['training threads']}; precision "
+             f"{text['training precision']}{unrecorded(runs)}.",
              "- train s is read from the log at the last dev evaluation (steps after it are not counted); "
              "train target tokens/s estimates the target SentencePiece pieces (+1 </s> per sentence) "
              "seen from the source words the log counts.",
@@ -349,10 +351,12 @@ def length_penalty_note(runs):
     if not any(s["metrics"].get("length_penalty") for r in runs.values() for s in r["_seeds"]):
         return ("Beam search length penalty (GNMT alpha): not recorded in the metrics (each "
                 "pipeline's own length_penalty; rerun the evaluate steps to record it).")
-    tuned_on = sorted({(s["metrics"].get("length_penalty") or {}).get("tuned_on") or ""
-                       for r in runs.values() for s in r["_seeds"]} - {""})
-    how = (f"chosen per run on {', '.join(tuned_on)} (best dev BLEU of beam search over alphas 0-1.2)"
-           if tuned_on else "not tuned")
+    chosen = [s["metrics"].get("length_penalty") or {} for r in runs.values() for s in r["_seeds"]]
+    tuned_on = sorted({c.get("tuned_on") for c in chosen} - {None})
+    alphas = sorted({row["alpha"] for c in chosen for row in c.get("rows", [])})
+    tried = f" over alphas {alphas[0]:g}-{alphas[-1]:g}" if alphas else ""
+    how = (f"chosen on {', '.join(tuned_on)} for each run not marked otherwise (best dev BLEU of "
+           f"beam search{tried})" if tuned_on else "not tuned")
     per_run = "; ".join(f"{name}: {', '.join(alpha(s['metrics']) for s in r['_seeds'])}"
                         for name, r in runs.items())
     return f"Beam search length penalty (GNMT alpha), {how}: {per_run}."
