@@ -87,8 +87,9 @@ def build_seq2seq_translator(
     train_precision: "bfloat16" runs the training forward pass under torch autocast
         in bfloat16 (weights, gradients and the loss stay float32). Measured faster
         on a CPU with AVX512-BF16 (BENCHMARKS.md); not measured on GPU. Where the
-        device has no bf16 kernels (e.g. an AVX2-only CPU) it warns and trains in
-        float32. Decoding always runs in float32 (or int8, see quantize).
+        device has no native bf16 kernels (an x86 CPU without AVX512-BF16 or AMX, a
+        GPU without bf16) it warns and trains in float32. Decoding always runs in
+        float32 (or int8, see quantize).
     """
     hyper = dict(cell=cell, encoder_cell=encoder_cell, decoder_cell=decoder_cell,
                  attention=attention, input_feeding=input_feeding, emb_size=emb_size,
@@ -449,7 +450,8 @@ def _warn_no_bf16(device_type: str) -> None:
     if device_type in _WARNED_NO_BF16:
         return
     _WARNED_NO_BF16.add(device_type)
-    what = ("this CPU has no oneDNN bfloat16 kernels (on x86 they need AVX-512)"
+    what = ("this CPU has no native bfloat16 kernels (on x86: AVX512-BF16 or AMX; oneDNN's "
+            "emulation is slower than float32)"
             if device_type == "cpu" else f"this {device_type} device does not support bfloat16")
     warnings.warn(f"Seq2SeqTranslator: train_precision = 'bfloat16', but {what}; training runs "
                   f"in float32. Set train_precision = 'float32' to silence this warning.",

@@ -578,7 +578,7 @@ def run_device(device: str, sizes: Dict, skip_translator: bool, data) -> Dict:
         bf16 = sizes.get("mt_bf16", False)
         if bf16 and not bf16_supported("cuda" if device == "gpu" else "cpu"):
             bf16 = False
-            why = " (an x86 CPU needs AVX-512)" if device == "cpu" else ""
+            why = " (an x86 CPU needs AVX512-BF16 or AMX)" if device == "cpu" else ""
             result["translator_note"] = (f"--mt-bf16: this {device} has no bfloat16 kernels{why}, "
                                          "so no bf16-trained rows")
             log(result["translator_note"])

@@ -15,7 +15,7 @@ from spacy_rnn.architectures.translator import (build_seq2seq_translator, length
 from spacy_rnn.torch.precision import bf16_supported
 
 needs_cpu_bf16 = pytest.mark.skipif(
-    not bf16_supported("cpu"), reason="this CPU has no oneDNN bfloat16 kernels (needs AVX-512)")
+    not bf16_supported("cpu"), reason="this CPU has no native bfloat16 kernels (needs AVX512-BF16 or AMX)")
 
 
 @pytest.mark.parametrize("n,size", [(10, 3), (64, 64), (65, 64), (256, 64), (7, 1)])
@@ -191,7 +191,7 @@ def test_bfloat16_without_bf16_kernels_warns_and_trains_in_float32(monkeypatch):
     dtypes32, dtypes16 = [], []
     loss32, grads32 = loss_and_grads(0, "float32", dtypes32)
     with pytest.warns(UserWarning, match=r"train_precision = 'bfloat16', but this CPU has no "
-                                         r"oneDNN bfloat16 kernels .*training runs in float32"):
+                                         r"native bfloat16 kernels .*training runs in float32"):
         loss16, grads16 = loss_and_grads(0, "bfloat16", dtypes16)
     assert dtypes16 == dtypes32 == [torch.float32]
     assert loss16 == pytest.approx(loss32, rel=1e-6)
@@ -206,9 +206,30 @@ def test_bfloat16_without_bf16_kernels_warns_and_trains_in_float32(monkeypatch):
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
                     reason="elsewhere a CPU LSTM may not use oneDNN, and runs in float32 under autocast")
 def test_bf16_support_check_agrees_with_a_bf16_lstm_on_this_cpu():
-    from spacy_rnn.torch.precision import _bf16_lstm_runs
+    from spacy_rnn.torch.precision import NATIVE_BF16_FLAGS, _bf16_lstm_runs, x86_cpu_flags
 
-    assert bf16_supported("cpu") == _bf16_lstm_runs()
+    native = x86_cpu_flags() is None or bool(x86_cpu_flags() & NATIVE_BF16_FLAGS)
+    assert bf16_supported("cpu") == (native and _bf16_lstm_runs())
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (frozenset({"avx2", "fma"}), False),  # AVX2 only: no oneDNN bf16 at all
+    (frozenset({"avx2", "avx512f", "avx512bw"}), False),  # AVX-512 without bf16: emulated, slow
+    (frozenset({"avx512f", "avx512_bf16"}), True),
+    (frozenset({"avx512f", "amx_bf16"}), True),
+    (None, True),  # not x86 (or no /proc/cpuinfo): oneDNN's own check decides
+])
+def test_bf16_on_cpu_needs_native_bf16_instructions(monkeypatch, flags, expected):
+    from spacy_rnn.torch import precision
+
+    monkeypatch.setattr(precision, "x86_cpu_flags", lambda: flags)
+    monkeypatch.setattr(precision.torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True,
+                        raising=False)
+    precision.bf16_supported.cache_clear()
+    try:
+        assert precision.bf16_supported("cpu") is expected
+    finally:
+        precision.bf16_supported.cache_clear()
 
 
 def test_unknown_precision_is_rejected():
