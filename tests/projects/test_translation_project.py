@@ -33,15 +33,16 @@ def test_translation_workflow_runs_end_to_end_in_a_copy(tmp_path, tiny_translati
         assert (seed_dir / "model-best" / "meta.json").is_file(), run
         assert list(srsly.read_jsonl(seed_dir / "log.jsonl")), run
         metrics = srsly.read_json(project / "metrics" / f"mt-{run}" / "seed0.json")
-        check_metrics(run, metrics)
+        check_metrics(run, metrics, project)
         assert metrics["training_config"]["max_minutes"] == 0.01  # the quick preset
         assert metrics["training_config"]["eval_frequency"] == 3
     summary = (project / "results" / "summary.md").read_text()
     assert all(run in summary for run in RUNS)
+    assert "No training logs found" not in summary  # the dev BLEU curves of the v2 scorer's logs
     assert "nrefs:1|case:mixed|eff:no|tok:13a" in summary  # the BLEU signature
 
 
-def check_metrics(run, metrics):
+def check_metrics(run, metrics, project):
     attention = {"lstm_luong": "luong", "lstm_none": "none"}.get(run, "bahdanau")
     assert metrics["model_config"]["attention"] == attention
     assert metrics["model_config"]["cell"] == run.split("_")[0]
@@ -53,6 +54,8 @@ def check_metrics(run, metrics):
         assert set(metrics[search]["by_length"]) == {"1-10", "11-15", "16-20", "21+"}
         assert metrics[search]["sentences_per_second"] > 0
     assert metrics["train_words"] > 0 and metrics["train_target_tokens_estimated"] > 0
+    dev = [100 * r["scores"]["bleu"] for r in srsly.read_jsonl(project / metrics["train_log"])]
+    assert metrics["best_dev_bleu"] == pytest.approx(max(dev))
     assert metrics["parameters"] > 0 and metrics["n_sentences"] == 20
     assert metrics["length_penalty"]["tuned_on"].endswith("val.en.gz")
 

@@ -134,7 +134,12 @@ def training_stats(log_path, ratio):
             "train_target_tokens_estimated": target_tokens,
             "train_target_tokens_per_second": target_tokens / seconds if seconds else None,
             "train_steps": last["step"], "train_epochs": last["epoch"], "n_evaluations": len(records),
-            "best_dev_bleu": 100 * max(r["scores"].get("translation_bleu", 0.0) for r in records)}
+            "best_dev_bleu": 100 * max(dev_bleu(r["scores"]) for r in records)}
+
+
+def dev_bleu(scores):
+    """Dev BLEU (0-1) of a log record: "bleu" (translation_scorer.v2) or "translation_bleu" (v1)."""
+    return scores.get("bleu", scores.get("translation_bleu", 0.0))
 
 
 def training_settings(nlp):

@@ -283,8 +283,14 @@ def curves(runs):
     found = {}
     for name, r in runs.items():
         logs = [log_path(s["metrics"], s["path"], s["run"], s["seed"]) for s in r["_seeds"]]
-        found[name] = [c for c in (read_curve(path, "translation_bleu") for path in logs) if c is not None]
+        found[name] = [c for c in (dev_bleu_curve(path) for path in logs) if c is not None]
     return {name: c for name, c in found.items() if c}
+
+
+def dev_bleu_curve(path):
+    """The dev BLEU curve of a log: "bleu" (spacy-rnn.translation_scorer.v2, the configs' scorer)
+    or "translation_bleu" (v1)."""
+    return read_curve(path, "bleu") or read_curve(path, "translation_bleu")
 
 
 def curve_lines(found):
