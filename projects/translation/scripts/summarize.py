@@ -354,10 +354,10 @@ def length_penalty_note(runs):
             return "not recorded"
         return f"{chosen['alpha']:g}" + ("" if chosen.get("tuned_on") else " (the pipeline's own)")
 
-    if not any(s["metrics"].get("length_penalty") for r in runs.values() for s in r["_seeds"]):
+    chosen = [s["metrics"].get("length_penalty") or {} for r in runs.values() for s in r["_seeds"]]
+    if not any(chosen):
         return ("Beam search length penalty (GNMT alpha): not recorded in the metrics (each "
                 "pipeline's own length_penalty; rerun the evaluate steps to record it).")
-    chosen = [s["metrics"].get("length_penalty") or {} for r in runs.values() for s in r["_seeds"]]
     tuned_on = sorted({c.get("tuned_on") for c in chosen} - {None})
     alphas = sorted({row["alpha"] for c in chosen for row in c.get("rows", [])})
     tried = f" over alphas {alphas[0]:g}-{alphas[-1]:g}" if alphas else ""
