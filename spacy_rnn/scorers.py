@@ -36,6 +36,8 @@ CHRF_KEY_V2 = "chrf"
 # the (BLEU, chrF) score keys of each registered translation scorer
 SCORER_KEYS = {"spacy-rnn.translation_scorer.v1": (BLEU_KEY, CHRF_KEY),
                "spacy-rnn.translation_scorer.v2": (BLEU_KEY_V2, CHRF_KEY_V2)}
+# where a training log or meta.json holds the dev BLEU (0-1): v2's key first, then v1's
+DEV_BLEU_KEYS = (BLEU_KEY_V2, BLEU_KEY)
 ScoreFunc = Callable[..., Dict[str, Any]]
 
 

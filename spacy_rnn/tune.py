@@ -22,7 +22,7 @@ from wasabi import Printer
 from .pipeline.translator import RNNTranslator
 from .scorers import corpus_scores, translation_signatures
 
-DEFAULT_ALPHAS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
+DEFAULT_ALPHAS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0)
 
 
 class TuneError(Exception):

@@ -155,6 +155,9 @@ def test_learning_curve_and_time_to_accuracy_from_a_small_log(tmp_path):
     slow = read_curve(write_log(tmp_path / "b.jsonl", [(0, 0, 0.1), (100, 120, 0.3), (200, 240, 0.6)]))
     assert fast.steps == [0, 100, 200] and fast.minutes == [0, 1, 2] and fast.scores == [0.1, 0.5, 0.8]
     assert read_curve(tmp_path / "a.jsonl", "translation_bleu").scores == [0.05, 0.25, 0.4]
+    # several names: the first one a record has (the translation scorers' v2 key, then v1's)
+    assert read_curve(tmp_path / "a.jsonl", ("bleu", "translation_bleu")).scores == [0.05, 0.25, 0.4]
+    assert read_curve(tmp_path / "a.jsonl", ("chrf",)) is None
     assert read_curve(tmp_path / "missing.jsonl") is None
     x, mean, low, high = mean_curve([fast, slow], "steps", n_points=3)
     np.testing.assert_allclose(x, [0, 100, 200])

@@ -22,9 +22,11 @@ class Curve:
     scores: List[float]
 
 
-def read_curve(log_path: Union[str, Path], key: Optional[str] = None) -> Optional[Curve]:
+def read_curve(log_path: Union[str, Path],
+               key: Union[None, str, Sequence[str]] = None) -> Optional[Curve]:
     """The curve of one training log: the weighted dev "score", or with ``key`` the dev score of
-    that name (e.g. "translation_bleu", 0-1); None if the file is missing or has no evaluation."""
+    that name (e.g. "bleu", 0-1; given several names, the first a record has); None if the file
+    is missing or has no evaluation."""
     path = Path(log_path)
     if not path.is_file():
         return None
@@ -36,8 +38,12 @@ def read_curve(log_path: Union[str, Path], key: Optional[str] = None) -> Optiona
                  [float(score) for _, score in records])
 
 
-def _score(record: dict, key: Optional[str]) -> Optional[float]:
-    return record.get("score") if key is None else (record.get("scores") or {}).get(key)
+def _score(record: dict, key: Union[None, str, Sequence[str]]) -> Optional[float]:
+    if key is None:
+        return record.get("score")
+    scores = record.get("scores") or {}
+    return next((scores[name] for name in ([key] if isinstance(key, str) else key)
+                 if name in scores), None)
 
 
 def mean_curve(curves: Sequence[Curve], axis: str = "minutes",

@@ -13,6 +13,8 @@ import srsly
 from project_corpora import (ROOT, SHARED_DATA, copy_project, joined_items, md5, outside_paths,
                              project_config, run_script)
 
+from spacy_rnn.tune import DEFAULT_ALPHAS
+
 PROJECT = ROOT / "projects" / "translation"
 RUNS = ["rnn", "lstm", "gru", "lstm_luong", "lstm_none"]
 TINY_MODEL = (" --components.rnn_translator.model.vocab_size 40 --components.rnn_translator.model.hidden 16"
@@ -151,7 +153,7 @@ def check_tuned_length_penalty(metrics, dev_source, stdout):
     assert metrics["greedy"]["length_penalty"] is None
     assert chosen["tuned_on"] == str(dev_source)
     rows = chosen["rows"]
-    assert [row["alpha"] for row in rows] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2])
+    assert [row["alpha"] for row in rows] == pytest.approx(DEFAULT_ALPHAS)
     assert chosen["alpha"] == min(rows, key=lambda row: (-row["bleu"], row["alpha"]))["alpha"]
     assert f"length_penalty {chosen['alpha']:g} (best dev BLEU)" in stdout
 

@@ -7,7 +7,7 @@ python scripts/evaluate_translator.py MODEL_DIR OUT.json --source test.en.gz --t
     [--beam 5] [--threads 1] [--log LOG] [--int8]
 
 Length penalty: with --dev-source/--dev-target, the beam search's length penalty (GNMT alpha) is
-first chosen on that dev set (spacy_rnn.tune: beam search once per alpha 0, 0.2, ..., 1.2 with the
+first chosen on that dev set (spacy_rnn.tune: beam search once per alpha 0, 0.2, ..., 2.0 with the
 pipeline's own quantize setting, float32 for a trained pipeline; best dev BLEU), and every beam
 search on the test set uses it, the int8 one too; without them, the pipeline's own length_penalty.
 Either way the alpha used goes under "length_penalty" in OUT.json and in each beam search's scores.
@@ -36,7 +36,7 @@ from spacy_rnn.analysis.sentences import write_sentences
 from spacy_rnn.stats import count_parameters, directory_size, machine_description
 from spacy_rnn.architectures.translator import SubwordModels
 from spacy_rnn.readers import create_parallel_corpus_reader, read_parallel
-from spacy_rnn.scorers import corpus_scores
+from spacy_rnn.scorers import DEV_BLEU_KEYS, corpus_scores
 from spacy_rnn.tune import DEFAULT_ALPHAS, tune_length_penalty
 
 BUCKETS = [(1, 10), (11, 15), (16, 20), (21, 10**9)]
@@ -138,8 +138,8 @@ def training_stats(log_path, ratio):
 
 
 def dev_bleu(scores):
-    """Dev BLEU (0-1) of a log record: "bleu" (translation_scorer.v2) or "translation_bleu" (v1)."""
-    return scores.get("bleu", scores.get("translation_bleu", 0.0))
+    """Dev BLEU (0-1) of a log record, under either translation scorer's key (0 if none)."""
+    return next((scores[key] for key in DEV_BLEU_KEYS if key in scores), 0.0)
 
 
 def training_settings(nlp):

@@ -31,6 +31,7 @@ from spacy_rnn.analysis.report import compare_texts, method_note, significance_p
     time_to_accuracy_table
 from spacy_rnn.analysis.seeds import format_seeds, over_seeds
 from spacy_rnn.analysis.sentences import read_sentences
+from spacy_rnn.scorers import DEV_BLEU_KEYS
 
 BUCKETS = ["1-10", "11-15", "16-20", "21+"]
 ORDER = ["rnn", "lstm", "gru", "lstm_luong", "lstm_none"]
@@ -288,9 +289,8 @@ def curves(runs):
 
 
 def dev_bleu_curve(path):
-    """The dev BLEU curve of a log: "bleu" (spacy-rnn.translation_scorer.v2, the configs' scorer)
-    or "translation_bleu" (v1)."""
-    return read_curve(path, "bleu") or read_curve(path, "translation_bleu")
+    """The dev BLEU curve of a log, under either translation scorer's key."""
+    return read_curve(path, DEV_BLEU_KEYS)
 
 
 def curve_lines(found):
