@@ -7,6 +7,8 @@ from typing import List, Union
 
 from spacy.language import Language
 
+from .torch.precision import cpuinfo_fields
+
 
 def count_parameters(nlp: Language) -> int:
     """Number of trainable numbers in all components: thinc params and wrapped torch modules."""
@@ -32,22 +34,14 @@ VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf1
 
 def cpu_model() -> str:
     """The CPU's model name (/proc/cpuinfo), else what the platform module says."""
-    names = [value for key, value in _cpuinfo() if key == "model name"]
+    names = [value for key, value in cpuinfo_fields() if key == "model name"]
     return names[0] if names else (platform.processor() or platform.machine())
 
 
 def vector_extensions() -> List[str]:
     """The VECTOR_FLAGS this CPU has (empty where /proc/cpuinfo is not readable)."""
-    flags = {flag for key, value in _cpuinfo() if key == "flags" for flag in value.split()}
+    flags = {flag for key, value in cpuinfo_fields() if key == "flags" for flag in value.split()}
     return [flag for flag in VECTOR_FLAGS if flag in flags]
-
-
-def _cpuinfo() -> List[tuple]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf8") as cpuinfo:
-            return [tuple(p.strip() for p in line.split(":", 1)) for line in cpuinfo if ":" in line]
-    except OSError:
-        return []
 
 
 def machine_description() -> str:

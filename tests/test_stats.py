@@ -7,7 +7,7 @@ CPUINFO = [("processor", "0"), ("model name", "Some CPU 9000"),
 
 
 def test_vector_extensions_lists_the_known_flags_in_a_fixed_order(monkeypatch):
-    monkeypatch.setattr(stats, "_cpuinfo", lambda: CPUINFO)
+    monkeypatch.setattr(stats, "cpuinfo_fields", lambda: CPUINFO)
     assert stats.vector_extensions() == ["avx2", "fma", "avx512f", "avx512_vnni"]
     assert stats.cpu_model() == "Some CPU 9000"
 
@@ -16,7 +16,7 @@ def test_machine_description_names_cpu_flags_and_versions(monkeypatch):
     import spacy
     import torch
 
-    monkeypatch.setattr(stats, "_cpuinfo", lambda: CPUINFO)
+    monkeypatch.setattr(stats, "cpuinfo_fields", lambda: CPUINFO)
     text = stats.machine_description()
     assert text.startswith("Some CPU 9000, ")
     assert "avx2 fma avx512f avx512_vnni" in text and "avx512_bf16" not in text
@@ -24,6 +24,6 @@ def test_machine_description_names_cpu_flags_and_versions(monkeypatch):
 
 
 def test_without_cpuinfo_the_extensions_are_unknown(monkeypatch):
-    monkeypatch.setattr(stats, "_cpuinfo", lambda: [])
+    monkeypatch.setattr(stats, "cpuinfo_fields", lambda: [])
     assert stats.vector_extensions() == []
     assert "vector extensions unknown" in stats.machine_description()

@@ -2,7 +2,7 @@
 whether autocast is on."""
 import functools
 import platform
-from typing import FrozenSet, Optional
+from typing import FrozenSet, List, Optional, Tuple
 
 import torch
 
@@ -41,15 +41,17 @@ def x86_cpu_flags() -> Optional[FrozenSet[str]]:
     """The CPU flags of an x86 machine from /proc/cpuinfo; None elsewhere or if unreadable."""
     if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
         return None
+    flags = [value for key, value in cpuinfo_fields() if key == "flags"]
+    return frozenset(flags[0].split()) if flags else None
+
+
+def cpuinfo_fields() -> List[Tuple[str, str]]:
+    """The (key, value) lines of /proc/cpuinfo, every processor's; empty if unreadable."""
     try:
         with open("/proc/cpuinfo", encoding="utf8") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() == "flags":
-                    return frozenset(value.split())
+            return [tuple(part.strip() for part in line.split(":", 1)) for line in cpuinfo if ":" in line]
     except OSError:
-        pass
-    return None
+        return []
 
 
 def _bf16_lstm_runs() -> bool:
