@@ -38,6 +38,7 @@ from spacy.util import registry
 from thinc.api import Model
 from thinc.shims import PyTorchShim
 
+from ..torch.quantize import QUANTIZE_OPTIONS, quantize_int8
 from .saved_translator import (check_state_shapes, check_subwords, load_state,
                                read_saved_network)
 from .sentencepiece import (BOS_ID, EOS_ID, PAD_ID, load_sentencepiece, read_model_file,
@@ -224,8 +225,6 @@ def torch_module(core: Model):
 
 # ----- the int8 copy for decoding -----------------------------------------------------------------
 
-QUANTIZE_OPTIONS = (None, "int8")
-
 
 class Int8Cache:
     """The int8 dynamically quantized copy of a core's module, for ``quantize = "int8"``:
@@ -253,8 +252,6 @@ class Int8Cache:
     def module_for(self, core: Model):
         """The int8 copy of the core's module (made again if the module or its weights changed
         since), or the float module itself where it is not on CPU (warned once)."""
-        from ..torch.quantize import quantize_int8
-
         module = torch_module(core)
         if any(p.device.type != "cpu" for p in module.parameters()):
             self._warn_not_cpu()

@@ -21,6 +21,8 @@ import warnings
 import torch
 from torch import nn
 
+# a translator's quantize setting: float32 (None) or an int8 copy for decoding
+QUANTIZE_OPTIONS = (None, "int8")
 QUANTIZABLE = (nn.Linear, nn.LSTM, nn.GRU)
 _DEPRECATION_MESSAGES = (r"torch\.ao\.quantization is deprecated",
                          r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
