@@ -297,7 +297,8 @@ class Seq2Seq(nn.Module):
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor,
                 tgt_in: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced training pass.
+        """Teacher-forced logits at every target position, padding included: the plain
+        reference that :meth:`loss` (training) is tested against.
 
         :param src: shape (B, S), int64
         :param src_lengths: shape (B,), int64
@@ -317,8 +318,7 @@ class Seq2Seq(nn.Module):
             the end (a sentence's real positions are the first ones)
         :return: (scalar sum of the loss over real tokens, number of real tokens)
         """
-        decode = self._decode_fed_real if self.input_feeding else self._decode_chunked
-        att, gold = decode(*self._by_target_length(src, src_lengths, tgt_in, tgt_out))
+        att, gold = self._decode_real(*self._by_target_length(src, src_lengths, tgt_in, tgt_out))
         loss = F.cross_entropy(self._project(att).float(), gold, reduction="sum",
                                label_smoothing=label_smoothing)
         return loss, gold.numel()
@@ -331,38 +331,23 @@ class Seq2Seq(nn.Module):
         return tuple(x.index_select(0, order.to(x.device))
                      for x in (src, src_lengths, tgt_in, tgt_out, lengths))
 
-    def _decode_fed_real(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
-                         tgt_out: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The input-feeding decoder on real target positions only (sentences sorted by target
-        length, longest first): step t runs the sentences whose target is still going.
+    def _decode_real(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
+                     tgt_out: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The decoder on little more than the real target positions (sentences sorted by target
+        length, longest first), in time chunks: each chunk is one call of the recurrent module and
+        attention for all its steps, on the sentences whose target goes on past the chunk's
+        start, from their states at the end of the chunk before. With input feeding a step needs
+        the attentional vector of the step before, so every step is its own chunk
+        (:func:`step_chunks`); without it, a few chunks (:func:`time_chunks`). The decoder is
+        unidirectional, so a sentence's real positions do not depend on what a chunk computes on
+        its padding.
 
         :return: attentional vectors (N, H) and their gold ids (N,), N real target positions
         """
         encoded, emb = self._encode_embed(src, src_lengths, tgt_in)
-        going = (lengths.unsqueeze(0) > torch.arange(tgt_out.shape[1], device=lengths.device).unsqueeze(1))
+        chunks = (step_chunks if self.input_feeding else time_chunks)(lengths.tolist())
         state, steps, gold = encoded.state, [], []
-        for t, n in enumerate(going.sum(1).tolist()):
-            if n == 0:  # only padding columns left
-                break
-            att, state = self._run(emb[:n, t : t + 1], state.head(n).contiguous(), encoded.head(n))
-            steps.append(att[:, 0])
-            gold.append(tgt_out[:n, t])
-        return self._real_positions(steps, gold, emb, tgt_out)
-
-    def _decode_chunked(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
-                        tgt_out: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The decoder without input feeding on little more than the real target positions
-        (sentences sorted by target length, longest first): a few time chunks (see
-        :func:`time_chunks`), each one call of the recurrent module and attention for all steps
-        of the chunk, on the sentences whose target goes on past the chunk's start, from their
-        states at the end of the chunk before. The decoder is unidirectional, so a sentence's
-        real positions do not depend on what a chunk computes on its padding.
-
-        :return: attentional vectors (N, H) and their gold ids (N,), N real target positions
-        """
-        encoded, emb = self._encode_embed(src, src_lengths, tgt_in)
-        state, steps, gold = encoded.state, [], []
-        for start, end, n in time_chunks(lengths.tolist()):
+        for start, end, n in chunks:
             att, state = self._run(emb[:n, start:end], state.head(n).contiguous(), encoded.head(n))
             real = lengths[:n].unsqueeze(1) > torch.arange(start, end, device=lengths.device)
             steps.append(att[real])
@@ -451,6 +436,13 @@ def time_chunks(lengths: List[int], chunks: int = 4) -> List[Tuple[int, int, int
     ends = sorted({lengths[r] for r in ranks if lengths[r] > 0} | {lengths[0]})
     starts = [0] + ends[:-1]
     return [(start, end, sum(1 for length in lengths if length > start)) for start, end in zip(starts, ends)]
+
+
+def step_chunks(lengths: List[int]) -> List[Tuple[int, int, int]]:
+    """One chunk per time step for targets of ``lengths`` (non-increasing): (t, t + 1, n), step
+    t runs on the first n sentences, those longer than t."""
+    return [(t, t + 1, sum(1 for length in lengths if length > t))
+            for t in range(lengths[0] if lengths else 0)]
 
 
 def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor, pad_id: int,

@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from spacy_rnn.torch.seq2seq import Seq2Seq, sequence_loss, time_chunks
+from spacy_rnn.torch.seq2seq import Seq2Seq, sequence_loss, step_chunks, time_chunks
 
 CELLS = ["rnn", "lstm", "gru"]
 ATTENTIONS = ["none", "bahdanau", "luong"]
@@ -233,6 +233,11 @@ def test_time_chunks_cover_every_real_position_once(lengths):
     for start, end, n in chunks:
         assert start < end and n == sum(length > start for length in lengths)
     assert len(chunks) <= 5
+
+
+def test_step_chunks_run_each_step_on_the_sentences_still_going():
+    assert step_chunks([3, 1, 0]) == [(0, 1, 2), (1, 2, 1), (2, 3, 1)]
+    assert step_chunks([0, 0]) == [] and step_chunks([]) == []
 
 
 def test_time_chunks_cut_most_of_the_padding():
