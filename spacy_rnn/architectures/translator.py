@@ -34,11 +34,15 @@ import warnings
 import weakref
 from typing import Dict, List, Literal, Optional, Tuple, get_args
 
+import torch
 from spacy.util import registry
 from thinc.api import Model
 from thinc.shims import PyTorchShim
 
+from ..torch.precision import bf16_supported
 from ..torch.quantize import QUANTIZE_OPTIONS, quantize_int8
+from ..torch.search import beam_search, beam_search_nbest, forced_attention, greedy_search
+from ..torch.seq2seq import Seq2Seq
 from .saved_translator import (check_state_shapes, check_subwords, load_state,
                                read_saved_network)
 from .sentencepiece import (BOS_ID, EOS_ID, PAD_ID, load_sentencepiece, read_model_file,
@@ -188,16 +192,12 @@ class CoreRef:
 
 
 def _make_shim(hyper: Dict, owner: CoreRef) -> PyTorchShim:
-    from ..torch.seq2seq import Seq2Seq
-
     placeholder = Seq2Seq(**_module_config(hyper, 8, 8))
     return WeightsOnlyPyTorchShim(placeholder, serialize_model=_serialize_module,
                                   deserialize_model=functools.partial(_deserialize_module, owner=owner))
 
 
 def _serialize_module(module) -> bytes:
-    import torch
-
     buffer = io.BytesIO()
     torch.save({"config": module.config, "state": module.state_dict()}, buffer)
     return buffer.getvalue()
@@ -207,8 +207,6 @@ def _deserialize_module(module, data: bytes, device, owner: Optional[CoreRef] = 
     """Rebuild the saved ``Seq2Seq``: tensors only (``weights_only``), and its sizes checked
     against sane limits, the saved tensors and the owning core's SentencePiece models (already
     loaded: see :class:`CoreRef`) before the network is allocated."""
-    from ..torch.seq2seq import Seq2Seq
-
     saved = read_saved_network(data, device)
     check_state_shapes(saved["config"], saved["state"])
     if owner is not None and owner.core is not None:
@@ -278,7 +276,7 @@ def _weights_key(core: Model, module) -> tuple:
     ``_version``; edits through ``.data`` do not), or given new storage."""
     params = list(module.parameters())
     device = str(params[0].device) if params else "cpu"
-    steps = getattr(core.shims[0], "n_updates", 0) if core.shims else 0
+    steps = core.shims[0].n_updates
     return steps, device, tuple(p._version for p in params), tuple(p.data_ptr() for p in params)
 
 
@@ -287,14 +285,14 @@ def int8_cache(model: Model) -> Int8Cache:
     return model.get_ref("translate")._func.keywords["int8"]
 
 
-def _decoding_module(core: Model, quantize: Optional[str], int8: Optional[Int8Cache]):
+def _decoding_module(core: Model, quantize: Optional[str], int8: Int8Cache):
     """The module to decode with: the core's, or its int8 copy (see :class:`Int8Cache`)."""
     if quantize not in QUANTIZE_OPTIONS:
         raise ValueError(f"Seq2SeqTranslator: search['quantize'] must be None or 'int8', "
                          f"got {quantize!r}.")
     if quantize is None:
         return torch_module(core)
-    return (int8 if int8 is not None else Int8Cache()).module_for(core)
+    return int8.module_for(core)
 
 
 # ----- initialization: SentencePiece + module sizes -----------------------------------------------
@@ -340,8 +338,6 @@ def _set_subwords(core: Model, source: bytes, target: bytes) -> None:
 
 
 def _replace_module(model: Model, config: Dict) -> None:
-    from ..torch.seq2seq import Seq2Seq
-
     shim = model.shims[0]
     shim._model = Seq2Seq(**config).to(shim.device)
 
@@ -362,8 +358,6 @@ def _processor(model_bytes: bytes):
 
 
 def _padded(rows: List[List[int]], device):
-    import torch
-
     lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
     batch = torch.full((len(rows), max(lengths.tolist(), default=1)), PAD_ID, dtype=torch.long)
     for i, row in enumerate(rows):
@@ -396,11 +390,9 @@ def split_long(rows: List[List[int]], limit: int) -> Tuple[List[List[int]], List
 
 # ----- loss ------------------------------------------------------------------------------------
 
-def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is_train: bool,
-                  group_size: int = 0, precision: str = "float32",
-                  int8: Optional[Int8Cache] = None):
-    if int8 is not None:
-        int8.clear()  # an optimizer step follows: the int8 copy would be stale
+def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is_train: bool, *,
+                  group_size: int, precision: str, int8: Int8Cache):
+    int8.clear()  # an optimizer step follows: the int8 copy would be stale
     core = model.layers[0]
     module = torch_module(core)
     module.train(is_train)
@@ -428,10 +420,6 @@ def _loss_forward(model: Model, sources_targets: Tuple[List[str], List[str]], is
 def _autocast(device, precision: str):
     """torch autocast in bfloat16 for ``precision == "bfloat16"`` where the device has
     bf16 kernels (else a warning and float32); else a no-op context."""
-    import torch
-
-    from ..torch.precision import bf16_supported
-
     enabled = precision == "bfloat16" and bf16_supported(device.type)
     if precision == "bfloat16" and not enabled:
         _warn_no_bf16(device.type)
@@ -512,8 +500,8 @@ def training_batch(core: Model, src_rows: List[List[int]], tgt_rows: List[List[i
 
 # ----- translation -----------------------------------------------------------------------------
 
-def _translate_forward(model: Model, sources_search: Tuple[List[str], Dict], is_train: bool,
-                       int8: Optional[Int8Cache] = None):
+def _translate_forward(model: Model, sources_search: Tuple[List[str], Dict], is_train: bool, *,
+                       int8: Int8Cache):
     sources, search = sources_search
     core = model.layers[0]
     module = _decoding_module(core, search.get("quantize"), int8)
@@ -572,8 +560,6 @@ def _in_piece_batches(core: Model, module, rows: List[List[int]], search: Dict, 
     """``run(module, src, src_lengths, search)`` over batches of at most
     ``search["max_batch_pieces"]`` padded source pieces (unbounded without it), so that
     peak memory does not grow with the number or length of the texts; results in row order."""
-    import torch
-
     module.eval()
     budget = search.get("max_batch_pieces") or max((len(r) for r in rows), default=1) * len(rows)
     out: List = [None] * len(rows)
@@ -592,8 +578,6 @@ def _limits(search: Dict) -> Dict:
 
 def _best_ids(module, src, src_lengths, search: Dict) -> List[List[int]]:
     """The best hypothesis of each source: greedy (beam_size 1) or beam search."""
-    from ..torch.search import beam_search, greedy_search
-
     if search["beam_size"] <= 1:
         return greedy_search(module, src, src_lengths, **_limits(search))
     return beam_search(module, src, src_lengths, beam_size=search["beam_size"],
@@ -604,8 +588,6 @@ def _hypotheses(module, src, src_lengths, search: Dict) -> List[Tuple]:
     """Per source: the max(n_best, 1) best (ids, score) pairs by beam search (beam size 1 is
     greedy search), and the best one's attention weights (a (target, source) tensor) when
     search["attention"], else None."""
-    from ..torch.search import beam_search_nbest, forced_attention
-
     found = beam_search_nbest(module, src, src_lengths, beam_size=search["beam_size"],
                               n_best=max(search.get("n_best", 0), 1),
                               alpha=search["length_penalty"], **_limits(search))

@@ -186,7 +186,7 @@ def test_bfloat16_training_overfits_a_tiny_set():
 
 @pytest.mark.filterwarnings("ignore:SentencePiece")
 def test_bfloat16_without_bf16_kernels_warns_and_trains_in_float32(monkeypatch):
-    monkeypatch.setattr("spacy_rnn.torch.precision.bf16_supported", lambda device_type: False)
+    monkeypatch.setattr("spacy_rnn.architectures.translator.bf16_supported", lambda device_type: False)
     monkeypatch.setattr("spacy_rnn.architectures.translator._WARNED_NO_BF16", set())
     dtypes32, dtypes16 = [], []
     loss32, grads32 = loss_and_grads(0, "float32", dtypes32)
