@@ -265,7 +265,7 @@ class Int8Cache:
     def _warn_not_cpu(self) -> None:
         if not self.warned:
             self.warned = True
-            warnings.warn("rnn_translator: quantize = 'int8' runs on CPU only; this model is on "
+            warnings.warn("Seq2SeqTranslator: quantize = 'int8' runs on CPU only; this model is on "
                           "a GPU, so it decodes in float32. (Reported once per model.)")
 
 
@@ -300,6 +300,7 @@ def _decoding_module(core: Model, quantize: Optional[str], int8: Int8Cache):
 def _init_core(model: Model, X: Optional[Dict] = None, Y=None) -> None:
     """X: {"sources": [...], "targets": [...], "source_model": path|None, "target_model": path|None}."""
     X = X or {}
+    _check_subword_files(model.attrs["hyper"], X.get("source_model"), X.get("target_model"))
     if X.get("source_model"):
         set_subword_models(model, X["source_model"], X.get("target_model"))
     elif X.get("sources"):
@@ -312,6 +313,20 @@ def _init_core(model: Model, X: Optional[Dict] = None, Y=None) -> None:
     _replace_module(model, _module_config(hyper, *sizes))
     if X.get("sources"):
         _warn_cut(model, *_uncut_pieces(model, X["sources"], X["targets"]), "")
+
+
+def _check_subword_files(hyper: Dict, source_model, target_model) -> None:
+    """Refuse SentencePiece files that would be ignored or used for the wrong side."""
+    where = "[initialize.components.<translator>]"
+    if target_model and not source_model:
+        raise ValueError(f"{where} target_sentencepiece_model is set without sentencepiece_model: "
+                         f"give sentencepiece_model too (the source side's model), or neither to "
+                         f"train both on the training texts.")
+    if source_model and not target_model and not hyper["shared_vocab"]:
+        raise ValueError(f"{where} sentencepiece_model is set but target_sentencepiece_model is "
+                         f"not, and the model has shared_vocab = false: give the target side's "
+                         f"model as target_sentencepiece_model, or set shared_vocab = true to use "
+                         f"the one model for both sides.")
 
 
 def _train_subwords(model: Model, sources: List[str], targets: List[str]) -> None:
@@ -380,10 +395,10 @@ def split_long(rows: List[List[int]], limit: int) -> Tuple[List[List[int]], List
             owners.append(i)
     n_long = sum(1 for row in rows if len(row) > limit)
     if n_long:
-        warnings.warn(f"rnn_translator: {n_long} sentence(s) longer than max_source_pieces = "
+        warnings.warn(f"Seq2SeqTranslator: {n_long} sentence(s) longer than max_source_pieces = "
                       f"{limit} were split into chunks of at most {limit} pieces and translated "
                       f"chunk by chunk; raise max_source_pieces (for a saved pipeline: "
-                      f"spacy.load(path, config={{'components': {{'rnn_translator': {{'model': "
+                      f"spacy.load(path, config={{'components': {{'<translator name>': {{'model': "
                       f"{{'max_source_pieces': N}}}}}}}})) or set sentence boundaries.")
     return chunks, owners
 

@@ -346,9 +346,9 @@ def _check_quantize(value) -> None:
 
 
 def _check_search(cfg: Dict) -> None:
-    if cfg["beam_size"] < 1:
-        raise ValueError(f"rnn_translator: beam_size must be >= 1 (1 = greedy search), "
-                         f"got {cfg['beam_size']}")
+    if not _is_int(cfg["beam_size"]) or cfg["beam_size"] < 1:
+        raise ValueError(f"rnn_translator: beam_size must be an integer >= 1 (1 = greedy "
+                         f"search), got {cfg['beam_size']!r}")
     if cfg["length_penalty"] < 0:
         raise ValueError(f"rnn_translator: length_penalty must be >= 0 (0 = no penalty), "
                          f"got {cfg['length_penalty']}")

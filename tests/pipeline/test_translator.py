@@ -166,7 +166,7 @@ def test_add_pipe_merges_partial_model_config():
 
 def test_bad_settings_are_rejected():
     nlp = spacy.blank("en")
-    with pytest.raises(ValueError, match="beam_size must be >= 1"):
+    with pytest.raises(ValueError, match="beam_size must be an integer >= 1"):
         nlp.add_pipe("rnn_translator", config={"beam_size": 0})
     with pytest.raises(Exception, match="lsmt"):
         nlp.add_pipe("rnn_translator", config={"model": {"cell": "lsmt"}})
@@ -193,7 +193,8 @@ def test_bad_search_settings_are_rejected(settings, message, trained, tmp_path):
 
 
 @pytest.mark.parametrize("settings,message", BAD_SEARCH + [
-    ({"beam_size": 0}, r"beam_size must be >= 1 \(1 = greedy search\), got 0")])
+    ({"beam_size": 0}, r"beam_size must be an integer >= 1 \(1 = greedy search\), got 0"),
+    ({"beam_size": 2.5}, r"beam_size must be an integer >= 1 .*got 2\.5")])
 def test_bad_search_settings_set_at_runtime_are_rejected(settings, message, trained,
                                                          monkeypatch):
     """predict reads cfg: a runtime change is checked there (not run as greedy search, nor
@@ -466,7 +467,7 @@ def test_long_source_is_split_with_warning():
     assert len(pieces) > 8
     with pytest.warns(UserWarning, match=r"longer than max_source_pieces = 8.*for a saved pipeline: "
                                          r"spacy\.load\(path, config=\{'components': \{"
-                                         r"'rnn_translator': \{'model': \{'max_source_pieces': N"):
+                                         r"'<translator name>': \{'model': \{'max_source_pieces': N"):
         batch = translate(nlp, ["the cat sleeps", long_source, "a dog runs"])
     assert isinstance(batch[1], str) and batch[1].strip()
     assert [batch[0], batch[2]] == one_by_one(nlp, ["the cat sleeps", "a dog runs"])
@@ -643,6 +644,22 @@ def test_initialize_with_separate_target_model_file(tmp_path):
     assert core.attrs["spm_target"] == target_path.read_bytes()
     assert (core.shims[0]._model.config["src_vocab"],
             core.shims[0]._model.config["tgt_vocab"]) == (50, 60)
+
+
+@pytest.mark.parametrize("files, shared_vocab, message", [
+    ({"target_sentencepiece_model": "de.model"}, True,
+     "target_sentencepiece_model is set without sentencepiece_model"),
+    ({"sentencepiece_model": "en.model"}, False,
+     "target_sentencepiece_model is\\s+not, and the model has shared_vocab = false"),
+])
+def test_sentencepiece_files_that_would_be_ignored_are_refused(tmp_path, files, shared_vocab, message):
+    write_sentencepiece_model(tmp_path / "en.model", SOURCES, 50)
+    write_sentencepiece_model(tmp_path / "de.model", TARGETS, 60)
+    nlp = make_nlp(shared_vocab=shared_vocab)
+    nlp.config["initialize"]["components"]["rnn_translator"] = {
+        key: str(tmp_path / name) for key, name in files.items()}
+    with pytest.raises(ValueError, match=message):
+        nlp.initialize(lambda: examples(nlp))
 
 
 def test_bad_sentencepiece_model_path_is_a_clear_error(tmp_path):
