@@ -112,21 +112,18 @@ class RNNTranslator(TrainablePipe):
                     "max_length_constant": max_length_constant, "quantize": quantize,
                     "n_best": n_best, "return_attention": return_attention,
                     "max_batch_pieces": max_batch_pieces}
-        _check_search(self.cfg)
-        _check_quantize(quantize)
-        self._check_outputs()
+        self._search()  # bad settings are refused when the component is made
         self._warned_empty = False
 
     def predict(self, docs: Iterable[Doc]) -> List[Dict]:
         """One dict per doc: "translation" (str), and with n_best / return_attention also
         "nbest" / "attention" (see set_annotations)."""
         self._check_initialized()
-        _check_search(self.cfg)  # (also read here: cfg may be changed at runtime)
-        self._check_outputs()
+        search = self._search()
         docs = list(docs)
         segments = [self._segments(doc) for doc in docs]
         flat = [text for doc_segments in segments for text in doc_segments]
-        translated = self.model.get_ref("translate").predict((flat, self._search())) if flat else []
+        translated = self.model.get_ref("translate").predict((flat, search)) if flat else []
         counts = [len(s) for s in segments]
         if self.cfg["n_best"] or self.cfg["return_attention"]:
             return _regroup_detailed(translated, counts, self.cfg["n_best"],
@@ -134,18 +131,19 @@ class RNNTranslator(TrainablePipe):
         return [{"translation": text} for text in _regroup(translated, counts)]
 
     def _search(self) -> Dict:
-        """The translate layer's settings (see spacy-rnn.Seq2SeqTranslator.v1)."""
-        _check_quantize(self.cfg.get("quantize"))  # (cfg may be changed at runtime)
+        """The translate layer's settings (see spacy-rnn.Seq2SeqTranslator.v1), once cfg's
+        decoding settings are checked (at every call: cfg may be changed at runtime)."""
+        _check_search(self.cfg, self.name)
+        self._check_outputs()
         search = {key: self.cfg[key] for key in SEARCH_KEYS}
         # the architecture makes and keeps the int8 copy of the network
-        search.update(quantize=self.cfg.get("quantize"), n_best=self.cfg["n_best"],
+        search.update(quantize=self.cfg["quantize"], n_best=self.cfg["n_best"],
                       attention=self.cfg["return_attention"],
                       max_batch_pieces=self.cfg["max_batch_pieces"])
         return search
 
     def _check_outputs(self) -> None:
-        """n_best, return_attention and max_batch_pieces (read at every call: cfg may be
-        changed at runtime)."""
+        """n_best, return_attention and max_batch_pieces."""
         cfg, name = self.cfg, self.name
         if not _is_int(cfg["n_best"]) or not 0 <= cfg["n_best"] <= cfg["beam_size"]:
             raise ValueError(f"{name}: n_best must be an integer from 0 (off) to beam_size "
@@ -338,28 +336,26 @@ def _differs(a, b) -> bool:
     return a != b
 
 
-def _check_quantize(value) -> None:
-    if value not in QUANTIZE_OPTIONS:
-        raise ValueError(f"rnn_translator: quantize must be one of "
-                         f"{', '.join(repr(v) if v else 'null' for v in QUANTIZE_OPTIONS)}, "
-                         f"got {value!r}.")
-
-
-def _check_search(cfg: Dict) -> None:
+def _check_search(cfg: Dict, name: str) -> None:
+    """beam_size, length_penalty, the length limits and quantize."""
     if not _is_int(cfg["beam_size"]) or cfg["beam_size"] < 1:
-        raise ValueError(f"rnn_translator: beam_size must be an integer >= 1 (1 = greedy "
+        raise ValueError(f"{name}: beam_size must be an integer >= 1 (1 = greedy "
                          f"search), got {cfg['beam_size']!r}")
     if cfg["length_penalty"] < 0:
-        raise ValueError(f"rnn_translator: length_penalty must be >= 0 (0 = no penalty), "
+        raise ValueError(f"{name}: length_penalty must be >= 0 (0 = no penalty), "
                          f"got {cfg['length_penalty']}")
     for key in ("max_length_ratio", "max_length_constant"):
         if cfg[key] < 0:
-            raise ValueError(f"rnn_translator: {key} must be >= 0, got {cfg[key]}")
+            raise ValueError(f"{name}: {key} must be >= 0, got {cfg[key]}")
     if cfg["max_length_ratio"] == 0 and cfg["max_length_constant"] == 0:
-        raise ValueError("rnn_translator: max_length_ratio and max_length_constant are both 0, "
+        raise ValueError(f"{name}: max_length_ratio and max_length_constant are both 0, "
                          "which cuts every translation to one piece (the longest output is "
                          "max_length_ratio * source pieces + max_length_constant, at least 1): "
                          "set max_length_ratio (e.g. 1.5), max_length_constant (e.g. 10), or both.")
+    if cfg["quantize"] not in QUANTIZE_OPTIONS:
+        raise ValueError(f"{name}: quantize must be one of "
+                         f"{', '.join(repr(v) if v else 'null' for v in QUANTIZE_OPTIONS)}, "
+                         f"got {cfg['quantize']!r}.")
 
 
 def _training_pairs(examples: Iterable[Example]):
