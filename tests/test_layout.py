@@ -44,3 +44,10 @@ def test_pipeline_imports_no_architectures_nor_torch_modules():
                                                 "spacy_rnn.pipeline")
                  if any(is_within(module, bad) for bad in FORBIDDEN_IN_PIPELINE)]
     assert not offenders, f"pipeline/ imports what it must reach by config: {offenders}"
+
+
+def test_the_pipelines_copy_of_the_quantize_options_matches_the_torch_layers():
+    from spacy_rnn.pipeline import translator as component
+    from spacy_rnn.torch import quantize
+
+    assert component.QUANTIZE_OPTIONS == quantize.QUANTIZE_OPTIONS

@@ -87,3 +87,8 @@ def WeightsOnlyPyTorchWrapper(module: Any, convert_inputs: Optional[Callable] = 
              "convert_outputs": convert_outputs or convert_pytorch_default_outputs}
     return Model("pytorch", pytorch_wrapper_forward, attrs=attrs,
                  shims=[WeightsOnlyPyTorchShim(module)], dims={"nI": None, "nO": None})
+
+
+def torch_module(core: Model):
+    """The torch module held by a layer's shim (a translator core's ``Seq2Seq``)."""
+    return core.shims[0]._model

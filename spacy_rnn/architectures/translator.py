@@ -16,7 +16,7 @@ The model tree has three nodes the component reaches by reference:
   module (CPU only; elsewhere it warns once and decodes in float32), made on
   first use and kept in an :class:`Int8Cache` bound to the ``loss`` and
   ``translate`` layers: any training step (the loss forward) empties it, and
-  it is made again when the weights changed otherwise (see :func:`_weights_key`);
+  it is made again when the weights changed otherwise (see :mod:`.int8_cache`);
   ``max_batch_pieces``: decode in batches of at most this many padded source
   pieces (unbounded without it); ``n_best`` (0: off) and ``attention`` (False:
   off): with either set, each translation is instead a list of one dict per
@@ -31,7 +31,6 @@ import functools
 import hashlib
 import io
 import warnings
-import weakref
 from typing import Dict, List, Literal, Optional, Tuple, get_args
 
 import torch
@@ -40,14 +39,14 @@ from thinc.api import Model
 from thinc.shims import PyTorchShim
 
 from ..torch.precision import bf16_supported
-from ..torch.quantize import QUANTIZE_OPTIONS, quantize_int8
 from ..torch.search import beam_search, beam_search_nbest, forced_attention, greedy_search
 from ..torch.seq2seq import Seq2Seq
+from .int8_cache import Int8Cache, decoding_module
 from .saved_translator import (check_state_shapes, check_subwords, load_state,
                                read_saved_network)
 from .sentencepiece import (BOS_ID, EOS_ID, PAD_ID, load_sentencepiece, read_model_file,
                             train_sentencepiece)
-from .shim import WeightsOnlyPyTorchShim
+from .shim import WeightsOnlyPyTorchShim, torch_module
 
 Cell = Literal["rnn", "lstm", "gru"]
 Attention = Literal["none", "bahdanau", "luong"]
@@ -216,83 +215,9 @@ def _deserialize_module(module, data: bytes, device, owner: Optional[CoreRef] = 
     return rebuilt.to(device)
 
 
-def torch_module(core: Model):
-    """The ``Seq2Seq`` module held by the core layer."""
-    return core.shims[0]._model
-
-
-# ----- the int8 copy for decoding -----------------------------------------------------------------
-
-
-class Int8Cache:
-    """The int8 dynamically quantized copy of a core's module, for ``quantize = "int8"``:
-    made on first use, kept while the weights stay the same. Pickles (and deep-copies) empty,
-    so that no torch module copy travels with the model (``nlp.pipe(n_process=...)``)."""
-
-    def __init__(self):
-        self.warned = False  # about a module not on CPU, once per cache
-        self.clear()
-
-    def clear(self) -> None:
-        """Forget the copy (the weights are about to change: training)."""
-        # one tuple, replaced whole, so that a thread decoding meanwhile sees a consistent entry
-        self.entry: Optional[Tuple] = None  # (int8 copy, weak reference to its module, weights key)
-
-    @property
-    def copy(self):
-        """The int8 copy now held, or None."""
-        entry = self.entry
-        return entry[0] if entry is not None else None
-
-    def __reduce__(self):
-        return (type(self), ())
-
-    def module_for(self, core: Model):
-        """The int8 copy of the core's module (made again if the module or its weights changed
-        since), or the float module itself where it is not on CPU (warned once)."""
-        module = torch_module(core)
-        if any(p.device.type != "cpu" for p in module.parameters()):
-            self._warn_not_cpu()
-            return module
-        key = _weights_key(core, module)
-        entry = self.entry
-        if entry is None or entry[1]() is not module or entry[2] != key:
-            self.clear()  # (frees the old copy before making the new one)
-            entry = (quantize_int8(module), weakref.ref(module), key)
-            self.entry = entry
-        return entry[0]
-
-    def _warn_not_cpu(self) -> None:
-        if not self.warned:
-            self.warned = True
-            warnings.warn("Seq2SeqTranslator: quantize = 'int8' runs on CPU only; this model is on "
-                          "a GPU, so it decodes in float32. (Reported once per model.)")
-
-
-def _weights_key(core: Model, module) -> tuple:
-    """Changes when the weights may have changed: an optimizer step (counted by the shim;
-    thinc's step writes through a numpy view of the same storage, so neither of the next two
-    changes), moved to another device, edited in place through torch (which bumps a tensor's
-    ``_version``; edits through ``.data`` do not), or given new storage."""
-    params = list(module.parameters())
-    device = str(params[0].device) if params else "cpu"
-    steps = core.shims[0].n_updates
-    return steps, device, tuple(p._version for p in params), tuple(p.data_ptr() for p in params)
-
-
 def int8_cache(model: Model) -> Int8Cache:
     """The int8 copy's cache of a ``Seq2SeqTranslator`` model (for tests and tools)."""
     return model.get_ref("translate")._func.keywords["int8"]
-
-
-def _decoding_module(core: Model, quantize: Optional[str], int8: Int8Cache):
-    """The module to decode with: the core's, or its int8 copy (see :class:`Int8Cache`)."""
-    if quantize not in QUANTIZE_OPTIONS:
-        raise ValueError(f"Seq2SeqTranslator: search['quantize'] must be None or 'int8', "
-                         f"got {quantize!r}.")
-    if quantize is None:
-        return torch_module(core)
-    return int8.module_for(core)
 
 
 # ----- initialization: SentencePiece + module sizes -----------------------------------------------
@@ -519,7 +444,7 @@ def _translate_forward(model: Model, sources_search: Tuple[List[str], Dict], is_
                        int8: Int8Cache):
     sources, search = sources_search
     core = model.layers[0]
-    module = _decoding_module(core, search.get("quantize"), int8)
+    module = decoding_module(core, search.get("quantize"), int8)
     chunks, owners = split_long(encode_sources(core, sources),
                                 core.attrs["hyper"]["max_source_pieces"])
     if search.get("n_best", 0) or search.get("attention", False):

@@ -15,7 +15,6 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
 from ..extensions import ensure_doc_extensions
-from ..torch.quantize import QUANTIZE_OPTIONS
 
 ensure_doc_extensions()
 
@@ -45,6 +44,9 @@ train_precision = "float32"
 """
 DEFAULT_TRANSLATOR_MODEL = Config().from_str(default_model_config)["model"]
 SEARCH_KEYS = ("beam_size", "length_penalty", "max_length_ratio", "max_length_constant")
+# spacy_rnn.torch.quantize.QUANTIZE_OPTIONS (pipeline/ does not import the layers below it; a
+# test keeps the two equal)
+QUANTIZE_OPTIONS = (None, "int8")
 # model settings that the config decides also for a saved pipeline (the others are fixed by
 # training: the saved weights and SentencePiece models were made with them)
 CONFIG_MODEL_KEYS = ("max_source_pieces",)
