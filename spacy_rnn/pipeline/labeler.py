@@ -18,7 +18,6 @@ from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy
-import srsly
 from spacy import util
 from spacy.errors import Errors
 from spacy.language import Language
@@ -27,6 +26,8 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, set_dropout_rate
+
+from .loading import load_parts_from_bytes, load_parts_from_disk
 
 #: ``Doc._.label_probs``: {component name: (len(doc), n_labels) float32 array}, or None
 LABEL_PROBS_ATTR = "label_probs"
@@ -234,41 +235,18 @@ class SequenceLabelingPipe(TrainablePipe):
     # -- serialization -------------------------------------------------------------
     def from_disk(self, path, *, exclude=tuple()):
         wanted = dict(self.cfg)
-        readers = {"cfg": lambda p: self.cfg.update(srsly.read_json(p) if p.exists() else {}),
-                   "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
-                   "model": lambda p: self.model.from_bytes(p.read_bytes())}
         path = util.ensure_path(path)
-        util.from_disk(path, {key: self._reporting(read) for key, read in readers.items()}, exclude)
+        load_parts_from_disk(self, path, exclude)
         self._check_label_count(str(path / "cfg"), str(path / "model"))
         self._reconcile_settings(wanted)
         return self
 
     def from_bytes(self, bytes_data, *, exclude=tuple()):
         wanted = dict(self.cfg)
-        setters = {"cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
-                   "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
-                   "model": lambda b: self.model.from_bytes(b)}
-        parts = self._reporting(srsly.msgpack_loads, "its bytes")(bytes_data)
-        util.from_dict(parts, {key: self._reporting(set_part, f"the {key!r} part of its bytes")
-                               for key, set_part in setters.items()}, exclude)
+        load_parts_from_bytes(self, bytes_data, exclude)
         self._check_label_count("the 'cfg' part of its bytes", "the 'model' part of its bytes")
         self._reconcile_settings(wanted)
         return self
-
-    def _reporting(self, load: Callable, where: Optional[str] = None) -> Callable:
-        """``load`` with its errors re-raised as one that names the component and where the
-        data came from (``where``, or else the path ``load`` is given)."""
-        def reporting_load(source):
-            try:
-                return load(source)
-            except Exception as err:  # any failure here means unusable data: say where
-                detail = str(err).rstrip(".")
-                raise ValueError(f"[{self.name}] could not load {where or source}: {type(err).__name__}: "
-                                 f"{detail}. Check that it is what this component saved (not damaged, "
-                                 f"truncated, or saved by a component with another model config): save "
-                                 f"the pipeline again, or load it with the config it was saved "
-                                 f"with.") from err
-        return reporting_load
 
     def _check_label_count(self, cfg_source: str, model_source: str) -> None:
         """Refuse a loaded label list whose length differs from the output layer's width."""

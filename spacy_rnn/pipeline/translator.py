@@ -4,8 +4,6 @@ import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
-import srsly
-from spacy import util
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
@@ -15,6 +13,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
 from ..extensions import ensure_doc_extensions
+from .loading import load_parts_from_bytes, load_parts_from_disk
 
 ensure_doc_extensions()
 
@@ -96,10 +95,6 @@ def make_rnn_translator(nlp: Language, name: str, model: Model, beam_size: int,
                          max_batch_pieces=max_batch_pieces, scorer=scorer)
 
 
-class LoadError(ValueError):
-    """A saved translator that cannot be loaded: the message names the component and file."""
-
-
 class RNNTranslator(TrainablePipe):
     """Translates each doc (sentence by sentence when sentence boundaries are set)."""
 
@@ -172,8 +167,8 @@ class RNNTranslator(TrainablePipe):
         """Load weights; the decoding settings and max_source_pieces stay those of the config
         (see the factory). Warns when the config's other model settings differ from the saved
         ones (they are fixed by training, and kept). A damaged part (or SentencePiece model, or
-        network sizes beyond sane limits) raises a LoadError naming the component."""
-        return self._keeping_cfg(self._load_bytes, bytes_data, exclude=exclude)
+        network sizes beyond sane limits) raises a LoadError (spacy_rnn.pipeline.loading) naming the component."""
+        return self._keeping_cfg(load_parts_from_bytes, bytes_data, exclude=exclude)
 
     def from_disk(self, path, *, exclude=tuple()):
         """Load weights; the decoding settings and max_source_pieces stay those of the config
@@ -181,46 +176,13 @@ class RNNTranslator(TrainablePipe):
         ones (they are fixed by training, and kept). Warns when the saved pipeline holds runtime changes
         its config.cfg lacks. A damaged file (or SentencePiece model, or network sizes beyond sane
         limits) raises a LoadError naming the component and the file."""
-        self._keeping_cfg(self._load_disk, path, exclude=exclude)
+        self._keeping_cfg(load_parts_from_disk, path, exclude=exclude)
         self._warn_unsaved_changes(Path(path))
         return self
 
-    def _load_bytes(self, bytes_data: bytes, exclude=tuple()) -> None:
-        """TrainablePipe.from_bytes, with every part checked and named in errors."""
-        where = "its serialized bytes"
-        readers = {"cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
-                   "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
-                   "model": self.model.from_bytes}
-        named = {key: self._naming(f"part '{key}' of {where}", read)
-                 for key, read in readers.items()}
-        self._naming(where, lambda data: util.from_bytes(data, named, exclude))(bytes_data)
-
-    def _load_disk(self, path, exclude=tuple()) -> None:
-        """TrainablePipe.from_disk, with every file checked and named in errors."""
-        path = Path(path)
-        readers = {"cfg": lambda p: self.cfg.update(srsly.read_json(p) if p.exists() else {}),
-                   "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
-                   "model": lambda p: self.model.from_bytes(p.read_bytes())}
-        util.from_disk(path, {key: self._naming(str(path / key), read)
-                              for key, read in readers.items()}, exclude)
-
-    def _naming(self, where: str, read: Callable) -> Callable:
-        """``read`` with its errors re-raised as a ValueError naming the component and ``where``
-        (a file, or a part of the bytes); an error already so named passes unchanged."""
-        def named(data):
-            try:
-                return read(data)
-            except LoadError:
-                raise
-            except Exception as err:
-                raise LoadError(f"[{self.name}] cannot load {where}: {err}. The saved pipeline "
-                                f"is damaged or incomplete: save or copy it again, or train it "
-                                f"again.") from err
-        return named
-
     def _keeping_cfg(self, load, data, exclude):
         cfg, hyper = dict(self.cfg), dict(self._hyper())
-        load(data, exclude=exclude)
+        load(self, data, exclude=exclude)
         self._loaded_cfg = dict(self.cfg)
         self.cfg = cfg
         self._keep_config_model_settings(hyper)

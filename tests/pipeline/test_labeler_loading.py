@@ -69,7 +69,7 @@ def test_weights_holding_a_pickle_payload_are_refused_unrun(saved_tagger, tmp_pa
     marker = tmp_path / "payload-ran"
     model_file = path / "rnn_tagger" / "model"
     model_file.write_bytes(_with_payload_weights(model_file.read_bytes(), marker))
-    with pytest.raises(ValueError, match=r"\[rnn_tagger\] could not load .*rnn_tagger/model.*"
+    with pytest.raises(ValueError, match=r"\[rnn_tagger\] cannot load .*rnn_tagger/model.*"
                                          r"objects other than tensors"):
         spacy.load(path)
     assert not marker.exists()
@@ -110,12 +110,12 @@ def test_a_truncated_file_names_the_component_and_the_file(saved_tagger, tmp_pat
     path = _copy(saved_tagger, tmp_path / "pipeline")
     damaged = path / "rnn_tagger" / name
     damaged.write_bytes(damaged.read_bytes()[: len(damaged.read_bytes()) // 2])
-    with pytest.raises(ValueError, match=rf"\[rnn_tagger\] could not load .*rnn_tagger/{name}: "):
+    with pytest.raises(ValueError, match=rf"\[rnn_tagger\] cannot load .*rnn_tagger/{name}: "):
         spacy.load(path)
 
 
 def test_truncated_bytes_name_the_component(saved_tagger):
     data = spacy.load(saved_tagger).get_pipe("rnn_tagger").to_bytes()
     tagger = spacy.load(saved_tagger).get_pipe("rnn_tagger")
-    with pytest.raises(ValueError, match=r"\[rnn_tagger\] could not load its bytes"):
+    with pytest.raises(ValueError, match=r"\[rnn_tagger\] cannot load its bytes"):
         tagger.from_bytes(data[:-10])
