@@ -441,8 +441,12 @@ def time_chunks(lengths: List[int], chunks: int = 4) -> List[Tuple[int, int, int
 def step_chunks(lengths: List[int]) -> List[Tuple[int, int, int]]:
     """One chunk per time step for targets of ``lengths`` (non-increasing): (t, t + 1, n), step
     t runs on the first n sentences, those longer than t."""
-    return [(t, t + 1, sum(1 for length in lengths if length > t))
-            for t in range(lengths[0] if lengths else 0)]
+    chunks, n = [], len(lengths)
+    for t in range(lengths[0] if lengths else 0):
+        while lengths[n - 1] <= t:  # drop the sentences that ended (one pass over the batch)
+            n -= 1
+        chunks.append((t, t + 1, n))
+    return chunks
 
 
 def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor, pad_id: int,
