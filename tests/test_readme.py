@@ -74,3 +74,21 @@ def test_translator_factory_model_matches_the_architecture_signature():
     for argument, value in model.items():
         if not argument.startswith("@"):
             assert signature.parameters[argument].default == value, argument
+
+
+def decoding_rows():
+    """(setting, default) for each setting of the translator's decoding-settings table."""
+    section = README.read_text(encoding="utf8").split("## Decoding settings of `rnn_translator`", 1)[1]
+    for line in section.splitlines():
+        match = re.match(r"\| (`\w+`(?:, `\w+`)*) \| ([^|]+) \|", line)
+        if match:
+            names = re.findall(r"`(\w+)`", match.group(1))
+            yield from zip(names, [v.strip() for v in match.group(2).split(",")], strict=True)
+
+
+def test_translator_decoding_settings_table_matches_the_factory():
+    config = Language.get_factory_meta("rnn_translator").default_config
+    rows = dict(decoding_rows())
+    assert {"beam_size", "length_penalty", "n_best", "quantize"} <= set(rows)
+    for setting, value in rows.items():
+        assert config[setting] == parse(value), setting
