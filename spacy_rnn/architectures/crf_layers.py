@@ -29,13 +29,19 @@ def _init_crf_params(model: Model, X=None, Y=None) -> None:
     model.set_param("end", model.ops.alloc1f(n))
 
 
+def _loss_inputs(inputs) -> Tuple:
+    """``(scores, truths)`` or ``(scores, truths, constraints)`` -> all three."""
+    return (*inputs, None) if len(inputs) == 2 else tuple(inputs)
+
+
 def build_softmax_loss() -> Model:
-    """Token-level cross-entropy, averaged over tokens with known labels."""
+    """Token-level cross-entropy, averaged over tokens with known labels. Constraints, if
+    given, are left to decoding: each token's softmax does not see its neighbours."""
     return Model("softmax-loss", _softmax_loss_forward)
 
 
-def _softmax_loss_forward(model: Model, scores_truths, is_train: bool):
-    scores, truths = scores_truths
+def _softmax_loss_forward(model: Model, inputs, is_train: bool):
+    scores, truths, _ = _loss_inputs(inputs)
     ops = model.ops
     xp = ops.xp  # numpy on CPU, cupy on GPU: index arrays must live with the scores
     flat = ops.flatten(scores, pad=0) if scores else ops.alloc2f(0, 0)
@@ -63,17 +69,22 @@ def _concat_labels(truths) -> numpy.ndarray:
 
 
 def build_crf_loss(params: Model) -> Model:
-    """CRF negative log-likelihood, summed over docs and divided by the number of tokens."""
+    """CRF negative log-likelihood, summed over docs and divided by the number of tokens.
+
+    ``(scores, truths[, constraints])``: with constraints (as the decoder's), the
+    distribution is normalised over the allowed tag sequences only, the one that
+    decoding searches; the disallowed transitions get no gradient.
+    """
     return Model("crf-loss", _crf_loss_forward, layers=[params])
 
 
-def _crf_loss_forward(model: Model, scores_truths, is_train: bool):
+def _crf_loss_forward(model: Model, inputs, is_train: bool):
     import torch
 
     from ..torch.crf import negative_log_likelihood
     from ..torch.padding import length_mask, pad_flat
 
-    scores, truths = scores_truths
+    scores, truths, constraints = _loss_inputs(inputs)
     params = model.layers[0]
     keep = [i for i, s in enumerate(scores) if len(s)]
     if not keep:
@@ -89,7 +100,12 @@ def _crf_loss_forward(model: Model, scores_truths, is_train: bool):
     mask = length_mask(lengths, emissions.shape[1])
     tags = tags.masked_fill(~mask, -1)
     torch_params = [xp2torch(params.get_param(n), requires_grad=True) for n in CRF_PARAMS]
-    nll = negative_log_likelihood(emissions, tags, mask, *torch_params).sum() / n_tokens
+    constrained = _constrained(torch_params, constraints)
+    nll = negative_log_likelihood(emissions, tags, mask, *constrained).sum() / n_tokens
+    if not bool(torch.isfinite(nll)):
+        raise ValueError("The CRF loss is infinite: a gold label sequence breaks the tag "
+                         "scheme's constraints (e.g. an inside tag with no beginning). Check "
+                         "the gold annotation, or train without constrained_training.")
 
     def backprop(d_loss: float = 1.0) -> List[Floats2d]:
         nll.backward()
@@ -201,12 +217,21 @@ def _decoder_params(model: Model, n_labels: int, constraints, device) -> Tuple:
     import torch
 
     if model.layers:
-        values = [xp2torch(model.layers[0].get_param(n)).clone().to(device) for n in CRF_PARAMS]
+        values = [xp2torch(model.layers[0].get_param(n)).to(device) for n in CRF_PARAMS]
     else:
         values = [torch.zeros(n_labels, n_labels, device=device),
                   torch.zeros(n_labels, device=device), torch.zeros(n_labels, device=device)]
-    if constraints is not None:
-        for value, allowed in zip(values, constraints):
-            mask = torch.as_tensor(numpy.asarray(allowed, dtype=bool), device=device)
-            value.masked_fill_(~mask, float("-inf"))
-    return values
+    return _constrained(values, constraints)
+
+
+def _constrained(values: List, constraints) -> List:
+    """The CRF (transitions, start, end) tensors with -inf where ``constraints`` (None, or
+    the boolean (allowed, allowed first, allowed last) arrays) disallow: new tensors,
+    differentiable in the allowed entries; without constraints, ``values`` themselves."""
+    import torch
+
+    if constraints is None:
+        return list(values)
+    return [value.masked_fill(~torch.as_tensor(numpy.asarray(allowed, dtype=bool),
+                                               device=value.device), float("-inf"))
+            for value, allowed in zip(values, constraints)]

@@ -100,6 +100,10 @@ class SequenceLabelingPipe(TrainablePipe):
         """None, or (allowed transitions, allowed first, allowed last) boolean arrays."""
         return None
 
+    def training_constraints(self):
+        """The constraints the loss normalises over (None: all label sequences)."""
+        return None
+
     def labels_from_gold(self, gold: Iterable[str]) -> List[str]:
         """The label set to learn, given the gold labels seen in training data."""
         return sorted(set(gold))
@@ -184,7 +188,8 @@ class SequenceLabelingPipe(TrainablePipe):
         validate_examples(examples, f"{type(self).__name__}.get_loss")
         index = self._label_index()
         truths = [self.truth_ids(eg, index) for eg in examples]
-        loss, backprop = self.model.get_ref("loss")((scores, truths), is_train=True)
+        loss_inputs = (scores, truths, self.training_constraints())
+        loss, backprop = self.model.get_ref("loss")(loss_inputs, is_train=True)
         return float(loss), backprop(1.0)
 
     def _check_initialized(self) -> None:

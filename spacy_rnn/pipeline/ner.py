@@ -22,11 +22,12 @@ DEFAULT_NER_MODEL = Config().from_str(default_model_config.replace("crf = false"
     "rnn_ner",
     assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
     default_config={"model": DEFAULT_NER_MODEL, "scheme": "BILUO", "spans_key": None,
-                    "store_scores": False, "scorer": {"@scorers": "spacy-rnn.entity_scorer.v1"}},
+                    "store_scores": False, "constrained_training": False,
+                    "scorer": {"@scorers": "spacy-rnn.entity_scorer.v1"}},
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
 def make_rnn_ner(nlp: Language, name: str, model: Model, scheme: Scheme,
-                 spans_key: Optional[str], store_scores: bool,
+                 spans_key: Optional[str], store_scores: bool, constrained_training: bool,
                  scorer: Optional[Callable]) -> "RNNEntityRecognizer":
     """A recurrent entity recognizer; writes ``doc.ents``, or ``doc.spans[spans_key]`` if set.
 
@@ -37,9 +38,14 @@ def make_rnn_ner(nlp: Language, name: str, model: Model, scheme: Scheme,
     probability of the token's predicted tag (the CRF's marginal, or the softmax under
     the scheme's constraints): an upper bound of the probability of the whole labeled
     span, in [0, 1].
+
+    ``constrained_training``: the CRF loss normalises over the tag sequences the scheme
+    allows, the ones decoding searches (false: over all sequences; decoding is constrained
+    either way). A training setting: it changes no weights' shapes and is not saved.
     """
     return RNNEntityRecognizer(nlp.vocab, model, name, scheme=scheme, spans_key=spans_key,
-                               store_scores=store_scores, scorer=scorer)
+                               store_scores=store_scores, constrained_training=constrained_training,
+                               scorer=scorer)
 
 
 def score_entities(examples: Iterable[Example], spans_key: Optional[str] = None,
@@ -63,11 +69,16 @@ class RNNEntityRecognizer(SequenceLabelingPipe):
 
     def __init__(self, vocab: Vocab, model: Model, name: str = "rnn_ner", *,
                  scheme: Scheme = "BILUO", spans_key: Optional[str] = None,
-                 store_scores: bool = False, scorer: Optional[Callable] = score_entities):
+                 store_scores: bool = False, constrained_training: bool = False,
+                 scorer: Optional[Callable] = score_entities):
         if scheme not in ("BIO", "BILUO"):
             raise ValueError(f"rnn_ner: scheme must be 'BIO' or 'BILUO', got {scheme!r}")
+        if not isinstance(constrained_training, bool):
+            raise ValueError(f"[{name}] constrained_training must be true or false, got "
+                             f"{constrained_training!r}.")
         super().__init__(vocab, model, name, scorer=scorer, store_scores=store_scores,
                          scheme=scheme, spans_key=spans_key)
+        self.constrained_training = constrained_training
 
     saved_settings = ("scheme",)
     config_settings = ("spans_key",)
@@ -119,6 +130,9 @@ class RNNEntityRecognizer(SequenceLabelingPipe):
 
     def constraints(self):
         return allowed_transitions(list(self.labels), self.scheme)
+
+    def training_constraints(self):
+        return self.constraints() if self.constrained_training else None
 
     def write_labels(self, doc: Doc, labels: List[str],
                      confidences: Optional[numpy.ndarray] = None) -> None:

@@ -22,11 +22,12 @@ SMALL = {"tok2vec": {"width": 32, "char_embed": {"width": 16, "char_dim": 8}},
          "encoder": {"width": 32, "depth": 1}}
 
 
-def make_nlp(cell="lstm", crf=True, scheme="BILUO", spans_key=None):
+def make_nlp(cell="lstm", crf=True, scheme="BILUO", spans_key=None, constrained_training=False):
     fix_random_seed(0)
     nlp = spacy.blank("en")
     model = {**SMALL, "crf": crf, "encoder": {**SMALL["encoder"], "cell": cell}}
-    nlp.add_pipe("rnn_ner", config={"model": model, "scheme": scheme, "spans_key": spans_key})
+    nlp.add_pipe("rnn_ner", config={"model": model, "scheme": scheme, "spans_key": spans_key,
+                                    "constrained_training": constrained_training})
     return nlp
 
 
@@ -194,6 +195,39 @@ def test_load_takes_spans_key_from_the_config(tmp_path):
     assert loaded.get_pipe("rnn_ner").cfg["spans_key"] == "sc"
     assert "sc" in loaded("Alice lives in Paris").spans
     assert spacy.load(tmp_path).get_pipe("rnn_ner").cfg["spans_key"] is None
+
+
+@pytest.mark.parametrize("scheme", ["BIO", "BILUO"])
+def test_constrained_training_overfits_and_is_a_config_setting(scheme, tmp_path):
+    nlp = make_nlp(scheme=scheme, constrained_training=True)
+    assert train(nlp, entity_examples(nlp)) < 0.02
+    texts = [t for t, _ in TRAIN_DATA]
+    assert [ents(nlp(t)) for t in texts] == [e for _, e in TRAIN_DATA]
+    nlp.to_disk(tmp_path)
+    assert spacy.load(tmp_path).get_pipe("rnn_ner").constrained_training is True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a training setting: the config decides, silently
+        loaded = spacy.load(tmp_path, config={"components": {"rnn_ner": {"constrained_training": False}}})
+    assert loaded.get_pipe("rnn_ner").constrained_training is False
+    assert [ents(loaded(t)) for t in texts] == [e for _, e in TRAIN_DATA]
+
+
+def test_constrained_training_normalises_over_fewer_sequences():
+    losses = {}
+    for constrained in (False, True):
+        nlp = make_nlp(constrained_training=constrained)
+        losses[constrained] = train(nlp, entity_examples(nlp), n_iter=1)
+    assert losses[True] < losses[False]
+
+
+def test_constrained_training_must_be_a_bool():
+    with pytest.raises(ValueError, match=r"rnn_ner -> constrained_training"):
+        make_nlp(constrained_training="yes")
+    from spacy_rnn.pipeline.ner import RNNEntityRecognizer
+
+    model = make_nlp().get_pipe("rnn_ner").model
+    with pytest.raises(ValueError, match=r"\[ner\] constrained_training must be true or false"):
+        RNNEntityRecognizer(spacy.blank("en").vocab, model, "ner", constrained_training=1)
 
 
 def test_whitespace_tokens_are_never_entities():
