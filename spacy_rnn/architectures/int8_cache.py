@@ -69,8 +69,8 @@ def _weights_key(core: Model, module) -> tuple:
 def decoding_module(core: Model, quantize: Optional[str], int8: Int8Cache):
     """The module to decode with: the core's, or its int8 copy (see :class:`Int8Cache`)."""
     if quantize not in QUANTIZE_OPTIONS:
-        raise ValueError(f"Seq2SeqTranslator: search['quantize'] must be None or 'int8', "
-                         f"got {quantize!r}.")
+        raise ValueError(f"Seq2SeqTranslator: search['quantize'] must be one of "
+                         f"{list(QUANTIZE_OPTIONS)}, got {quantize!r}.")
     if quantize is None:
         return torch_module(core)
     return int8.module_for(core)

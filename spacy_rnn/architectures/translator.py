@@ -223,9 +223,11 @@ def int8_cache(model: Model) -> Int8Cache:
 # ----- initialization: SentencePiece + module sizes -----------------------------------------------
 
 def _init_core(model: Model, X: Optional[Dict] = None, Y=None) -> None:
-    """X: {"sources": [...], "targets": [...], "source_model": path|None, "target_model": path|None}."""
+    """X: {"sources": [...], "targets": [...], "source_model": path|None, "target_model": path|None,
+    "component": the pipeline component's name, for messages}."""
     X = X or {}
-    _check_subword_files(model.attrs["hyper"], X.get("source_model"), X.get("target_model"))
+    _check_subword_files(model.attrs["hyper"], X.get("source_model"), X.get("target_model"),
+                         X.get("component", "<translator>"))
     if X.get("source_model"):
         set_subword_models(model, X["source_model"], X.get("target_model"))
     elif X.get("sources"):
@@ -240,9 +242,11 @@ def _init_core(model: Model, X: Optional[Dict] = None, Y=None) -> None:
         _warn_cut(model, *_uncut_pieces(model, X["sources"], X["targets"]), "")
 
 
-def _check_subword_files(hyper: Dict, source_model, target_model) -> None:
-    """Refuse SentencePiece files that would be ignored or used for the wrong side."""
-    where = "[initialize.components.<translator>]"
+def _check_subword_files(hyper: Dict, source_model, target_model, component: str) -> None:
+    """Refuse SentencePiece files that would be ignored or used for the wrong side. (With
+    two files, ``shared_vocab`` has nothing to decide: it only says how initialize trains
+    SentencePiece when no file is given.)"""
+    where = f"[initialize.components.{component}]"
     if target_model and not source_model:
         raise ValueError(f"{where} target_sentencepiece_model is set without sentencepiece_model: "
                          f"give sentencepiece_model too (the source side's model), or neither to "

@@ -41,9 +41,18 @@ def naming_errors(name: str, where: str, read: Callable) -> Callable:
         except LoadError:
             raise
         except Exception as err:  # any failure here means unusable data: say where
-            detail = str(err).rstrip(".")
+            detail = _describe(err)
             raise LoadError(f"[{name}] cannot load {where}: {detail}. The "
                             f"saved pipeline is damaged, incomplete or not what this component "
                             f"saved (another model config): save or copy it again, load it with "
                             f"the config it was saved with, or train it again.") from err
     return named
+
+
+def _describe(err: Exception) -> str:
+    """An error's message; prefixed by its type unless it is a ValueError that explains
+    itself (e.g. a KeyError's message is only the missing key)."""
+    text = str(err).rstrip(".")
+    if isinstance(err, ValueError) and text:
+        return text
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

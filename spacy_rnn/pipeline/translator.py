@@ -275,7 +275,8 @@ class RNNTranslator(TrainablePipe):
         self._warn_skipped(n_skipped, len(sources) + n_skipped)
         self.model.initialize(X={"sources": sources, "targets": targets,
                                  "source_model": sentencepiece_model,
-                                 "target_model": target_sentencepiece_model})
+                                 "target_model": target_sentencepiece_model,
+                                 "component": self.name})
 
     def _warn_skipped(self, n_skipped: int, n_examples: int) -> None:
         """Warn (once per component) about training examples without a source or translation."""

@@ -119,3 +119,17 @@ def test_truncated_bytes_name_the_component(saved_tagger):
     tagger = spacy.load(saved_tagger).get_pipe("rnn_tagger")
     with pytest.raises(ValueError, match=r"\[rnn_tagger\] cannot load its bytes"):
         tagger.from_bytes(data[:-10])
+
+
+def test_a_load_error_names_the_type_of_the_failure():
+    from spacy_rnn.pipeline.loading import LoadError, naming_errors
+
+    def missing_key(data):
+        return data["model"]
+
+    with pytest.raises(LoadError, match=r"^\[ner\] cannot load its bytes: KeyError: 'model'\. The saved"):
+        naming_errors("ner", "its bytes", missing_key)({})
+    with pytest.raises(LoadError, match=r"^\[ner\] cannot load f: ValueError\. The saved"):
+        naming_errors("ner", "f", lambda data: (_ for _ in ()).throw(ValueError()))(None)
+    with pytest.raises(LoadError, match=r"^\[ner\] cannot load f: the file is bad\. The saved"):
+        naming_errors("ner", "f", lambda data: (_ for _ in ()).throw(ValueError("the file is bad.")))(None)

@@ -658,7 +658,7 @@ def test_sentencepiece_files_that_would_be_ignored_are_refused(tmp_path, files, 
     nlp = make_nlp(shared_vocab=shared_vocab)
     nlp.config["initialize"]["components"]["rnn_translator"] = {
         key: str(tmp_path / name) for key, name in files.items()}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=r"\[initialize\.components\.rnn_translator\] .*" + message):
         nlp.initialize(lambda: examples(nlp))
 
 

@@ -369,3 +369,26 @@ def test_every_evaluation_tunes_the_length_penalty_on_val():
     for command in evaluations:
         assert "--dev-source assets/multi30k/val.en.gz --dev-target assets/multi30k/val.de.gz" in command["script"][0]
         assert "assets/multi30k/val.de.gz" in command["deps"]
+
+
+def load_evaluate():
+    spec = importlib.util.spec_from_file_location("translation_evaluate",
+                                                  PROJECT / "scripts" / "evaluate_translator.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("key", ["bleu", "translation_bleu"])
+def test_best_dev_bleu_reads_either_scorers_key(tmp_path, key):
+    log = tmp_path / "log.jsonl"
+    srsly.write_jsonl(log, [{"step": s, "seconds": s, "scores": {key: b, "chrf": 0.9}}
+                            for s, b in ((0, 0.01), (200, 0.31), (400, 0.27))])
+    assert load_evaluate().best_dev_bleu(log) == pytest.approx(31.0)
+
+
+def test_best_dev_bleu_of_a_log_without_bleu_is_unknown(tmp_path, capsys):
+    log = tmp_path / "log.jsonl"
+    srsly.write_jsonl(log, [{"step": 0, "seconds": 1, "scores": {"tag_acc": 0.5}}])
+    assert load_evaluate().best_dev_bleu(log) is None
+    assert "no dev BLEU in the training log" in " ".join(capsys.readouterr().out.split())

@@ -32,6 +32,7 @@ import srsly
 from tqdm import tqdm
 from wasabi import msg
 
+from spacy_rnn.analysis.curves import read_curve
 from spacy_rnn.analysis.sentences import write_sentences
 from spacy_rnn.stats import count_parameters, directory_size, machine_description
 from spacy_rnn.architectures.translator import SubwordModels
@@ -134,12 +135,17 @@ def training_stats(log_path, ratio):
             "train_target_tokens_estimated": target_tokens,
             "train_target_tokens_per_second": target_tokens / seconds if seconds else None,
             "train_steps": last["step"], "train_epochs": last["epoch"], "n_evaluations": len(records),
-            "best_dev_bleu": 100 * max(dev_bleu(r["scores"]) for r in records)}
+            "best_dev_bleu": best_dev_bleu(path)}
 
 
-def dev_bleu(scores):
-    """Dev BLEU (0-1) of a log record, under either translation scorer's key (0 if none)."""
-    return next((scores[key] for key in DEV_BLEU_KEYS if key in scores), 0.0)
+def best_dev_bleu(path):
+    """The best dev BLEU (0-100) in a training log, or None (with a warning) if it has none."""
+    curve = read_curve(path, DEV_BLEU_KEYS)
+    if curve is None:
+        msg.warn(f"{path}: no dev BLEU in the training log (scores {', '.join(DEV_BLEU_KEYS)}): "
+                 f"best_dev_bleu unknown")
+        return None
+    return 100 * max(curve.scores)
 
 
 def training_settings(nlp):
