@@ -2,6 +2,7 @@
 corpus in a copy of the project outside the repository (data_dir with the shared folder's layout),
 the assets and their checksums, the configs it ships, the evaluation's output and errors, and
 summarize on (edited copies of) the committed metrics."""
+import copy
 import importlib.util
 import shutil
 import subprocess
@@ -392,3 +393,18 @@ def test_best_dev_bleu_of_a_log_without_bleu_is_unknown(tmp_path, capsys):
     srsly.write_jsonl(log, [{"step": 0, "seconds": 1, "scores": {"tag_acc": 0.5}}])
     assert load_evaluate().best_dev_bleu(log) is None
     assert "no dev BLEU in the training log" in " ".join(capsys.readouterr().out.split())
+
+
+def test_runs_per_seed_replace_the_old_one_run_file(tmp_path):
+    metrics_dir = committed_metrics(tmp_path)
+    old = srsly.read_json(metrics_dir / "lstm.json")
+    (metrics_dir / "mt-lstm").mkdir()
+    for seed, bleu in ((0, 30.1), (1, 30.3)):
+        new = copy.deepcopy(old)
+        new["beam"]["bleu"] = bleu
+        srsly.write_json(metrics_dir / "mt-lstm" / f"seed{seed}.json", new)
+    output = run_summarize(metrics_dir, tmp_path / "results", cwd=tmp_path)
+    assert f"{metrics_dir / 'lstm'}.json (one run, the old layout) is ignored" in output
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    lstm_row = next(line for line in summary.splitlines() if line.startswith("| lstm (n=2) |"))
+    assert "30.20 ± 0.14" in lstm_row

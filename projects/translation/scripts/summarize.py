@@ -88,7 +88,11 @@ def load(metrics_dir: Path):
     """{architecture: metrics, averaged over its seeds (see seed_view)}."""
     found = discover(metrics_dir) if metrics_dir.is_dir() else {}
     runs = {}
-    for run in sorted(found, key=_run_order):
+    for run in sorted(found, key=lambda run: (_run_order(run), not run.startswith("mt-"))):
+        if arch_of(run) in runs:
+            msg.warn(f"{metrics_dir / run}.json (one run, the old layout) is ignored: "
+                     f"{metrics_dir / ('mt-' + run)}/ has the runs per seed; remove it")
+            continue
         records = (read_seed(metrics_dir, run, seed, path) for seed, path in found[run])
         seeds = [record for record in records if record]
         if seeds:
