@@ -3,11 +3,15 @@
 CRF parameters are thinc params (so thinc's optimizer and serialization handle
 them); the forward algorithm and Viterbi run in plain torch (``spacy_rnn.torch.crf``).
 """
-from typing import List, Optional, Tuple
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import numpy
+import torch
 from thinc.api import Model, torch2xp, xp2torch
 from thinc.types import Floats2d, Ints1d
+
+from ..torch.crf import marginals, negative_log_likelihood, viterbi_decode
+from ..torch.padding import length_mask, pad_flat
 
 CRF_PARAMS = ("transitions", "start", "end")
 
@@ -79,29 +83,19 @@ def build_crf_loss(params: Model) -> Model:
 
 
 def _crf_loss_forward(model: Model, inputs, is_train: bool):
-    import torch
-
-    from ..torch.crf import negative_log_likelihood
-    from ..torch.padding import length_mask, pad_flat
-
     scores, truths, constraints = _loss_inputs(inputs)
     params = model.layers[0]
-    keep = [i for i, s in enumerate(scores) if len(s)]
-    if not keep:
+    padded = _padded(model, scores, requires_grad=True)
+    if padded is None:
         return 0.0, lambda d_loss=1.0: [model.ops.alloc2f(*s.shape) for s in scores]
-    flat = _flat_tensor(model, [scores[i] for i in keep], requires_grad=True)
-    lengths = torch.tensor([len(scores[i]) for i in keep], dtype=torch.long, device=flat.device)
-    emissions = pad_flat(flat, lengths)
-    gold = torch.from_numpy(_concat_labels([truths[i] for i in keep])).to(flat.device)
+    gold = torch.from_numpy(_concat_labels([truths[i] for i in padded.keep])).to(padded.flat.device)
     # per annotated token, as the softmax loss: unannotated tokens (-1) are marginalized and add
     # nothing to the loss, so they must not dilute it either
     n_tokens = max(int((gold >= 0).sum()), 1)
-    tags = pad_flat(gold, lengths)
-    mask = length_mask(lengths, emissions.shape[1])
-    tags = tags.masked_fill(~mask, -1)
+    tags = pad_flat(gold, padded.lengths).masked_fill(~padded.mask, -1)
     torch_params = [xp2torch(params.get_param(n), requires_grad=True) for n in CRF_PARAMS]
     constrained = _constrained(torch_params, constraints)
-    nll = negative_log_likelihood(emissions, tags, mask, *constrained).sum() / n_tokens
+    nll = negative_log_likelihood(padded.emissions, tags, padded.mask, *constrained).sum() / n_tokens
     if not bool(torch.isfinite(nll)):
         raise ValueError("The CRF loss is infinite: a gold label sequence breaks the tag "
                          "scheme's constraints (e.g. an inside tag with no beginning). Check "
@@ -111,23 +105,41 @@ def _crf_loss_forward(model: Model, inputs, is_train: bool):
         nll.backward()
         for name, tensor in zip(CRF_PARAMS, torch_params):
             params.inc_grad(name, torch2xp(tensor.grad) * d_loss)
-        d_rows = model.ops.unflatten(torch2xp(flat.grad) * d_loss,
-                                     [len(scores[i]) for i in keep])
-        return _scatter_back(model, scores, keep, d_rows)
+        d_rows = model.ops.unflatten(torch2xp(padded.flat.grad) * d_loss, padded.lengths.tolist())
+        return _per_doc(scores, padded.keep, d_rows, lambda s: model.ops.alloc2f(*s.shape))
 
     return float(nll.detach()), backprop
 
 
-def _flat_tensor(model: Model, arrays: List[Floats2d], requires_grad: bool = False):
-    flat = model.ops.xp.ascontiguousarray(model.ops.flatten(arrays, pad=0), dtype="float32")
-    return xp2torch(flat, requires_grad=requires_grad)
+class _Padded(NamedTuple):
+    """The non-empty docs' scores as the CRF functions take them."""
+    keep: List[int]  # the non-empty docs' indices
+    flat: torch.Tensor  # their rows, concatenated: (N, K)
+    lengths: torch.Tensor  # (B,)
+    emissions: torch.Tensor  # (B, T, K), zero-padded
+    mask: torch.Tensor  # (B, T), True on real tokens
 
 
-def _scatter_back(model: Model, scores: List[Floats2d], keep: List[int], d_rows: List[Floats2d]):
-    d_scores = [model.ops.alloc2f(*s.shape) for s in scores]
-    for i, d in zip(keep, d_rows):
-        d_scores[i] = d
-    return d_scores
+def _padded(model: Model, scores: List[Floats2d], requires_grad: bool = False) -> Optional[_Padded]:
+    """The docs' scores padded into one batch; None if every doc is empty."""
+    keep = [i for i, s in enumerate(scores) if len(s)]
+    if not keep:
+        return None
+    rows = model.ops.xp.ascontiguousarray(model.ops.flatten([scores[i] for i in keep], pad=0),
+                                          dtype="float32")
+    flat = xp2torch(rows, requires_grad=requires_grad)
+    lengths = torch.tensor([len(scores[i]) for i in keep], dtype=torch.long, device=flat.device)
+    emissions = pad_flat(flat, lengths)
+    return _Padded(keep, flat, lengths, emissions, length_mask(lengths, emissions.shape[1]))
+
+
+def _per_doc(scores: List[Floats2d], keep: List[int], rows: List, empty: Callable) -> List:
+    """One result per doc: ``rows`` for the docs in ``keep`` (in order), ``empty(scores[i])``
+    for the others."""
+    out = [empty(s) for s in scores]
+    for i, row in zip(keep, rows):
+        out[i] = row
+    return out
 
 
 def build_decoder(params: Optional[Model]) -> Model:
@@ -165,57 +177,39 @@ def _no_backprop(dY):
 
 def _lattice(model: Model, scores: List[Floats2d], constraints):
     """The non-empty docs' indices and (emissions (B, T, K), mask (B, T), transitions,
-    start, end) for the CRF functions; None if every doc is empty."""
-    import torch
-
-    from ..torch.padding import length_mask, pad_flat
-
-    keep = [i for i, s in enumerate(scores) if len(s)]
-    if not keep:
-        return keep, None
-    flat = _flat_tensor(model, [scores[i] for i in keep])
-    lengths = torch.tensor([len(scores[i]) for i in keep], dtype=torch.long, device=flat.device)
-    emissions = pad_flat(flat, lengths)
-    transitions, start, end = _decoder_params(model, emissions.shape[2], constraints,
-                                              emissions.device)
+    start, end) for the CRF functions; ([], None) if every doc is empty."""
+    padded = _padded(model, scores)
+    if padded is None:
+        return [], None
+    emissions = padded.emissions
+    transitions, start, end = _decoder_params(model, emissions.shape[2], constraints, emissions.device)
     if not model.layers:
         emissions = torch.log_softmax(emissions, dim=-1)
-    mask = length_mask(lengths, emissions.shape[1])
-    return keep, (emissions, mask, transitions, start, end)
+    return padded.keep, (emissions, padded.mask, transitions, start, end)
 
 
 def _viterbi(model: Model, scores: List[Floats2d], constraints) -> List[Ints1d]:
-    import torch
-
-    from ..torch.crf import viterbi_decode
-
     keep, lattice = _lattice(model, scores, constraints)
-    paths = [model.ops.alloc1i(0) for _ in scores]
     if lattice is None:
-        return paths
+        return [model.ops.alloc1i(0) for _ in scores]
     with torch.no_grad():
         best = viterbi_decode(*lattice).cpu().numpy()
-    for row, i in enumerate(keep):
-        paths[i] = best[row, : len(scores[i])].astype("int32")
-    return paths
+    rows = [best[row, : len(scores[i])].astype("int32") for row, i in enumerate(keep)]
+    return _per_doc(scores, keep, rows, lambda s: model.ops.alloc1i(0))
 
 
 def _marginals(model: Model, scores: List[Floats2d], constraints) -> List[Floats2d]:
-    from ..torch.crf import marginals
-
     keep, lattice = _lattice(model, scores, constraints)
-    probs = [model.ops.alloc2f(*s.shape) for s in scores]
     if lattice is None:
-        return probs
-    padded = torch2xp(marginals(*lattice), ops=model.ops)
-    for row, i in enumerate(keep):
-        probs[i] = model.ops.xp.ascontiguousarray(padded[row, : len(scores[i])], dtype="float32")
-    return probs
+        return [model.ops.alloc2f(*s.shape) for s in scores]
+    with torch.no_grad():
+        padded = torch2xp(marginals(*lattice), ops=model.ops)
+    rows = [model.ops.xp.ascontiguousarray(padded[row, : len(scores[i])], dtype="float32")
+            for row, i in enumerate(keep)]
+    return _per_doc(scores, keep, rows, lambda s: model.ops.alloc2f(*s.shape))
 
 
 def _decoder_params(model: Model, n_labels: int, constraints, device) -> Tuple:
-    import torch
-
     if model.layers:
         values = [xp2torch(model.layers[0].get_param(n)).to(device) for n in CRF_PARAMS]
     else:
@@ -228,8 +222,6 @@ def _constrained(values: List, constraints) -> List:
     """The CRF (transitions, start, end) tensors with -inf where ``constraints`` (None, or
     the boolean (allowed, allowed first, allowed last) arrays) disallow: new tensors,
     differentiable in the allowed entries; without constraints, ``values`` themselves."""
-    import torch
-
     if constraints is None:
         return list(values)
     return [value.masked_fill(~torch.as_tensor(numpy.asarray(allowed, dtype=bool),

@@ -280,12 +280,8 @@ class SequenceLabelingPipe(TrainablePipe):
             saved = ", ".join(f"{key} = {self.cfg.get(key)!r}" for key in changed)
             asked = ", ".join(f"{key} = {value!r}" for key, value in changed.items())
             warnings.warn(f"[{self.name}] was saved with {saved}; the loaded component keeps that, not the "
-                          f"config's {asked}: train a new component for another value.{self.reload_hint(changed)}",
+                          f"config's {asked}: train a new component for another value.",
                           UserWarning, stacklevel=3)
-
-    def reload_hint(self, changed: Dict) -> str:
-        """Advice appended to the warning of :meth:`_reconcile_settings`."""
-        return ""
 
 
 def store_label_probs(doc: Doc, name: str, probs: numpy.ndarray) -> None:

@@ -1,4 +1,5 @@
 """The ``rnn_ner`` component: named entities from BIO or BILUO tags."""
+import copy
 from typing import Callable, Dict, Iterable, List, Literal, Optional, Sequence
 
 import numpy
@@ -8,14 +9,14 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example, biluo_tags_to_spans
 from spacy.util import registry
 from spacy.vocab import Vocab
-from thinc.api import Config, Model
+from thinc.api import Model
 
 from .labeler import CONFIDENCE_ATTR, SequenceLabelingPipe
 from .schemes import allowed_transitions, biluo_to_scheme, scheme_labels, scheme_to_biluo
-from .tagger import default_model_config
+from .tagger import DEFAULT_TAGGER_MODEL
 
 Scheme = Literal["BIO", "BILUO"]
-DEFAULT_NER_MODEL = Config().from_str(default_model_config.replace("crf = false", "crf = true"))["model"]
+DEFAULT_NER_MODEL = {**copy.deepcopy(DEFAULT_TAGGER_MODEL), "crf": True}
 
 
 @Language.factory(
@@ -117,7 +118,7 @@ class RNNEntityRecognizer(SequenceLabelingPipe):
     def checked_labels(self, labels: Sequence[str]) -> List[str]:
         """``scheme``'s tags for some entity types (any order), or bare types to expand."""
         labels = list(labels)
-        if labels and not any(label == "O" or "-" in label for label in labels):
+        if labels and not any(_is_tag(label) for label in labels):
             return scheme_labels(labels, self.scheme)
         types = {label[2:] for label in labels if label != "O"}
         expected = scheme_labels(types, self.scheme)
@@ -152,6 +153,11 @@ class RNNEntityRecognizer(SequenceLabelingPipe):
             span._.set(CONFIDENCE_ATTR, float(score))
         if self.cfg["spans_key"] is not None:
             doc.spans[self.cfg["spans_key"]].attrs["scores"] = scores
+
+
+def _is_tag(label: str) -> bool:
+    """A BIO/BILUO tag ("O", "B-PER", ...) rather than a bare entity type ("PER", "GPE-LOC")."""
+    return label == "O" or label[:2] in ("B-", "I-", "L-", "U-")
 
 
 def _without_edge_space(spans: List[Span]) -> List[Span]:

@@ -3,8 +3,6 @@ from typing import Iterable, List, Optional, Tuple
 
 import numpy
 
-SCHEMES = ("BIO", "BILUO")
-
 
 def scheme_labels(entity_types: Iterable[str], scheme: str) -> List[str]:
     """All tags of ``scheme`` for the entity types, "O" first."""
@@ -43,36 +41,18 @@ def scheme_to_biluo(tags: List[str], scheme: str) -> List[str]:
 
 
 def allowed_transitions(labels: List[str], scheme: str) -> Tuple[numpy.ndarray, ...]:
-    """Boolean (allowed[i, j], allowed_first[j], allowed_last[i]) for ``labels``."""
-    inside = "I" if scheme == "BIO" else "IL"
-    opens = [_opens(label) for label in labels]
-    first = numpy.asarray([label[0] not in inside for label in labels])
-    allowed = numpy.zeros((len(labels), len(labels)), dtype=bool)
-    for i, prev in enumerate(labels):
-        for j, label in enumerate(labels):
-            allowed[i, j] = _may_follow(prev, label, inside, scheme, opens[i])
-    last = numpy.asarray([scheme == "BIO" or label[0] in "OLU" for label in labels])
+    """Boolean (allowed[i, j], allowed_first[j], allowed_last[i]) for ``labels``; the start and
+    the end of a sequence count as "O"."""
+    allowed = numpy.asarray([[_may_follow(prev, label, scheme) for label in labels] for prev in labels],
+                            dtype=bool).reshape(len(labels), len(labels))
+    first = numpy.asarray([_may_follow("O", label, scheme) for label in labels], dtype=bool)
+    last = numpy.asarray([_may_follow(label, "O", scheme) for label in labels], dtype=bool)
     return allowed, first, last
 
 
-def _opens(label: str) -> bool:
-    return label[0] in "BI"
-
-
-def _may_follow(prev: str, label: str, inside: str, scheme: str, prev_open: bool) -> bool:
-    if scheme == "BILUO" and prev_open:
-        return label[0] in "IL" and label[2:] == prev[2:]
-    if label[0] in inside:
-        return prev[0] in "BI" and label[2:] == prev[2:]
-    return True
-
-
-def is_valid(tags: List[str], scheme: str) -> bool:
-    """Whether a tag sequence obeys ``scheme`` (used in tests and checks)."""
-    allowed, first, last = allowed_transitions(sorted(set(tags) | {"O"}), scheme)
-    index = {t: i for i, t in enumerate(sorted(set(tags) | {"O"}))}
-    if not tags:
-        return True
-    ids = [index[t] for t in tags]
-    return bool(first[ids[0]] and last[ids[-1]]
-                and all(allowed[a, b] for a, b in zip(ids, ids[1:])))
+def _may_follow(prev: str, label: str, scheme: str) -> bool:
+    continues = label[0] in ("I" if scheme == "BIO" else "IL")  # label goes on with an entity
+    goes_on = prev[0] in "BI" and label[2:] == prev[2:]  # prev's entity may go on with label
+    if scheme == "BILUO" and prev[0] in "BI":
+        return continues and goes_on  # an open BILUO entity must go on
+    return not continues or goes_on  # going on needs an entity of the same type before

@@ -103,16 +103,10 @@ class RNNTagger(SequenceLabelingPipe):
         return [f"{self.attr}_acc"]
 
     def gold_labels(self, example: Example) -> List[Optional[str]]:
-        if self.attr == "morph":
-            return self._gold_morphs(example)
+        # an unset label aligns as "" (missing; for morph as in spaCy's morphologizer: an
+        # empty analysis is "_")
         aligned = example.get_aligned(self.attr.upper(), as_string=True)
         return [label if label else None for label in aligned]
-
-    def _gold_morphs(self, example: Example) -> List[Optional[str]]:
-        if not example.reference.has_annotation("MORPH"):
-            return [None] * len(example.predicted)
-        # an unset analysis aligns as "" (missing, as in spaCy's morphologizer); an empty one as "_"
-        return [label if label else None for label in example.get_aligned("MORPH", as_string=True)]
 
     def write_labels(self, doc: Doc, labels: List[str], confidences=None) -> None:
         for token, label in zip(doc, labels):

@@ -19,7 +19,6 @@ import math
 from typing import Optional, Tuple
 
 import torch
-from torch import nn
 
 NEG_INF = float("-inf")
 #: blocks are used while batch * K**3 (the block products' work per time step) stays
@@ -314,33 +313,3 @@ def _backtrack(final: torch.Tensor, pointers: torch.Tensor) -> torch.Tensor:
     index = block_ends.view(batch, n_blocks, 1, 1).expand(batch, n_blocks, block, 1)
     path = tags.gather(3, index).squeeze(3).flatten(1)
     return torch.cat([path, final.unsqueeze(1)], dim=1)
-
-
-class CRF(nn.Module):
-    """The CRF functions above with their parameters, for plain PyTorch users."""
-
-    def __init__(self, n_tags: int):
-        super().__init__()
-        self.transitions = nn.Parameter(torch.zeros(n_tags, n_tags))
-        self.start = nn.Parameter(torch.zeros(n_tags))
-        self.end = nn.Parameter(torch.zeros(n_tags))
-
-    def forward(self, emissions: torch.Tensor, tags: torch.Tensor,
-                mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Negative log-likelihood per sequence, shape (B,)."""
-        mask = _full_mask(emissions) if mask is None else mask
-        return negative_log_likelihood(emissions, tags, mask, self.transitions, self.start, self.end)
-
-    def decode(self, emissions: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Viterbi paths, shape (B, T)."""
-        mask = _full_mask(emissions) if mask is None else mask
-        return viterbi_decode(emissions, mask, self.transitions, self.start, self.end)
-
-    def marginals(self, emissions: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Tag probabilities per position, shape (B, T, K)."""
-        mask = _full_mask(emissions) if mask is None else mask
-        return marginals(emissions, mask, self.transitions, self.start, self.end)
-
-
-def _full_mask(emissions: torch.Tensor) -> torch.Tensor:
-    return torch.ones(emissions.shape[:2], dtype=torch.bool, device=emissions.device)

@@ -31,11 +31,6 @@ def pad_flat(flat: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return padded
 
 
-def unpad(padded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`pad_flat`: (B, T, W) -> (N, W)."""
-    return padded[length_mask(lengths, padded.shape[1])]
-
-
 def inverse_permutation(order: torch.Tensor) -> torch.Tensor:
     """The index that undoes ``x.index_select(0, order)`` for a permutation ``order``."""
     inverse = torch.empty_like(order)

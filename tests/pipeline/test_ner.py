@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from spacy_rnn.pipeline.schemes import (allowed_transitions, biluo_to_scheme, is_valid,
-                                        scheme_labels, scheme_to_biluo)
+from spacy_rnn.pipeline.schemes import allowed_transitions, biluo_to_scheme, scheme_labels, scheme_to_biluo
 
 TRAIN_DATA = [
     ("Alice lives in Paris", [(0, 5, "PER"), (15, 20, "LOC")]),
@@ -135,7 +134,7 @@ def test_decoding_always_valid(scheme, crf, lengths, seed):
     paths = decoder.predict((scores, ner.constraints()))
     for n, path in zip(lengths, paths):
         tags = [ner.labels[i] for i in path]
-        assert len(tags) == n and valid_by_hand(tags, scheme) and is_valid(tags, scheme)
+        assert len(tags) == n and valid_by_hand(tags, scheme)
 
 
 def valid_by_hand(tags, scheme):
@@ -286,3 +285,22 @@ def test_render_writes_displacy_pages_of_the_entities(tmp_path, spans_key):
     assert "lives in" in page and "is big" in page and "Bob met" not in page  # --limit 2
     labels = re.findall(r">\s*(PER|LOC)\s*<", page)  # displaCy's label boxes
     assert sorted(set(labels)) == ["LOC", "PER"]
+
+
+def test_bare_entity_types_with_a_hyphen_are_expanded():
+    ner = spacy.blank("en").add_pipe("rnn_ner")
+    assert ner.checked_labels(["GPE-LOC", "PER"]) == scheme_labels(["GPE-LOC", "PER"], "BILUO")
+    assert ner.checked_labels(scheme_labels(["GPE-LOC"], "BILUO")) == scheme_labels(["GPE-LOC"], "BILUO")
+
+
+@pytest.mark.parametrize("scheme", ["BIO", "BILUO"])
+def test_transition_table_agrees_with_the_rules_on_every_short_sequence(scheme):
+    import itertools
+
+    labels = scheme_labels(["LOC", "PER"], scheme)
+    allowed, first, last = allowed_transitions(labels, scheme)
+    for n in (1, 2, 3):
+        for ids in itertools.product(range(len(labels)), repeat=n):
+            by_table = bool(first[ids[0]] and last[ids[-1]]
+                            and all(allowed[a, b] for a, b in zip(ids, ids[1:])))
+            assert by_table == valid_by_hand([labels[i] for i in ids], scheme), [labels[i] for i in ids]
