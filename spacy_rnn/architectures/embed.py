@@ -2,6 +2,7 @@
 import functools
 from typing import List, Optional
 
+import numpy
 from spacy.attrs import IDS
 from spacy.ml.models import MultiHashEmbed
 from spacy.tokens import Doc
@@ -10,6 +11,7 @@ from thinc.api import ArgsKwargs, Maxout, Model, chain
 from thinc.api import torch2xp, with_array, xp2torch
 from thinc.types import Floats2d, Ints2d
 
+from ..torch.charcnn import CharCNN
 from .shim import WeightsOnlyPyTorchWrapper
 
 
@@ -21,12 +23,12 @@ def char_ids(model: Model, docs: List[Doc], max_chars: int, n_rows: int) -> Ints
     """
     words = [token.text for doc in docs for token in doc]
     width = max([min(len(w), max_chars) for w in words], default=1)
-    ids = model.ops.xp.zeros((len(words), max(width, 1)), dtype="int64")
+    ids = numpy.zeros((len(words), max(width, 1)), dtype="int64")  # filled on the host, moved once
     half = max_chars // 2
     for i, word in enumerate(words):
         chars = word if len(word) <= max_chars else word[:half] + word[-(max_chars - half):]
         ids[i, : len(chars)] = [ord(c) % (n_rows - 1) + 1 for c in chars]
-    return ids
+    return model.ops.asarray(ids)
 
 
 def _char_inputs(max_chars: int, n_rows: int):
@@ -89,8 +91,6 @@ def _concat_forward(model: Model, docs: List[Doc], is_train: bool):
 def build_char_embed(width: int = 64, char_dim: int = 32, rows: int = 1000,
                      max_chars: int = 16, window: int = 3) -> Model[List[Doc], List[Floats2d]]:
     """Character CNN features per token, width ``width``."""
-    from ..torch.charcnn import CharCNN
-
     _check_char_settings(width=width, char_dim=char_dim, rows=rows, max_chars=max_chars, window=window)
     module = CharCNN(rows, char_dim, width, window)
     model = WeightsOnlyPyTorchWrapper(module, convert_inputs=_char_inputs(max_chars, rows),

@@ -5,6 +5,7 @@ from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d
 
+from ..torch.encoder import RNNEncoder
 from .convert import flat_inputs, flat_outputs
 from .shim import WeightsOnlyPyTorchWrapper
 
@@ -26,8 +27,6 @@ def build_rnn_encoder(
     Each doc is encoded exactly as if it were alone in the batch: the backward
     direction starts at the doc's last token, never at padding.
     """
-    from ..torch.encoder import RNNEncoder
-
     _check_encoder_settings(width, depth, cell, bidirectional, dropout)
     module = RNNEncoder(width, depth, cell=cell, bidirectional=bidirectional,
                         dropout=dropout, residual=residual)

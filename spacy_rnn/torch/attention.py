@@ -20,8 +20,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from . import native
-from .precision import autocast_on
+from . import backend, native
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -125,10 +124,9 @@ class BahdanauAttention(Attention):
 
 
 def _c_scores(projected: torch.Tensor, keys: torch.Tensor, v: nn.Module) -> bool:
-    """Whether the C scores can run: float32 on the CPU, a float ``v`` layer, no CPU autocast
-    (which would want them in bfloat16), and the C library built."""
-    return (type(v) is nn.Linear and not autocast_on("cpu")
-            and native.usable(projected, keys, v.weight))
+    """Whether the C scores run: a float ``v`` layer (not an int8 copy), and
+    :func:`.backend.c_attention`'s rules."""
+    return type(v) is nn.Linear and backend.c_attention(projected, keys, v.weight)
 
 
 class AdditiveScores(torch.autograd.Function):

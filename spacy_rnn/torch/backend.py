@@ -24,6 +24,10 @@ in order (:func:`choose`):
    operations, with autograd recording each one).
 
 Each choice is logged at DEBUG level on the ``spacy_rnn.backend`` logger.
+
+Bahdanau attention's scores (:mod:`.attention`) run in C by the same rules
+(:func:`c_attention`): not when ``SPACY_RNN_BACKEND`` is torch or loop, nor under CPU
+autocast, nor outside CPU float32, nor without the C library.
 """
 import logging
 import os
@@ -83,6 +87,13 @@ def choose(cell: str, x: torch.Tensor, hidden: int, plain: bool = True) -> Choic
     logger.debug("%s, %d units per direction, %s on %s: %s (%s)", cell, hidden, dtype, x.device.type,
                  choice.backend, choice.reason)
     return choice
+
+
+def c_attention(*tensors: torch.Tensor) -> bool:
+    """Whether Bahdanau attention's scores over these tensors run in C (see above)."""
+    if forced() in ("torch", "loop") or autocast_on("cpu"):
+        return False
+    return native.usable(*tensors)
 
 
 def _rules(cell: str, device: str, dtype: torch.dtype, hidden: int, plain: bool) -> Choice:

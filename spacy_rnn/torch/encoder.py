@@ -84,18 +84,13 @@ class RNNEncoder(nn.Module):
         """
         if flat.shape[0] == 0:
             return flat.new_zeros((0, self.width)) + flat.sum() * 0
-        name = self.choose_backend(flat).backend
-        if flat.device.type != "cpu":
-            return self.encode_with(name, flat, lengths)
-        with torch.autocast("cpu", enabled=False):
-            return self.encode_with(name, flat, lengths)
+        with torch.autocast("cpu", enabled=False):  # see choose_backend; CUDA autocast stays
+            return self.encode_with(self.choose_backend(flat).backend, flat, lengths)
 
     def choose_backend(self, flat: torch.Tensor) -> backend.Choice:
         """The backend (and the reason) :meth:`forward` uses for this input. On CPU the encoder
         computes in the input's dtype even under autocast: the C loops take float32 only, and
         oneDNN has no bfloat16 LSTM without AVX-512."""
-        if flat.device.type != "cpu":
-            return backend.choose(self.cell, flat, self.hidden)
         with torch.autocast("cpu", enabled=False):
             return backend.choose(self.cell, flat, self.hidden)
 

@@ -106,10 +106,23 @@ def test_activations_stay_finite_for_large_inputs():
 
 
 @pytest.mark.parametrize("forced", ["torch", "loop"])
-def test_forcing_torch_or_loop_keeps_all_c_code_out(forced, monkeypatch):
+def test_forcing_torch_or_loop_keeps_all_c_code_out(forced, monkeypatch, fresh_loader):
     assert not native.usable(torch.zeros(2, dtype=torch.float64))
     monkeypatch.setenv("SPACY_RNN_BACKEND", forced)
-    assert native.library() is None and not native.usable(torch.zeros(2))
+    assert backend.choose("lstm", torch.zeros(2, 8), 64).backend == forced
+    assert not backend.c_attention(torch.zeros(2), torch.zeros(2))
+    assert not native._TRIED  # the library was not even loaded
+
+
+@needs_c
+def test_c_attention_follows_the_backend_rules(monkeypatch):
+    x = torch.zeros(2, 3)
+    assert backend.c_attention(x, x)
+    assert not backend.c_attention(x.double(), x.double())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not backend.c_attention(x, x)
+    monkeypatch.setenv("SPACY_RNN_BACKEND", "native")
+    assert backend.c_attention(x, x)
 
 
 @pytest.fixture

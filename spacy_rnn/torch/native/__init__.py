@@ -19,13 +19,13 @@ the attention scores share the sentences among torch's threads). It is loaded on
 there, and only if it exports every function below and was built from the C sources next to
 it (their hash, compiled into the library). Where it is missing (no compiler at install
 time), incomplete or stale, the PyTorch code runs instead (same results up to float
-rounding), with one warning per process. ``SPACY_RNN_BACKEND=torch`` or ``=loop`` (see
-:mod:`..backend`) keeps all C code out, the attention scores included.
+rounding), with one warning per process. Whether the C code runs is decided in
+:mod:`..backend` alone (``SPACY_RNN_BACKEND=torch`` or ``=loop`` keeps all of it out, the
+attention scores included, and the library is then not even loaded).
 """
 import ctypes
 import hashlib
 import importlib.machinery
-import os
 import threading
 import warnings
 from pathlib import Path
@@ -44,11 +44,6 @@ _LIBRARY: Optional[ctypes.CDLL] = None
 _PROBLEM: Optional[str] = None
 _TRIED = False
 _LOCK = threading.Lock()
-
-
-def enabled() -> bool:
-    """Whether C code may run: not when ``SPACY_RNN_BACKEND`` forces "torch" or "loop"."""
-    return os.environ.get("SPACY_RNN_BACKEND", "").strip().lower() not in ("torch", "loop")
 
 
 def source_hash(folder: Path = HERE) -> str:
@@ -72,11 +67,9 @@ def library_path(folder: Path = HERE) -> Optional[Path]:
 
 
 def library() -> Optional[ctypes.CDLL]:
-    """The loaded C library (loading it on first call); None if disabled or unusable, with one
-    warning per process saying why."""
+    """The loaded C library (loading it on first call); None if unusable, with one warning
+    per process saying why."""
     global _LIBRARY, _PROBLEM, _TRIED
-    if not enabled():
-        return None
     with _LOCK:  # threads racing on first use all get the same library
         if not _TRIED:
             _TRIED = True
@@ -114,14 +107,11 @@ def available() -> bool:
 
 def problem() -> Optional[str]:
     """Why the C library is not available, or None if it is."""
-    if not enabled():
-        return "SPACY_RNN_BACKEND keeps the C code out"
     return None if library() is not None else _PROBLEM
 
 
 def _loaded() -> ctypes.CDLL:
-    """The loaded library; once loaded also when SPACY_RNN_BACKEND changed since (a backward
-    pass runs on the library its forward pass used)."""
+    """The loaded library (a backward pass runs on the library its forward pass used)."""
     lib = _LIBRARY if _LIBRARY is not None else library()
     if lib is None:
         raise RuntimeError(f"the C time-step loops are not available: {problem()}")
