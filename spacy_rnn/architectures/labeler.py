@@ -71,8 +71,8 @@ def _build(tok2vec: Model, encoder: Optional[Model], crf: bool, nO: Optional[int
     if encoder is not None:
         _check_widths(tok2vec, encoder)
     output = Linear(nO=nO, nI=_feature_width(tok2vec, encoder))
-    # with an encoder, the same layer tree as before encoders were optional, so that
-    # pipelines saved then still load
+    # with an encoder the tree must stay chain(tok2vec, encoder, output): saved pipelines'
+    # weights are matched to layers by their place in it
     features = [tok2vec] if encoder is None else [tok2vec, encoder]
     scorer = chain(*features, with_array(output))
     params = build_crf_params(nO) if crf else None

@@ -23,6 +23,7 @@ class CharCNN(nn.Module):
         :return: shape (N, width)
         """
         if char_ids.shape[0] == 0:
+            # "+ sum * 0": an empty output still on the autograd graph, so that backward runs
             return self.embed.weight.new_zeros((0, self.width)) + self.embed.weight.sum() * 0
         hidden = self.conv(self.embed(char_ids).transpose(1, 2)).transpose(1, 2)
         pad = (char_ids == 0).unsqueeze(2)

@@ -83,6 +83,7 @@ class RNNEncoder(nn.Module):
         :return: shape (N, width)
         """
         if flat.shape[0] == 0:
+            # "+ sum * 0": an empty output still on the autograd graph, so that backward runs
             return flat.new_zeros((0, self.width)) + flat.sum() * 0
         with torch.autocast("cpu", enabled=False):  # see choose_backend; CUDA autocast stays
             return self.encode_with(self.choose_backend(flat).backend, flat, lengths)
