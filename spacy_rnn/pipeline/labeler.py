@@ -22,27 +22,13 @@ from spacy import util
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, set_dropout_rate
 
+from ..extensions import LABEL_PROBS_ATTR, ensure_score_extensions
 from .loading import load_parts_from_bytes, load_parts_from_disk
-
-#: ``Doc._.label_probs``: {component name: (len(doc), n_labels) float32 array}, or None
-LABEL_PROBS_ATTR = "label_probs"
-#: ``Span._.confidence``: an entity's confidence in [0, 1], or None
-CONFIDENCE_ATTR = "confidence"
-
-
-def ensure_score_extensions() -> None:
-    """Register ``Doc._.label_probs`` and ``Span._.confidence`` (default ``None``) unless
-    they exist. Idempotent; an extension registered earlier by someone else is kept."""
-    if not Doc.has_extension(LABEL_PROBS_ATTR):
-        Doc.set_extension(LABEL_PROBS_ATTR, default=None)
-    if not Span.has_extension(CONFIDENCE_ATTR):
-        Span.set_extension(CONFIDENCE_ATTR, default=None)
-
 
 ensure_score_extensions()
 

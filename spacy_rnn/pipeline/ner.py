@@ -11,7 +11,8 @@ from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Model
 
-from .labeler import CONFIDENCE_ATTR, SequenceLabelingPipe
+from ..extensions import CONFIDENCE_ATTR
+from .labeler import SequenceLabelingPipe
 from .schemes import allowed_transitions, biluo_to_scheme, scheme_labels, scheme_to_biluo
 from .tagger import DEFAULT_TAGGER_MODEL
 
