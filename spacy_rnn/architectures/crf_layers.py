@@ -76,7 +76,7 @@ def build_crf_loss(params: Model) -> Model:
     """CRF negative log-likelihood, summed over docs and divided by the number of tokens.
 
     ``(scores, truths[, constraints])``: with constraints (as the decoder's), the
-    distribution is normalised over the allowed tag sequences only, the one that
+    distribution is normalised over the allowed tag sequences only, the ones that
     decoding searches; the disallowed transitions get no gradient.
     """
     return Model("crf-loss", _crf_loss_forward, layers=[params])
