@@ -43,7 +43,8 @@ def make_rnn_ner(nlp: Language, name: str, model: Model, scheme: Scheme,
 
     ``constrained_training``: the CRF loss normalises over the tag sequences the scheme
     allows, the ones decoding searches (false: over all sequences; decoding is constrained
-    either way). A training setting: it changes no weights' shapes and is not saved.
+    either way). A training setting: it changes no weights, and a loaded pipeline takes it
+    from its config like any other setting.
     """
     return RNNEntityRecognizer(nlp.vocab, model, name, scheme=scheme, spans_key=spans_key,
                                store_scores=store_scores, constrained_training=constrained_training,
