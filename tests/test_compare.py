@@ -162,7 +162,8 @@ def test_learning_curve_and_time_to_accuracy_from_a_small_log(tmp_path):
     x, mean, low, high = mean_curve([fast, slow], "steps", n_points=3)
     np.testing.assert_allclose(x, [0, 100, 200])
     np.testing.assert_allclose(mean, [0.1, 0.4, 0.7])
-    np.testing.assert_allclose(low, [0.1, 0.3, 0.6]) and np.testing.assert_allclose(high, [0.1, 0.5, 0.8])
+    np.testing.assert_allclose(low, [0.1, 0.3, 0.6])
+    np.testing.assert_allclose(high, [0.1, 0.5, 0.8])
     x, mean, _, _ = mean_curve([fast, slow], "minutes", n_points=3)
     assert x[-1] == 2  # ends where the shorter curve ends, so every point is a mean over both
     np.testing.assert_allclose(mean, [0.1, (0.5 + 0.2) / 2, (0.8 + 0.3) / 2])

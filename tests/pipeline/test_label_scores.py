@@ -135,6 +135,10 @@ def test_entity_confidence_with_spans_key_is_stored_as_spancat_does():
     assert len(scores) == len(group) > 0
     assert all(0.0 <= s <= 1.0 for s in scores)
     assert [span._.confidence for span in group] == pytest.approx([float(s) for s in scores])
+    probs, pipe = doc._.label_probs["rnn_ner"], nlp.get_pipe("rnn_ner")
+    predicted = pipe.predict([doc]).label_ids[0]  # each token's tag: its probability per token
+    token_probs = [probs[i, int(predicted[i])] for i in range(len(doc))]
+    assert list(scores) == pytest.approx([min(token_probs[s.start:s.end]) for s in group], rel=1e-6)
 
 
 def test_bad_store_scores_values_are_refused():

@@ -88,9 +88,9 @@ def test_beam_search_finds_better_than_greedy():
 
 def test_invalid_search_arguments():
     model = MarkovModel(_table([0.4, 0.6], [0.5, 0.5]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"beam_size must be >= 1.*got beam_size 0,"):
         beam_search(model, *ONE_WORD, beam_size=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"alpha >= 0.*alpha -1\.0,"):
         beam_search(model, *ONE_WORD, alpha=-1.0)
 
 
