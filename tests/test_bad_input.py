@@ -72,7 +72,7 @@ def test_unseen_script_is_tagged(tagger, script):
 @pytest.mark.parametrize("script", sorted(UNSEEN))
 def test_unseen_script_is_translated(translator, script):
     doc = translator(UNSEEN[script])
-    assert isinstance(doc._.translation, str)
+    assert isinstance(doc._.translation, str) and doc._.translation.strip()
     batch = list(translator.pipe(["the cat sleeps", UNSEEN[script]]))
     assert batch[1]._.translation == doc._.translation
 

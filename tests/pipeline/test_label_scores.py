@@ -3,6 +3,7 @@ probabilities in ``doc._.label_probs`` and entity confidences."""
 import numpy
 import pytest
 import spacy
+from thinc.api import ConfigValidationError
 from spacy.tokens import DocBin
 from spacy.training import Example
 from thinc.api import fix_random_seed
@@ -143,7 +144,7 @@ def test_entity_confidence_with_spans_key_is_stored_as_spancat_does():
 
 def test_bad_store_scores_values_are_refused():
     nlp = spacy.blank("en")
-    with pytest.raises(Exception, match="store_scores"):
+    with pytest.raises(ConfigValidationError, match=r"store_scores\s+at root: 'sometimes' is not <class 'bool'>"):
         nlp.add_pipe("rnn_tagger", config={"store_scores": "sometimes"})
     v1 = {**DEFAULT_NER_MODEL.copy(), "@architectures": "spacy-rnn.SequenceLabeler.v1"}
     with pytest.raises(ValueError, match=r"store_scores = true needs.*SequenceLabeler.v2"):

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional
 import pytest
 import sentencepiece as spm
 import spacy
+from thinc.api import ConfigValidationError
 import srsly
 import torch
 from spacy.language import Language
@@ -168,7 +169,7 @@ def test_bad_settings_are_rejected():
     nlp = spacy.blank("en")
     with pytest.raises(ValueError, match="beam_size must be an integer >= 1"):
         nlp.add_pipe("rnn_translator", config={"beam_size": 0})
-    with pytest.raises(Exception, match="lsmt"):
+    with pytest.raises(ConfigValidationError, match=r"cell\s+at root: 'lsmt' is not typing.Literal\['rnn', 'lstm', 'gru'\]"):
         nlp.add_pipe("rnn_translator", config={"model": {"cell": "lsmt"}})
     with pytest.raises(ValueError, match="even hidden size"):
         nlp.add_pipe("rnn_translator", config={"model": {"hidden": 63}})

@@ -2,14 +2,13 @@
 with its file name, 1-based line number, the problem and the fix, before anything is converted."""
 import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 
-from project_corpora import ROOT, run_script
+from project_corpora import ROOT, SHARED_DATA, run_script
 
 SCRIPT = ROOT / "projects" / "tagging" / "scripts" / "convert_ud.py"
-REAL_DEV = Path("/work/shared/data/ud_en_ewt/dev.conllu")
+REAL_DEV = SHARED_DATA / "ud_en_ewt" / "dev.conllu"
 
 
 def load_convert_ud():

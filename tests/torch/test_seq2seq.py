@@ -156,12 +156,19 @@ def test_sequence_loss_ignores_padding():
 
 
 def test_sequence_loss_label_smoothing():
-    logits = torch.zeros(1, 2, 4)
-    logits[0, :, 3] = 10.0
-    tgt = torch.tensor([[3, 3]])
-    plain, _ = sequence_loss(logits, tgt, PAD)
+    """(1 - e) * NLL + e * mean over the vocabulary of -log p, summed over real tokens."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 5)
+    tgt = torch.tensor([[3, 1, 2], [4, 2, PAD]])
+    log_p = logits.log_softmax(-1)
+    real = [(b, t) for b in range(2) for t in range(3) if tgt[b, t] != PAD]
+    nll = sum(-log_p[b, t, tgt[b, t]] for b, t in real)
+    uniform = sum(-log_p[b, t].mean() for b, t in real)
+    plain, n_tokens = sequence_loss(logits, tgt, PAD)
     smoothed, _ = sequence_loss(logits, tgt, PAD, label_smoothing=0.1)
-    assert smoothed > plain
+    assert n_tokens == 5
+    torch.testing.assert_close(plain, nll)
+    torch.testing.assert_close(smoothed, 0.9 * nll + 0.1 * uniform)
 
 
 def test_backward_reaches_all_parameters():
