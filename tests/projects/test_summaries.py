@@ -212,7 +212,5 @@ def test_evaluate_tagger_writes_counts_that_give_spacys_scores(tmp_path):
 
 def test_evaluate_translator_keeps_every_searchs_hypothesis_per_sentence():
     evaluate_translator = load_script("translation", "evaluate_translator")
-    records = evaluate_translator.sentence_results(["Ein Hund.", "Eine Katze."],
-                                                   {"greedy": ["Hund.", "Katze."], "beam": ["Ein Hund.", "Katze."]})
-    assert records == [{"reference": "Ein Hund.", "greedy": "Hund.", "beam": "Ein Hund."},
-                       {"reference": "Eine Katze.", "greedy": "Katze.", "beam": "Katze."}]
+    records = evaluate_translator.sentence_results({"greedy": ["Hund.", "Katze."], "beam": ["Ein Hund.", "Katze."]})
+    assert records == [{"greedy": "Hund.", "beam": "Ein Hund."}, {"greedy": "Katze.", "beam": "Katze."}]

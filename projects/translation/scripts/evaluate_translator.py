@@ -19,8 +19,9 @@ tokens); target tokens seen are estimated from it with the ratio of target Sente
 (+1 </s> per sentence, the pipeline's own model) to source words over the training files. The
 training budget and settings of the pipeline's saved config.cfg (training.batcher.max_minutes,
 training.eval_frequency, ...) go under "training_config". Beside OUT.json goes
-OUT.sentences.jsonl, one line per test sentence with the reference and each search's hypothesis
-({"reference", "greedy", "beam"}), for the paired bootstrap of summarize.py. Each search prints a line when it ends
+OUT.sentences.jsonl, one line per test sentence with each search's hypothesis ({"greedy", "beam"}),
+for the paired bootstrap of summarize.py (which reads the references from the test file: no text of
+the corpus is written). Each search prints a line when it ends
 and shows a progress bar (with an estimate of the time left) while it decodes.
 """
 import argparse
@@ -102,9 +103,7 @@ def search_scores(nlp, pipe_name, sources, references, beam_size, quantize=None)
             "bleu_signature": str(scores["bleu_signature"]),
             "chrf_signature": str(scores["chrf_signature"]),
             "sentences_per_second": len(sources) / seconds,
-            "by_length": by_length(sources, hypotheses, references),
-            "examples": [{"source": s, "reference": r, "hypothesis": h}
-                         for s, r, h in list(zip(sources, references, hypotheses))[:5]]}, hypotheses
+            "by_length": by_length(sources, hypotheses, references)}, hypotheses
 
 
 def target_ratio(nlp, pipe_name, train_source, train_target):
@@ -188,7 +187,7 @@ def _architecture(model: Path) -> str:
 
 
 def evaluate(args):
-    """(metrics, per-sentence records: the reference and each search's hypothesis)."""
+    """(metrics, per-sentence records: each search's hypothesis)."""
     check_inputs(args)
     msg.text(f"Loading {args.model} ...")
     nlp = spacy.load(args.model)
@@ -198,14 +197,14 @@ def evaluate(args):
     result["length_penalty"] = choose_length_penalty(args, nlp)
     searches, hypotheses = run_searches(args, nlp, sources, references)
     result.update(searches)
-    return result, sentence_results(references, hypotheses)
+    return result, sentence_results(hypotheses)
 
 
-def sentence_results(references, hypotheses):
-    """One record per test sentence: {"reference": ..., "greedy": ..., "beam": ...} (and the int8
-    searches), for sacreBLEU's paired bootstrap in summarize.py."""
-    return [{"reference": ref, **{key: hyps[i] for key, hyps in hypotheses.items()}}
-            for i, ref in enumerate(references)]
+def sentence_results(hypotheses):
+    """One record per test sentence: {"greedy": ..., "beam": ...} (and the int8 searches), for
+    sacreBLEU's paired bootstrap in summarize.py. No reference or source: those are the corpus's."""
+    n_sentences = len(next(iter(hypotheses.values()), []))
+    return [{key: hyps[i] for key, hyps in hypotheses.items()} for i in range(n_sentences)]
 
 
 def describe_run(args, nlp, n_sentences):
