@@ -54,15 +54,19 @@ def compare_counts(systems: Dict[str, SeedSentences], reference: str, metric: st
 
 
 def compare_texts(systems: Dict[str, SeedSentences], reference: str, search: str,
+                  references: Optional[List[str]] = None,
                   n_resamples: int = N_RESAMPLES) -> Dict[str, Union[Dict[str, Comparison], str]]:
     """{system: {"bleu": Comparison, "chrf": Comparison} against the reference, or why untested}.
 
-    ``search`` names the hypothesis field of the records ("greedy" or "beam")."""
+    ``search`` names the hypothesis field of the records ("greedy" or "beam"); ``references``:
+    the test references, one per record (None: each record's own "reference" field, for data
+    the project generates itself)."""
     def test(system: SeedSentences, baseline: SeedSentences, pairs: List) -> Dict[str, Comparison]:
         hypotheses = pool_texts([[r[search] for r in system[s]] for s, _ in pairs])
         baseline_texts = pool_texts([[r[search] for r in baseline[b]] for _, b in pairs])
-        references = pool_texts([[r["reference"] for r in baseline[b]] for _, b in pairs])
-        return paired_sacrebleu(hypotheses, baseline_texts, references, n_resamples=n_resamples)
+        gold = pool_texts([references if references is not None else [r["reference"] for r in baseline[b]]
+                           for _, b in pairs])
+        return paired_sacrebleu(hypotheses, baseline_texts, gold, n_resamples=n_resamples)
 
     return _compare_each(systems, reference, test)
 

@@ -5,6 +5,7 @@ import importlib.util
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import srsly
@@ -112,8 +113,9 @@ def test_summaries_are_written_without_matplotlib(tmp_path):
     translation_tree(tmp_path / "translation")
     demo_tree(tmp_path / "demo" / "metrics")
     for project in ("tagging", "translation", "demo"):
+        extra = TEST_FILES if project == "translation" else []
         result = run_without_matplotlib(PROJECTS / project / "scripts" / "summarize.py", tmp_path / project,
-                                        "metrics", "results")
+                                        "metrics", "results", *extra)
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout + result.stderr
         assert flat(result.stdout).count('matplotlib is not installed: the summary is written without plots') == 1
         summary = (tmp_path / project / "results" / "summary.md").read_text(encoding="utf8")
@@ -128,10 +130,17 @@ def translation_metrics(template, seed, name):
     return metrics
 
 
+TEST_FILES = ["--test-source", "test.en", "--test-target", "test.de"]
+
+
 def translation_tree(root):
     """metrics/ and training/ of mt-lstm (drops the end of every sentence) and mt-gru (exact),
-    two seeds each, from the committed metrics of the translation project."""
-    template = srsly.read_json(PROJECTS / "translation" / "metrics" / "lstm.json")
+    two seeds each, from the committed metrics of the translation project; and the test files
+    (TEST_FILES) with the references."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "test.en").write_text("".join(f"source {i}\n" for i in range(len(REFERENCES))), encoding="utf8")
+    (root / "test.de").write_text("".join(f"{r}\n" for r in REFERENCES), encoding="utf8")
+    template = srsly.read_json(Path(__file__).parent / "data" / "translation_11min" / "lstm.json")
     for name, hypotheses, scores in [("lstm", [" ".join(r.split()[:4]) for r in REFERENCES], [0.1, 0.2]),
                                      ("gru", REFERENCES, [0.1, 0.3])]:
         for seed in (0, 1):
@@ -139,7 +148,7 @@ def translation_tree(root):
             folder.mkdir(parents=True, exist_ok=True)
             srsly.write_json(folder / f"seed{seed}.json", translation_metrics(template, seed, name))
             srsly.write_jsonl(folder / f"seed{seed}.sentences.jsonl",
-                              [{"reference": r, "greedy": h, "beam": h} for r, h in zip(REFERENCES, hypotheses)])
+                              [{"greedy": h, "beam": h} for h in hypotheses])
             log = root / "training" / f"mt-{name}" / f"seed{seed}" / "log.jsonl"
             log.parent.mkdir(parents=True, exist_ok=True)
             write_log(log, scores, 1.0)
@@ -147,7 +156,8 @@ def translation_tree(root):
 
 def test_translation_summary_tests_bleu_and_chrf_with_sacrebleu(tmp_path):
     translation_tree(tmp_path)
-    result = run_script(PROJECTS / "translation" / "scripts" / "summarize.py", "metrics", "results", cwd=tmp_path)
+    result = run_script(PROJECTS / "translation" / "scripts" / "summarize.py", "metrics", "results",
+                        *TEST_FILES, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     summary = (tmp_path / "results" / "summary.md").read_text(encoding="utf8")
     assert "| gru (n=2) | lstm | bahdanau | 20.46 ± 0.00 |" in summary and "| lstm (n=2) |" in summary
@@ -159,6 +169,18 @@ def test_translation_summary_tests_bleu_and_chrf_with_sacrebleu(tmp_path):
     assert "sacreBLEU's paired bootstrap (paired_bs" in summary
     assert "mt-gru/seed1.json" in summary
     assert (tmp_path / "results" / "learning_curves_mt.png").stat().st_size > 1000
+
+
+def test_translation_summary_without_the_test_files_tests_nothing(tmp_path):
+    translation_tree(tmp_path)
+    result = run_script(PROJECTS / "translation" / "scripts" / "summarize.py", "metrics", "results", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = (tmp_path / "results" / "summary.md").read_text(encoding="utf8")
+    assert "no test references: pass --test-source and --test-target" in summary
+    assert "### BLEU" not in summary
+    missing = run_script(PROJECTS / "translation" / "scripts" / "summarize.py", "metrics", "results",
+                         "--test-source", "gone.en", "--test-target", "gone.de", cwd=tmp_path)
+    assert missing.returncode == 1 and "Test file not found: gone.en" in missing.stdout
 
 
 def demo_tree(metrics_dir):

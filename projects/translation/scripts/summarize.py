@@ -3,12 +3,14 @@ architecture against lstm, the prose they support, and time to BLEU) and the plo
 results/bleu_by_length.png, results/bleu_vs_speed.png and results/learning_curves_mt.png.
 
 python scripts/summarize.py metrics results [--provenance assets/provenance.json]
+    [--test-source test.en.gz --test-target test.de.gz]
 
 Reads the metrics written by scripts/evaluate_translator.py, one run per seed
 (metrics/mt-lstm/seed0.json, ...) or, as written before, one run (metrics/lstm.json), the runs of
 project.yml first; scores are mean ± standard deviation over the seeds (n in the row). BLEU and
 chrF of beam search are tested against lstm (Bahdanau attention) with sacreBLEU's paired bootstrap
-on the per-sentence hypotheses beside each metrics file (seed0.sentences.jsonl); learning curves
+on the per-sentence hypotheses beside each metrics file (seed0.sentences.jsonl) and the references
+of the test files (--test-source, --test-target: the metrics hold no corpus text); learning curves
 and time to BLEU come from the training logs (training/mt-lstm/seed0/log.jsonl). It prints each file it read, and skips with a warning a file that is not such
 metrics (one of project.yml's runs unreadable is an error). The setting (test set, training budget,
 eval frequency, threads, beam size) comes from the metrics: a value the runs do not share is given
@@ -31,6 +33,7 @@ from spacy_rnn.analysis.report import compare_texts, method_note, significance_p
     time_to_accuracy_table
 from spacy_rnn.analysis.seeds import format_seeds, over_seeds
 from spacy_rnn.analysis.sentences import read_sentences
+from spacy_rnn.readers import read_parallel
 from spacy_rnn.scorers import DEV_BLEU_KEYS
 
 BUCKETS = ["1-10", "11-15", "16-20", "21+"]
@@ -260,12 +263,31 @@ def significance_marks(outcome):
     return {key: " *" for key, comparison in outcome.items() if comparison.significant}
 
 
-def reference_tests(runs):
-    """{architecture: {"bleu", "chrf"} Comparisons against REFERENCE, or why untested}."""
+def reference_tests(runs, references):
+    """{architecture: {"bleu", "chrf"} Comparisons against REFERENCE, or why untested};
+    ``references``: the test references (None: not given)."""
     if REFERENCE not in runs:
         return {}
+    others = [name for name in runs if name != REFERENCE]
+    if references is None:
+        return {name: "no test references: pass --test-source and --test-target" for name in others}
     systems = {name: {s["seed"]: read_sentences(s["path"]) for s in r["_seeds"]} for name, r in runs.items()}
-    return compare_texts(systems, REFERENCE, TESTED_SEARCH)
+    sizes = sorted({len(records) for system in systems.values() for records in system.values() if records})
+    if sizes and sizes != [len(references)]:
+        why = f"the test files hold {len(references)} pairs, the per-sentence results {sizes} sentences"
+        return {name: why for name in others}
+    return compare_texts(systems, REFERENCE, TESTED_SEARCH, references)
+
+
+def read_references(source, target):
+    """The references of the test pairs as evaluate_translator.py read them (None without files)."""
+    if not (source and target):
+        return None
+    for path in (source, target):
+        if not Path(path).is_file():
+            msg.fail(f"Test file not found: {path}", "Give the test files the metrics were evaluated "
+                     "on (--test-source, --test-target), e.g. from the project's data_dir.", exits=1)
+    return [target_text for _, _, target_text in read_parallel(source, target)]
 
 
 def test_lines(runs, outcomes):
@@ -470,8 +492,8 @@ def plot_vs_speed(plt, runs, setting, out_path: Path):
     return fig
 
 
-def summary_lines(runs, setting, provenance, found, plots):
-    outcomes = reference_tests(runs)
+def summary_lines(runs, setting, provenance, found, plots, references=None):
+    outcomes = reference_tests(runs, references)
     lines = ["# Translation: RNN vs LSTM vs GRU, and attention variants (spacy-rnn rnn_translator)", ""]
     lines += table(runs, setting, outcomes) + test_lines(runs, outcomes) + curve_lines(found)
     lines += int8_table(runs) + notes(runs, setting, provenance)
@@ -498,6 +520,8 @@ def main():
     parser.add_argument("metrics_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--provenance", default="")
+    parser.add_argument("--test-source", default="", help="the test sources the metrics were evaluated on")
+    parser.add_argument("--test-target", default="", help="their references (for the paired bootstrap)")
     args = parser.parse_args()
     plt = pyplot()
     runs = load(args.metrics_dir)
@@ -505,7 +529,8 @@ def main():
     found = curves(runs)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(plt, runs, setting, found, args.out_dir) if plt is not None else []
-    lines = summary_lines(runs, setting, args.provenance, found, plots)
+    references = read_references(args.test_source, args.test_target)
+    lines = summary_lines(runs, setting, args.provenance, found, plots, references)
     (args.out_dir / "summary.md").write_text("\n".join(lines), encoding="utf8")
     print("\n".join(lines))
     for line in warnings(runs, setting):
