@@ -44,6 +44,7 @@ def test_translation_workflow_runs_end_to_end_in_a_copy(tmp_path, tiny_translati
     assert all(run in summary for run in RUNS)
     assert "No training logs found" not in summary  # the dev BLEU curves of the v2 scorer's logs
     assert "nrefs:1|case:mixed|eff:no|tok:13a" in summary  # the BLEU signature
+    assert "### BLEU" in summary and "| rnn | " in summary  # tested against lstm: the test files were read
 
 
 def check_metrics(run, metrics, project):
