@@ -20,14 +20,34 @@ REGISTRIES = {"architecture": registry.architectures, "reader": registry.readers
 
 
 def table_rows():
-    """(name, kind, {argument: default}) for each row of the README's registered-names table."""
+    """(name, kind, {argument: default}, argument cell) for each row of the README's registered-names table."""
     text = README.read_text(encoding="utf8")
     section = text.split("# Registered names", 1)[1]
     for line in section.splitlines():
         match = re.match(r"\| `([^`]+)` \| (\w+)[^|]* \| (.*) \|$", line)
         if match:
             name, kind, arguments = match.groups()
-            yield name, kind, dict(re.findall(r"`(\w+)=([^`]+)`", arguments))
+            yield name, kind, dict(re.findall(r"`(\w+)=([^`]+)`", arguments)), arguments
+
+
+def argument_names(arguments: str):
+    """The argument each top-level item of an arguments cell starts with (`name` or
+    `name=default`), up to the first top-level ";" or "->" (what follows describes other things)."""
+    items, depth, current = [], 0, ""
+    for i, char in enumerate(arguments):
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        if depth == 0 and (char == ";" or arguments.startswith("->", i)):
+            break
+        if depth == 0 and char == ",":
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    items.append(current)
+    return [m.group(1) for m in (re.match(r"\s*`(\w+)(?:=[^`]*)?`", item) for item in items) if m]
 
 
 def parse(value: str):
@@ -41,15 +61,22 @@ def parse(value: str):
 ROWS = list(table_rows())
 
 
+def test_argument_names_stop_where_the_arguments_end():
+    assert argument_names("`path`, `console=True` (a, `b`), `x`: y; `sentencepiece_model`") == ["path", "console", "x"]
+    assert argument_names("`lowercase=False` -> `bleu`, `chrf`") == ["lowercase"]
+
+
 def test_the_table_was_found():
     assert len(ROWS) >= 12
     assert {"spacy-rnn.Seq2SeqTranslator.v1", "rnn_translator", "rnn_tagger"} <= {r[0] for r in ROWS}
 
 
-@pytest.mark.parametrize("name,kind,defaults", [r for r in ROWS if r[1] in REGISTRIES],
+@pytest.mark.parametrize("name,kind,defaults,arguments", [r for r in ROWS if r[1] in REGISTRIES],
                          ids=[r[0] for r in ROWS if r[1] in REGISTRIES])
-def test_registered_function_defaults(name, kind, defaults):
+def test_registered_function_defaults(name, kind, defaults, arguments):
     signature = inspect.signature(REGISTRIES[kind].get(name))
+    for argument in argument_names(arguments):  # also those listed without a default
+        assert argument in signature.parameters, f"{name}: README names no such argument {argument}"
     for argument, value in defaults.items():
         assert argument in signature.parameters, f"{name}: README names no such argument {argument}"
         expected = parse(value)
@@ -58,10 +85,12 @@ def test_registered_function_defaults(name, kind, defaults):
         assert signature.parameters[argument].default == expected, (name, argument)
 
 
-@pytest.mark.parametrize("name,kind,defaults", [r for r in ROWS if r[1] == "factory"],
+@pytest.mark.parametrize("name,kind,defaults,arguments", [r for r in ROWS if r[1] == "factory"],
                          ids=[r[0] for r in ROWS if r[1] == "factory"])
-def test_factory_defaults(name, kind, defaults):
+def test_factory_defaults(name, kind, defaults, arguments):
     config = Language.get_factory_meta(name).default_config
+    for argument in argument_names(arguments):
+        assert argument in config, f"{name}: README names no such setting {argument}"
     for argument, value in defaults.items():
         assert argument in config, f"{name}: README names no such setting {argument}"
         assert config[argument] == parse(value), (name, argument)
