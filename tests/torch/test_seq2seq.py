@@ -89,6 +89,15 @@ def test_mixed_cells_and_bridge_from_hidden_state():
     src, src_lengths = _batch([4, 2], SRC_V)
     tgt, _ = _batch([3, 3], TGT_V)
     assert model(src, src_lengths, tgt).shape == (2, 3, TGT_V)
+    model.eval()
+    with torch.no_grad():
+        state = model.encode(src, src_lengths).state
+        # a GRU encoder has no cell state: the LSTM decoder's comes from the final hidden state
+        assert state.cell is not None and state.cell.shape == state.hidden.shape
+        assert state.feed is not None and not state.feed.any()  # input feeding starts from zeros
+        model.bridge_cell.bias.add_(1.0)
+        assert torch.equal(model.encode(src, src_lengths).state.hidden, state.hidden)
+        assert not torch.equal(model.encode(src, src_lengths).state.cell, state.cell)
 
 
 def test_tied_embeddings_share_storage():
