@@ -199,3 +199,21 @@ def test_generated_prose_claims_only_what_the_tests_support():
     assert "| up | +" in table and "| yes, higher |" in table and "| noise |" in table
     assert "not tested: no per-sentence results" in table
     assert significance_prose("ref", {"old": "no per-sentence results"}, "accuracy", 100.0) == []
+
+
+def test_a_p_value_below_alpha_with_an_interval_across_zero_is_not_significant():
+    """sacreBLEU's p-value and the percentile interval come from different resamples: where they
+    disagree, the table and the prose make no claim."""
+    from spacy_rnn.analysis.bootstrap import Comparison
+
+    borderline = Comparison("bleu", 33.5, 32.7, 0.81, -0.12, 1.76, 0.048, 1000, 1000)
+    clear = Comparison("bleu", 31.1, 32.7, -1.60, -2.72, -0.44, 0.006, 1000, 1000)
+    assert not borderline.significant and clear.significant
+    outcomes = {"gru": borderline, "rnn": clear}
+    table = "\n".join(significance_table("lstm", outcomes, "BLEU", 1.0))
+    assert "| gru | +0.81 | [-0.12, +1.76] | 0.048 | no |" in table
+    assert "| rnn | -1.60 | [-2.72, -0.44] | 0.006 | yes, lower |" in table
+    prose = significance_prose("lstm", outcomes, "BLEU", 1.0, "BLEU")[0]
+    assert "rnn (-1.60 BLEU" in prose and "scores lower than lstm" in prose
+    assert "does not separate gru from lstm on BLEU (gru p = 0.048, but its 95% interval includes 0)" in prose
+    assert "gru (+0.81" not in prose

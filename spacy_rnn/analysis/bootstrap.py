@@ -36,7 +36,9 @@ class Comparison:
 
     @property
     def significant(self) -> bool:
-        return self.p_value < ALPHA
+        """p < ALPHA, and the 95% interval excludes 0 (sacreBLEU's p-value and the percentile
+        interval come from different resamples and can disagree at the margin: then no claim)."""
+        return self.p_value < ALPHA and (self.low > 0 or self.high < 0)
 
 
 def accuracy(counts: np.ndarray) -> np.ndarray:

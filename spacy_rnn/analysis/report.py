@@ -101,7 +101,7 @@ def significance_table(reference: str, outcomes: Dict[str, Outcome], label: str,
     reasons = sorted({o for o in outcomes.values() if isinstance(o, str)})
     if len(reasons) == 1 and all(isinstance(o, str) for o in outcomes.values()):
         return [f"Not tested against {reference}: {reasons[0]}."]
-    lines = [f"| architecture | {label} minus {reference} | 95% interval | p | p < {ALPHA:g} |",
+    lines = [f"| architecture | {label} minus {reference} | 95% interval | p | significant |",
              "|---|---|---|---|---|"]
     for name, outcome in outcomes.items():
         if isinstance(outcome, str):
@@ -126,7 +126,8 @@ def p_text(comparison: Comparison) -> str:
 
 def significance_prose(reference: str, outcomes: Dict[str, Outcome], label: str, scale: float,
                        unit: str = "points") -> List[str]:
-    """Sentences generated from the tests: a ranking against the reference only where p < ALPHA."""
+    """Sentences generated from the tests: a ranking against the reference only where the
+    difference is significant (p < ALPHA and the 95% interval excludes 0)."""
     tested = {n: o for n, o in outcomes.items() if not isinstance(o, str)}
     if not tested:
         return []  # the table's one line says why
@@ -136,9 +137,11 @@ def significance_prose(reference: str, outcomes: Dict[str, Outcome], label: str,
     sentences = [_direction(higher, "higher", reference, label, tested, scale, unit)] if higher else []
     sentences += [_direction(lower, "lower", reference, label, tested, scale, unit)] if lower else []
     if unclear:
+        details = ", ".join(f"{n} {p_text(tested[n])}" + ("" if tested[n].p_value >= ALPHA else
+                                                          ", but its 95% interval includes 0")
+                            for n in unclear)
         sentences.append(f"The test does not separate {_names(unclear)} from {reference} on {label} "
-                         f"(p ≥ {ALPHA:g}: {', '.join(f'{n} {p_text(tested[n])}' for n in unclear)}); "
-                         "these results do not rank them against it.")
+                         f"({details}); these results do not rank them against it.")
     untested = [n for n, o in outcomes.items() if isinstance(o, str)]
     if untested:
         sentences.append(f"{_names(untested)} {'was' if len(untested) == 1 else 'were'} not tested "
@@ -178,7 +181,8 @@ def method_note(counts: bool = True, texts: bool = False, n_resamples: int = N_R
                      "seeds' outputs concatenated, paired seed by seed)")
     # worded without "differ": the summaries keep that word for settings the runs do not share
     parts.append("the 95% interval spans the 2.5th to 97.5th percentile of the resampled score gaps "
-                 f"(system minus reference), and a gap with p < {ALPHA:g} is called significant.")
+                 f"(system minus reference), and a gap is called significant when p < {ALPHA:g} and "
+                 "that interval excludes 0.")
     return "; ".join(parts)
 
 
