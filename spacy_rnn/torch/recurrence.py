@@ -185,18 +185,11 @@ def _native_layer(cell: str, weights: List[DirectionWeights], flat: torch.Tensor
     steps = (layout.batch_sizes, layout.previous, rows)
     if cell == "lstm":
         bias = torch.cat([w[2] + w[3] for w in weights])
-        if not torch.is_grad_enabled():
-            projected = torch.addmm(bias, flat, w_ih)
-            _, cells, _, merged = native.lstm_forward(projected, w_hh, layout.batch_sizes, rows)
-            return merged, cells
         return NativeLSTMLayer.apply(flat, w_ih, bias, w_hh, *steps)
     if cell != "gru":
         raise ValueError(f"the C loops run the LSTM and the GRU, not {cell!r}")
     b_hh = torch.stack([w[3] for w in weights]).unsqueeze(1)  # (D, 1, G)
     bias = torch.cat([w[2] for w in weights])
-    if not torch.is_grad_enabled():
-        projected = torch.addmm(bias, flat, w_ih)
-        return native.gru_forward(projected, w_hh, b_hh, layout.batch_sizes, rows)[3], None
     return NativeGRULayer.apply(flat, w_ih, bias, w_hh, b_hh, *steps), None
 
 
