@@ -41,11 +41,32 @@ def _loop_lstm(layout, projected, w_hh, grad_states, grad_cells):
     return states.detach(), cells.detach(), projected.grad
 
 
+def _to_flat(packed, rows):
+    """(D, N, X) per direction in packed order -> (N, D * X) in the row order ``rows`` gives."""
+    n_dirs, n_rows, width = packed.shape
+    flat = packed.new_empty((n_rows, n_dirs * width))
+    for d in range(n_dirs):
+        flat[rows[d], d * width:(d + 1) * width] = packed[d].detach()
+    return flat
+
+
+def _to_packed(flat, rows, width):
+    """The inverse of :func:`_to_flat`."""
+    return torch.stack([flat[rows[d], d * width:(d + 1) * width] for d in range(rows.shape[0])])
+
+
 def _c_lstm(layout, projected, w_hh, grad_states, grad_cells):
-    """The same from the C loops (packed layout)."""
+    """The same from the C loops, which read the projections and the states' gradients and
+    write the states and the gate gradients in the caller's row order (here the encoder's:
+    the backward direction reversed within each sequence)."""
+    rows = direction_rows(layout, 2)
+    hidden = w_hh.shape[1]
     with torch.no_grad():
-        states, cells, acts = native.lstm_forward(projected, w_hh, layout.batch_sizes)
-        d_pre = native.lstm_backward(grad_states, grad_cells, w_hh, acts, cells, layout.batch_sizes)
+        states, cells, acts, merged = native.lstm_forward(_to_flat(projected, rows), w_hh, layout.batch_sizes, rows)
+        d_pre, d_flat = native.lstm_backward(_to_flat(grad_states, rows), grad_cells, w_hh, acts, cells,
+                                             layout.batch_sizes, rows)
+    assert torch.equal(_to_packed(merged, rows, hidden), states)
+    assert torch.equal(_to_packed(d_flat, rows, 4 * hidden), d_pre)
     return states, cells, d_pre
 
 
@@ -86,9 +107,14 @@ def test_c_gru_loops_equal_pytorch_loops(hidden, threads):
     grad_states = torch.randn(2, n_rows, hidden)
     states = GRUSteps.apply(projected, w_hh, b_hh, layout.batch_sizes, layout.previous)
     (states * grad_states).sum().backward()
+    rows = direction_rows(layout, 2)
     with torch.no_grad():
-        c_states, gates, rec_n = native.gru_forward(projected, w_hh, b_hh, layout.batch_sizes)
-        d_proj, d_rec = native.gru_backward(grad_states, w_hh, gates, rec_n, c_states, layout.batch_sizes)
+        c_states, gates, rec_n, merged = native.gru_forward(_to_flat(projected, rows), w_hh, b_hh,
+                                                            layout.batch_sizes, rows)
+        d_proj, d_rec, d_flat = native.gru_backward(_to_flat(grad_states, rows), w_hh, gates, rec_n, c_states,
+                                                    layout.batch_sizes, rows)
+    assert torch.equal(_to_packed(merged, rows, hidden), c_states)
+    assert torch.equal(_to_packed(d_flat, rows, 3 * hidden), d_proj)
     _assert_close((c_states, d_proj, d_rec.sum(1, keepdim=True)), (states.detach(), projected.grad, b_hh.grad))
 
 
@@ -98,7 +124,8 @@ def test_activations_stay_finite_for_large_inputs():
     layout, projected, w_hh = _problem(4, [3, 2])
     with torch.no_grad():
         projected.mul_(1e4)
-        states, cells, acts = native.lstm_forward(projected, w_hh, layout.batch_sizes)
+        rows = direction_rows(layout, 2)
+        states, cells, acts, _ = native.lstm_forward(_to_flat(projected, rows), w_hh, layout.batch_sizes, rows)
     assert torch.isfinite(states).all() and torch.isfinite(cells).all()
     assert ((acts >= -1) & (acts <= 1)).all()
     torch.testing.assert_close(acts, torch.cat([projected[..., :8].sigmoid(), projected[..., 8:12].tanh(),
@@ -224,9 +251,9 @@ def test_setup_builds_without_a_compiler(tmp_path):
 @pytest.mark.parametrize("sizes", [[3, 2], [2, 3, 1], [3, 3, 0], []])
 def test_batch_sizes_that_do_not_fit_the_rows_are_refused(sizes):
     """The C loops index by the batch sizes: ones that would run outside the tensors raise."""
-    projected, w_hh = torch.zeros(1, 6, 8), torch.zeros(1, 2, 8)
+    projected, w_hh = torch.zeros(6, 8), torch.zeros(1, 2, 8)
     with pytest.raises(ValueError, match="do not describe 6 packed rows"):
-        native.lstm_forward(projected, w_hh, sizes)
+        native.lstm_forward(projected, w_hh, sizes, torch.arange(6).unsqueeze(0))
 
 
 @needs_c
@@ -246,76 +273,33 @@ def test_backward_uses_the_library_of_its_forward_pass(monkeypatch):
 def test_shapes_that_do_not_match_are_refused():
     """A bias shared by both directions (which broadcasting would accept) would make the C loop
     read past its end: refused with the shapes named."""
-    projected, w_hh = torch.zeros(2, 3, 6), torch.zeros(2, 2, 6)
+    projected, w_hh, rows = torch.zeros(3, 12), torch.zeros(2, 2, 6), torch.arange(3).repeat(2, 1)
     sizes = [2, 1]
     with pytest.raises(ValueError, match=r"b_hh has shape \(1, 1, 6\), the C loops need \(2, 1, 6\)"):
-        native.gru_forward(projected, w_hh, torch.zeros(1, 1, 6), sizes)
+        native.gru_forward(projected, w_hh, torch.zeros(1, 1, 6), sizes, rows)
     with pytest.raises(ValueError, match=r"w_hh has shape \(2, 3, 8\)"):
-        native.lstm_forward(torch.zeros(2, 3, 8), torch.zeros(2, 3, 8), sizes)
+        native.lstm_forward(torch.zeros(3, 16), torch.zeros(2, 3, 8), sizes, rows)
+    with pytest.raises(ValueError, match=r"projections of shape \(2, 3, 8\): the C loops need \(N, D \* 4H\)"):
+        native.lstm_forward(torch.zeros(2, 3, 8), torch.zeros(2, 2, 8), sizes, rows)
 
 
 @needs_c
 def test_nan_inputs_give_nan_outputs():
     layout, projected, w_hh = _problem(3, [2, 1])
+    rows = direction_rows(layout, 2)
     with torch.no_grad():
         projected[0, 0, 0] = float("nan")
-        states, cells, _ = native.lstm_forward(projected, w_hh, layout.batch_sizes)
+        states, cells, _, _ = native.lstm_forward(_to_flat(projected, rows), w_hh, layout.batch_sizes, rows)
     assert torch.isnan(states[0, 0]).any() and torch.isnan(cells[0, 0]).any()
     assert torch.isfinite(states[1]).all()  # the other direction is untouched
 
 
 def _rows_problem(n_gates: int, hidden: int, lengths):
-    """Flat-order projections (N, D * G), the rows of both directions, and the same
-    projections in packed order (D, N, G)."""
+    """Flat-order projections (N, D * G) and the rows of both directions."""
     torch.manual_seed(1)
     layout = packed_layout(torch.tensor(lengths))
     rows = direction_rows(layout, 2)
-    width = n_gates * hidden
-    flat = torch.randn(rows.shape[1], 2 * width)
-    packed = torch.stack([flat[rows[d], d * width:(d + 1) * width] for d in range(2)])
-    return layout, rows, flat, packed
-
-
-def _to_packed(flat_rows, rows, width):
-    return torch.stack([flat_rows[rows[d], d * width:(d + 1) * width] for d in range(2)])
-
-
-@needs_c
-def test_lstm_loops_in_the_callers_row_order_equal_the_packed_ones(threads):
-    """With `rows` the C loops gather the projections and the states' gradients and scatter
-    the states and the gate gradients themselves: same numbers as on packed rows."""
-    hidden = 5
-    layout, rows, flat, packed = _rows_problem(4, hidden, [3, 0, 5, 1, 5, 2])
-    w_hh = torch.randn(2, hidden, 4 * hidden) * 0.4
-    states, cells, acts = native.lstm_forward(packed, w_hh, layout.batch_sizes)
-    got = native.lstm_forward(flat, w_hh, layout.batch_sizes, rows)
-    for want, have in zip((states, cells, acts), got):
-        assert torch.equal(want, have)
-    assert torch.equal(_to_packed(got[3], rows, hidden), states)
-    grad = torch.randn(rows.shape[1], 2 * hidden)
-    d_pre = native.lstm_backward(_to_packed(grad, rows, hidden), None, w_hh, acts, cells, layout.batch_sizes)
-    got_pre, d_flat = native.lstm_backward(grad, None, w_hh, acts, cells, layout.batch_sizes, rows)
-    assert torch.equal(got_pre, d_pre)
-    assert torch.equal(_to_packed(d_flat, rows, 4 * hidden), d_pre)
-
-
-@needs_c
-def test_gru_loops_in_the_callers_row_order_equal_the_packed_ones(threads):
-    hidden = 5
-    layout, rows, flat, packed = _rows_problem(3, hidden, [3, 0, 5, 1, 5, 2])
-    w_hh, b_hh = torch.randn(2, hidden, 3 * hidden) * 0.4, torch.randn(2, 1, 3 * hidden)
-    want = native.gru_forward(packed, w_hh, b_hh, layout.batch_sizes)
-    got = native.gru_forward(flat, w_hh, b_hh, layout.batch_sizes, rows)
-    for a, b in zip(want, got):
-        assert torch.equal(a, b)
-    assert torch.equal(_to_packed(got[3], rows, hidden), want[0])
-    grad = torch.randn(rows.shape[1], 2 * hidden)
-    states, gates, rec_n = want
-    d_proj, d_rec = native.gru_backward(_to_packed(grad, rows, hidden), w_hh, gates, rec_n, states,
-                                        layout.batch_sizes)
-    got_proj, got_rec, d_flat = native.gru_backward(grad, w_hh, gates, rec_n, states, layout.batch_sizes, rows)
-    assert torch.equal(got_proj, d_proj) and torch.equal(got_rec, d_rec)
-    assert torch.equal(_to_packed(d_flat, rows, 3 * hidden), d_proj)
+    return layout, rows, torch.randn(rows.shape[1], 2 * n_gates * hidden)
 
 
 @needs_c
@@ -323,7 +307,7 @@ def test_gru_loops_in_the_callers_row_order_equal_the_packed_ones(threads):
 def test_rows_that_are_not_a_permutation_are_refused(bad):
     """Out of range, or a row twice (another never written): the loops would read or write
     outside the tensors, or leave rows of the output unwritten."""
-    layout, rows, flat, _ = _rows_problem(4, 2, [4, 3])
+    layout, rows, flat = _rows_problem(4, 2, [4, 3])
     rows[1, 2] = bad
     with pytest.raises(ValueError, match=r"each direction's rows must be a permutation of 0..6"):
         native.lstm_forward(flat, torch.zeros(2, 2, 8), layout.batch_sizes, rows)
@@ -338,17 +322,17 @@ def test_rows_that_are_not_a_permutation_are_refused(bad):
 def test_tensors_that_are_not_float32_are_refused():
     """The loops read and write 4-byte floats: a bfloat16 or float16 tensor would be read past
     its end."""
-    layout, rows, flat, packed = _rows_problem(4, 2, [4, 3])
+    layout, rows, flat = _rows_problem(4, 2, [4, 3])
     w_hh = torch.zeros(2, 2, 8)
     with pytest.raises(ValueError, match="projected is torch.bfloat16 on cpu; the C loops need float32"):
         native.lstm_forward(flat.bfloat16(), w_hh, layout.batch_sizes, rows)
     with pytest.raises(ValueError, match="w_hh is torch.float16"):
-        native.lstm_forward(packed, w_hh.half(), layout.batch_sizes)
-    states, cells, acts = native.lstm_forward(packed, w_hh, layout.batch_sizes)
+        native.lstm_forward(flat, w_hh.half(), layout.batch_sizes, rows)
+    _, cells, acts, merged = native.lstm_forward(flat, w_hh, layout.batch_sizes, rows)
     with pytest.raises(ValueError, match="grad_states is torch.bfloat16"):
-        native.lstm_backward(states.bfloat16(), None, w_hh, acts, cells, layout.batch_sizes)
+        native.lstm_backward(merged.bfloat16(), None, w_hh, acts, cells, layout.batch_sizes, rows)
     with pytest.raises(ValueError, match="b_hh is torch.float16"):
         native.gru_forward(flat[:, :12], torch.zeros(2, 2, 6), torch.zeros(2, 1, 6).half(), layout.batch_sizes,
                            rows)
     with pytest.raises(ValueError, match="leave no hidden units"):
-        native.lstm_forward(torch.zeros(2, 7, 0), torch.zeros(2, 0, 0), layout.batch_sizes)
+        native.lstm_forward(torch.zeros(7, 0), torch.zeros(2, 0, 0), layout.batch_sizes, rows)

@@ -5,9 +5,9 @@ The PyTorch loops of :mod:`..loops` run a dozen small operations per time step; 
 dispatch, and PyTorch's batched products of tiny matrices, cost more than the arithmetic.
 ``steps.c`` runs all directions' loops of a layer in one call: the small products as
 register-blocked loops, the gate activations in one pass with an exp approximation that the
-compiler vectorizes (sigmoid and tanh within 1e-7 and 2e-7 of float64). The tensors around the
-loops are either per direction in packed order, or (``rows``) in the caller's row order, the
-loops gathering and scattering each direction's rows themselves (:mod:`..recurrence`).
+compiler vectorizes (sigmoid and tanh within 1e-7 and 2e-7 of float64). The tensors that cross
+to and from a layer are in the caller's row order, the loops gathering and scattering each
+direction's rows themselves (``rows``, from :func:`..layout.direction_rows`; :mod:`..recurrence`).
 ``attention.c`` computes Bahdanau attention's scores and their gradients without PyTorch's
 (B, T, S, A) intermediate tensors (:mod:`..attention`).
 
@@ -163,12 +163,10 @@ def _sizes_checked(batch_sizes: Sequence[int], n_rows: int) -> torch.Tensor:
     return torch.tensor(sizes, dtype=torch.int64)
 
 
-def _rows_checked(rows: Optional[torch.Tensor], n_dirs: int, n_rows: int) -> Optional[torch.Tensor]:
+def _rows_checked(rows: torch.Tensor, n_dirs: int, n_rows: int) -> torch.Tensor:
     """``rows`` (D, N) as the contiguous int64 tensor the C loops read, after checking that
     each direction's row is a permutation of 0..N-1 (the loops read and write those rows,
     each once)."""
-    if rows is None:
-        return None
     _check_shapes(rows=(rows, (n_dirs, n_rows)))
     if rows.dtype != torch.int64 or rows.device.type != "cpu":
         raise ValueError(f"rows must be an int64 tensor on the CPU, got {rows.dtype} on {rows.device}")
@@ -196,107 +194,92 @@ def _check_float32(**tensors) -> None:
                              f"on the CPU")
 
 
-def _per_row(n_dirs: int, n_rows: int, width: int, rows) -> Tuple:
-    """The shape of a tensor crossing to or from the loops: (D, N, width) without ``rows``,
-    else (N, D * width) in the caller's row order."""
-    return (n_dirs, n_rows, width) if rows is None else (n_rows, n_dirs * width)
-
-
-def _projected_shape(projected: torch.Tensor, rows: Optional[torch.Tensor], n_gates: int) -> Tuple:
-    """(D, N, H) of input projections with ``n_gates`` gates, laid out as ``rows`` says."""
-    if rows is None:
-        shape = projected.shape[0], projected.shape[1], projected.shape[-1] // n_gates
-    else:
-        shape = rows.shape[0], projected.shape[0], projected.shape[-1] // (n_gates * max(rows.shape[0], 1))
+def _projected_shape(projected: torch.Tensor, rows: torch.Tensor, n_gates: int) -> Tuple:
+    """(D, N, H) of (N, D * n_gates * H) input projections and (D, N) ``rows``."""
+    if projected.dim() != 2:
+        raise ValueError(f"projections of shape {tuple(projected.shape)}: the C loops need (N, D * {n_gates}H)")
+    shape = rows.shape[0], projected.shape[0], projected.shape[-1] // (n_gates * max(rows.shape[0], 1))
     if shape[2] < 1:
         raise ValueError(f"projections of shape {tuple(projected.shape)} leave no hidden units")
     return shape
 
 
 def lstm_forward(projected: torch.Tensor, w_hh: torch.Tensor, batch_sizes: Sequence[int],
-                 rows: Optional[torch.Tensor] = None):
-    """Input projections (both biases in), (D, H, 4H) recurrent weights and the per-step batch
-    sizes -> (D, N, H) hidden states, (D, N, H) cell states and the (D, N, 4H) gate
-    activations (input, forget, cell candidate, output).
-
-    Without ``rows`` the projections are (D, N, 4H) in packed order. With ``rows`` (D, N),
-    direction d's packed row r is row ``rows[d, r]`` of (N, D * 4H) projections, and a fourth
-    result holds the hidden states in that order too, (N, D * H)."""
+                 rows: torch.Tensor):
+    """(N, D * 4H) input projections (both biases in), (D, H, 4H) recurrent weights, the
+    per-step batch sizes and ``rows`` (D, N): direction d's packed row r is row ``rows[d, r]``
+    of the projections -> (D, N, H) hidden states, (D, N, H) cell states and the (D, N, 4H)
+    gate activations (input, forget, cell candidate, output), in packed order, and the hidden
+    states in the projections' row order, (N, D * H)."""
     _check_float32(projected=projected, w_hh=w_hh)
     projected, w_hh = projected.contiguous(), w_hh.contiguous()
     n_dirs, n_rows, hidden = _projected_shape(projected, rows, 4)
-    _check_shapes(projected=(projected, _per_row(n_dirs, n_rows, 4 * hidden, rows)),
-                  w_hh=(w_hh, (n_dirs, hidden, 4 * hidden)))
+    _check_shapes(projected=(projected, (n_rows, n_dirs * 4 * hidden)), w_hh=(w_hh, (n_dirs, hidden, 4 * hidden)))
     batch_sizes, rows = _sizes_checked(batch_sizes, n_rows), _rows_checked(rows, n_dirs, n_rows)
     states, cells = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
     acts = projected.new_empty((n_dirs, n_rows, 4 * hidden))
-    merged = None if rows is None else projected.new_empty((n_rows, n_dirs * hidden))
+    merged = projected.new_empty((n_rows, n_dirs * hidden))
     zeros = projected.new_zeros(int(batch_sizes[0]) * hidden)
     _loaded().lstm_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(rows),
                            _ptr(projected), _ptr(w_hh), _ptr(states), _ptr(cells), _ptr(acts), _ptr(zeros),
                            _ptr(merged))
-    return (states, cells, acts) if rows is None else (states, cells, acts, merged)
+    return states, cells, acts, merged
 
 
 def lstm_backward(grad_states: torch.Tensor, grad_cells: Optional[torch.Tensor], w_hh: torch.Tensor,
-                  acts: torch.Tensor, cells: torch.Tensor, batch_sizes: Sequence[int],
-                  rows: Optional[torch.Tensor] = None):
-    """Gradient w.r.t. the gate pre-activations, (D, N, 4H), from the gradients w.r.t. the
-    hidden states and, if not None, the (D, N, H) cell states, with ``acts`` and ``cells``
-    from :func:`lstm_forward`. Without ``rows`` the hidden states' gradient is (D, N, H);
-    with ``rows`` it is (N, D * H) in the order ``rows`` gives, and a second result holds
-    the gate gradients in that order too, (N, D * 4H)."""
+                  acts: torch.Tensor, cells: torch.Tensor, batch_sizes: Sequence[int], rows: torch.Tensor):
+    """Gradient w.r.t. the gate pre-activations, (D, N, 4H) in packed order and (N, D * 4H) in
+    the order of ``rows``, from the gradients w.r.t. the hidden states, (N, D * H) in the order
+    of ``rows``, and, if not None, the (D, N, H) cell states, with ``acts`` and ``cells`` from
+    :func:`lstm_forward`."""
     _check_float32(grad_states=grad_states, grad_cells=grad_cells, w_hh=w_hh, acts=acts, cells=cells)
     n_dirs, n_rows, hidden = cells.shape
-    _check_shapes(grad_states=(grad_states, _per_row(n_dirs, n_rows, hidden, rows)),
-                  grad_cells=(grad_cells, cells.shape), w_hh=(w_hh, (n_dirs, hidden, 4 * hidden)),
+    _check_shapes(grad_states=(grad_states, (n_rows, n_dirs * hidden)), grad_cells=(grad_cells, cells.shape), w_hh=(w_hh, (n_dirs, hidden, 4 * hidden)),
                   acts=(acts, (n_dirs, n_rows, 4 * hidden)))
     batch_sizes, rows = _sizes_checked(batch_sizes, n_rows), _rows_checked(rows, n_dirs, n_rows)
     grad_states, acts, cells = grad_states.contiguous(), acts.contiguous(), cells.contiguous()
     grad_cells = None if grad_cells is None else grad_cells.contiguous()
     w_t = w_hh.transpose(1, 2).contiguous()
     d_pre = torch.empty_like(acts)
-    d_flat = None if rows is None else acts.new_empty((n_rows, n_dirs * 4 * hidden))
-    gathered = 0 if rows is None else n_rows
-    work = acts.new_empty(n_dirs * (3 * int(batch_sizes[0]) + gathered) * hidden)
+    d_flat = acts.new_empty((n_rows, n_dirs * 4 * hidden))
+    work = acts.new_empty(n_dirs * (3 * int(batch_sizes[0]) + n_rows) * hidden)
     _loaded().lstm_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(rows),
                             _ptr(w_t), _ptr(acts), _ptr(cells), _ptr(grad_states), _ptr(grad_cells), _ptr(d_pre),
                             _ptr(work), _ptr(d_flat))
-    return d_pre if rows is None else (d_pre, d_flat)
+    return d_pre, d_flat
 
 
 def gru_forward(projected: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
-                batch_sizes: Sequence[int], rows: Optional[torch.Tensor] = None):
-    """Input projections (input bias in), (D, H, 3H) recurrent weights, (D, 1, 3H) recurrent
-    bias -> (D, N, H) hidden states, the (D, N, 3H) gates (reset, update, candidate) and the
-    (D, N, H) recurrent products of the candidate, h W_n + b_n. The projections' layout and
-    the fourth result with ``rows`` as in :func:`lstm_forward`."""
+                batch_sizes: Sequence[int], rows: torch.Tensor):
+    """(N, D * 3H) input projections (input bias in), (D, H, 3H) recurrent weights, (D, 1, 3H)
+    recurrent bias -> (D, N, H) hidden states, the (D, N, 3H) gates (reset, update, candidate)
+    and the (D, N, H) recurrent products of the candidate, h W_n + b_n, in packed order, and
+    the hidden states in the projections' row order (``rows`` as in :func:`lstm_forward`)."""
     _check_float32(projected=projected, w_hh=w_hh, b_hh=b_hh)
     projected, w_hh, b_hh = projected.contiguous(), w_hh.contiguous(), b_hh.contiguous()
     n_dirs, n_rows, hidden = _projected_shape(projected, rows, 3)
-    _check_shapes(projected=(projected, _per_row(n_dirs, n_rows, 3 * hidden, rows)),
+    _check_shapes(projected=(projected, (n_rows, n_dirs * 3 * hidden)),
                   w_hh=(w_hh, (n_dirs, hidden, 3 * hidden)), b_hh=(b_hh, (n_dirs, 1, 3 * hidden)))
     batch_sizes, rows = _sizes_checked(batch_sizes, n_rows), _rows_checked(rows, n_dirs, n_rows)
     states, rec_n = (projected.new_empty((n_dirs, n_rows, hidden)) for _ in range(2))
     gates = projected.new_empty((n_dirs, n_rows, 3 * hidden))
-    merged = None if rows is None else projected.new_empty((n_rows, n_dirs * hidden))
-    gathered = 0 if rows is None else n_rows * 3
-    work = projected.new_empty(n_dirs * (4 * int(batch_sizes[0]) + gathered) * hidden)
+    merged = projected.new_empty((n_rows, n_dirs * hidden))
+    work = projected.new_empty(n_dirs * (4 * int(batch_sizes[0]) + 3 * n_rows) * hidden)
     _loaded().gru_forward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(rows),
                           _ptr(projected), _ptr(w_hh), _ptr(b_hh), _ptr(states), _ptr(gates), _ptr(rec_n),
                           _ptr(work), _ptr(merged))
-    return (states, gates, rec_n) if rows is None else (states, gates, rec_n, merged)
+    return states, gates, rec_n, merged
 
 
 def gru_backward(grad_states: torch.Tensor, w_hh: torch.Tensor, gates: torch.Tensor, rec_n: torch.Tensor,
-                 states: torch.Tensor, batch_sizes: Sequence[int], rows: Optional[torch.Tensor] = None):
+                 states: torch.Tensor, batch_sizes: Sequence[int], rows: torch.Tensor):
     """Gradients w.r.t. the input projections and w.r.t. the recurrent products h W + b_hh,
-    (D, N, 3H) each, with ``gates``, ``rec_n`` and ``states`` from :func:`gru_forward`. The
-    layout of ``grad_states`` and the third result with ``rows`` (the input projections'
-    gradient in the caller's order, (N, D * 3H)) as in :func:`lstm_backward`."""
+    (D, N, 3H) each in packed order, and the first again in the order of ``rows``,
+    (N, D * 3H), with ``gates``, ``rec_n`` and ``states`` from :func:`gru_forward` and the
+    hidden states' gradient (N, D * H) in the order of ``rows``."""
     _check_float32(grad_states=grad_states, w_hh=w_hh, gates=gates, rec_n=rec_n, states=states)
     n_dirs, n_rows, hidden = states.shape
-    _check_shapes(grad_states=(grad_states, _per_row(n_dirs, n_rows, hidden, rows)),
+    _check_shapes(grad_states=(grad_states, (n_rows, n_dirs * hidden)),
                   w_hh=(w_hh, (n_dirs, hidden, 3 * hidden)), gates=(gates, (n_dirs, n_rows, 3 * hidden)),
                   rec_n=(rec_n, states.shape))
     batch_sizes, rows = _sizes_checked(batch_sizes, n_rows), _rows_checked(rows, n_dirs, n_rows)
@@ -304,13 +287,12 @@ def gru_backward(grad_states: torch.Tensor, w_hh: torch.Tensor, gates: torch.Ten
     rec_n, states = rec_n.contiguous(), states.contiguous()
     w_t = w_hh.transpose(1, 2).contiguous()
     d_proj, d_rec = torch.empty_like(gates), torch.empty_like(gates)
-    d_flat = None if rows is None else gates.new_empty((n_rows, n_dirs * 3 * hidden))
-    gathered = 0 if rows is None else n_rows
-    work = gates.new_empty(n_dirs * (2 * int(batch_sizes[0]) + gathered) * hidden)
+    d_flat = gates.new_empty((n_rows, n_dirs * 3 * hidden))
+    work = gates.new_empty(n_dirs * (2 * int(batch_sizes[0]) + n_rows) * hidden)
     _loaded().gru_backward(n_dirs, n_rows, hidden, batch_sizes.numel(), _ptr(batch_sizes), _ptr(rows),
                            _ptr(w_t), _ptr(gates), _ptr(rec_n), _ptr(states), _ptr(grad_states), _ptr(d_proj),
                            _ptr(d_rec), _ptr(work), _ptr(d_flat))
-    return (d_proj, d_rec) if rows is None else (d_proj, d_rec, d_flat)
+    return d_proj, d_rec, d_flat
 
 
 def additive_scores(q: torch.Tensor, keys: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

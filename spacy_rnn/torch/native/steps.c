@@ -9,10 +9,11 @@
  * the tests.
  *
  * The tensors that cross to and from the layer around the loop (input projections, output
- * states, their gradients) come in one of two layouts. Without `rows`: per direction, (D, N, X)
- * in packed order. With `rows` (D, N): in the caller's own row order, (N, D * X), direction d's
- * packed row r being row rows[d * N + r]; the loops then gather and scatter those rows
- * themselves (e.g. the backward direction's reversal), so the caller needs no reordering.
+ * states, their gradients) are in the caller's own row order, (N, D * X), direction d's packed
+ * row r being row rows[d * N + r] (`rows`: D x N); the loops gather and scatter those rows
+ * themselves (e.g. the backward direction's reversal), so the caller needs no reordering. What
+ * stays with the layer for the backward pass (states, cells, gate activations) is per
+ * direction in packed order, (D, N, X).
  */
 #include <math.h>
 #include <stdint.h>
@@ -38,10 +39,9 @@ typedef struct {
     float *states_out, *cells_out, *acts_out, *rec_n, *d_pre, *d_rec, *work, *merged, *d_flat;
 } Loop;
 
-/* Direction d's packed row r of a tensor with X floats per row and direction, in the layout
- * `rows` says (see the top of the file). */
+/* Direction d's packed row r of an (N, D * X) tensor in the caller's row order. */
 static inline int64_t row_offset(const Loop *l, int64_t d, int64_t r, int64_t X) {
-    return l->rows ? (l->rows[d * l->N + r] * l->D + d) * X : (d * l->N + r) * X;
+    return (l->rows[d * l->N + r] * l->D + d) * X;
 }
 
 /* dst (N, X), packed order <- direction d's rows of src. */
@@ -151,21 +151,20 @@ static void lstm_forward_direction(const Loop *l, int64_t d) {
         prev = off;
         off += rows;
     }
-    if (l->merged)
-        scatter_rows(l, d, hd, H, l->merged);
+    scatter_rows(l, d, hd, H, l->merged);
 }
 
-/* Forward loop. proj: the input projections with both biases, 4H per row and direction (in
- * the layout `rows` says); w: (D, H, 4H) recurrent weights (transposed as in h @ w). Writes
- * states and cells (D, N, H) and the gate activations acts (D, N, 4H), which serve as the
- * per-step work space, and with `rows` the states also into merged (N, D * H). zeros:
- * batch_sizes[0] * H zeros (the cell state before the first step). */
+/* Forward loop. proj: (N, D * 4H) input projections with both biases; w: (D, H, 4H) recurrent
+ * weights (transposed as in h @ w). Writes states and cells (D, N, H), the gate activations
+ * acts (D, N, 4H), which serve as the per-step work space, and the states in the caller's
+ * order into merged (N, D * H). zeros: batch_sizes[0] * H zeros (the cell state before the
+ * first step). */
 void lstm_forward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
                   const int64_t *rows, const float *proj, const float *w, float *states, float *cells,
                   float *acts, const float *zeros, float *merged) {
     Loop l = {.D = D, .N = N, .H = H, .T = T, .batch_sizes = batch_sizes, .rows = rows, .proj = proj,
               .w = w, .states_out = states, .cells_out = cells, .acts_out = acts, .zeros = zeros,
-              .merged = rows ? merged : NULL};
+              .merged = merged};
     for_each_direction(D, lstm_forward_direction, &l);
 }
 
@@ -198,14 +197,10 @@ static void lstm_backward_direction(const Loop *l, int64_t d) {
     const int64_t N = l->N, H = l->H, G = 4 * H, B = l->batch_sizes[0];
     const float *wd = l->w + d * G * H, *ad = l->acts + d * N * G, *cd = l->cells + d * N * H;
     const float *gcd = l->grad_c ? l->grad_c + d * N * H : NULL;
-    float *dpd = l->d_pre + d * N * G, *work = l->work + d * (3 * B + (l->rows ? N : 0)) * H;
-    float *dh_next = work, *dc_next = work + B * H, *zeros = work + 2 * B * H;
+    float *dpd = l->d_pre + d * N * G, *work = l->work + d * (3 * B + N) * H;
+    float *dh_next = work, *dc_next = work + B * H, *zeros = work + 2 * B * H, *ghd = work + 3 * B * H;
     memset(work, 0, sizeof(float) * 3 * B * H);
-    const float *ghd = l->grad_h + d * N * H;
-    if (l->rows) {
-        gather_rows(l, d, l->grad_h, H, work + 3 * B * H);
-        ghd = work + 3 * B * H;
-    }
+    gather_rows(l, d, l->grad_h, H, ghd);
     int64_t off = N;
     for (int64_t t = l->T - 1; t >= 0; t--) {
         const int rows = (int)l->batch_sizes[t];
@@ -217,21 +212,19 @@ static void lstm_backward_direction(const Loop *l, int64_t d) {
         if (t > 0)
             matmul_rows(dpd + off * G, rows, wd, (int)G, (int)H, dh_next);
     }
-    if (l->d_flat)
-        scatter_rows(l, d, dpd, G, l->d_flat);
+    scatter_rows(l, d, dpd, G, l->d_flat);
 }
 
 /* Backward loop. w_t: (D, 4H, H) recurrent weights transposed; acts, cells from lstm_forward;
- * grad_h: H per row and direction (in the layout `rows` says); grad_c (D, N, H) or NULL.
- * Writes d_pre (D, N, 4H), the gradient w.r.t. the gate pre-activations, and with `rows` also
- * d_flat (N, D * 4H), the same in the caller's row order. work: D * (3 * batch_sizes[0] + (rows
- * ? N : 0)) * H floats. */
+ * grad_h: (N, D * H) in the caller's order; grad_c (D, N, H) or NULL. Writes d_pre (D, N, 4H),
+ * the gradient w.r.t. the gate pre-activations, and the same in the caller's order into d_flat
+ * (N, D * 4H). work: D * (3 * batch_sizes[0] + N) * H floats. */
 void lstm_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
                    const int64_t *rows, const float *w_t, const float *acts, const float *cells,
                    const float *grad_h, const float *grad_c, float *d_pre, float *work, float *d_flat) {
     Loop l = {.D = D, .N = N, .H = H, .T = T, .batch_sizes = batch_sizes, .rows = rows, .w = w_t,
               .acts = acts, .cells = cells, .grad_h = grad_h, .grad_c = grad_c, .d_pre = d_pre,
-              .work = work, .d_flat = rows ? d_flat : NULL};
+              .work = work, .d_flat = d_flat};
     for_each_direction(D, lstm_backward_direction, &l);
 }
 
@@ -257,14 +250,11 @@ static void gru_cell(const float *restrict x, const float *restrict rec, const f
 
 static void gru_forward_direction(const Loop *l, int64_t d) {
     const int64_t N = l->N, H = l->H, G = 3 * H, B = l->batch_sizes[0];
-    const float *wd = l->w + d * H * G, *bd = l->b + d * G, *proj = l->proj + d * N * G;
-    float *hd = l->states_out + d * N * H, *rec = l->work + d * (4 * B * H + (l->rows ? N * G : 0));
-    float *zeros = rec + B * G;
+    const float *wd = l->w + d * H * G, *bd = l->b + d * G;
+    float *hd = l->states_out + d * N * H, *rec = l->work + d * (4 * B * H + N * G);
+    float *zeros = rec + B * G, *proj = zeros + B * H;
     memset(zeros, 0, sizeof(float) * B * H);
-    if (l->rows) {
-        gather_rows(l, d, l->proj, G, zeros + B * H);
-        proj = zeros + B * H;
-    }
+    gather_rows(l, d, l->proj, G, proj);
     int64_t off = 0, prev = 0;
     for (int64_t t = 0; t < l->T; t++) {
         const int rows = (int)l->batch_sizes[t];
@@ -277,21 +267,19 @@ static void gru_forward_direction(const Loop *l, int64_t d) {
         prev = off;
         off += rows;
     }
-    if (l->merged)
-        scatter_rows(l, d, hd, H, l->merged);
+    scatter_rows(l, d, hd, H, l->merged);
 }
 
-/* Forward loop. proj: the input projections with the input bias, 3H per row and direction
- * (in the layout `rows` says); w: (D, H, 3H); b: (D, 3H) recurrent bias. Writes states
- * (D, N, H), gates (D, N, 3H) = (r, z, n) and rec_n (D, N, H) = h W_n + b_n, and with `rows`
- * the states also into merged (N, D * H). work: D * (4 * batch_sizes[0] * H + (rows ? N * 3H
- * : 0)) floats. */
+/* Forward loop. proj: (N, D * 3H) input projections with the input bias; w: (D, H, 3H); b:
+ * (D, 3H) recurrent bias. Writes states (D, N, H), gates (D, N, 3H) = (r, z, n), rec_n
+ * (D, N, H) = h W_n + b_n, and the states in the caller's order into merged (N, D * H). work:
+ * D * (4 * batch_sizes[0] * H + N * 3H) floats. */
 void gru_forward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
                  const int64_t *rows, const float *proj, const float *w, const float *b, float *states,
                  float *gates, float *rec_n, float *work, float *merged) {
     Loop l = {.D = D, .N = N, .H = H, .T = T, .batch_sizes = batch_sizes, .rows = rows, .proj = proj,
               .w = w, .b = b, .states_out = states, .acts_out = gates, .rec_n = rec_n, .work = work,
-              .merged = rows ? merged : NULL};
+              .merged = merged};
     for_each_direction(D, gru_forward_direction, &l);
 }
 
@@ -318,13 +306,10 @@ static void gru_cell_backward(const float *restrict gates, const float *restrict
 
 static void gru_backward_direction(const Loop *l, int64_t d) {
     const int64_t N = l->N, H = l->H, G = 3 * H, B = l->batch_sizes[0];
-    const float *wd = l->w + d * G * H, *hd = l->states + d * N * H, *ghd = l->grad_h + d * N * H;
-    float *dh_next = l->work + d * (2 * B + (l->rows ? N : 0)) * H, *zeros = dh_next + B * H;
+    const float *wd = l->w + d * G * H, *hd = l->states + d * N * H;
+    float *dh_next = l->work + d * (2 * B + N) * H, *zeros = dh_next + B * H, *ghd = zeros + B * H;
     memset(dh_next, 0, sizeof(float) * 2 * B * H);
-    if (l->rows) {
-        gather_rows(l, d, l->grad_h, H, zeros + B * H);
-        ghd = zeros + B * H;
-    }
+    gather_rows(l, d, l->grad_h, H, ghd);
     int64_t off = N;
     for (int64_t t = l->T - 1; t >= 0; t--) {
         const int rows = (int)l->batch_sizes[t];
@@ -335,21 +320,19 @@ static void gru_backward_direction(const Loop *l, int64_t d) {
                           ghd + off * H, dh_next, rows, (int)H, l->d_pre + at * G, l->d_rec + at * G);
         matmul_rows(l->d_rec + at * G, rows, wd, (int)G, (int)H, dh_next);
     }
-    if (l->d_flat)
-        scatter_rows(l, d, l->d_pre + d * N * G, G, l->d_flat);
+    scatter_rows(l, d, l->d_pre + d * N * G, G, l->d_flat);
 }
 
-/* Backward loop. w_t: (D, 3H, H); gates, rec_n from gru_forward; states (D, N, H); grad_h: H
- * per row and direction (in the layout `rows` says). Writes d_proj (D, N, 3H), the gradient
- * w.r.t. the input projections (with `rows` also into d_flat (N, D * 3H), in the caller's row
- * order), and d_rec (D, N, 3H), w.r.t. h W + b_hh. work: D * (2 * batch_sizes[0] + (rows ? N :
- * 0)) * H floats. */
+/* Backward loop. w_t: (D, 3H, H); gates, rec_n from gru_forward; states (D, N, H); grad_h:
+ * (N, D * H) in the caller's order. Writes d_proj (D, N, 3H), the gradient w.r.t. the input
+ * projections, the same in the caller's order into d_flat (N, D * 3H), and d_rec (D, N, 3H),
+ * w.r.t. h W + b_hh. work: D * (2 * batch_sizes[0] + N) * H floats. */
 void gru_backward(int64_t D, int64_t N, int64_t H, int64_t T, const int64_t *batch_sizes,
                   const int64_t *rows, const float *w_t, const float *gates, const float *rec_n,
                   const float *states, const float *grad_h, float *d_proj, float *d_rec, float *work,
                   float *d_flat) {
     Loop l = {.D = D, .N = N, .H = H, .T = T, .batch_sizes = batch_sizes, .rows = rows, .w = w_t,
               .acts = gates, .rec_n_in = rec_n, .states = states, .grad_h = grad_h, .d_pre = d_proj,
-              .d_rec = d_rec, .work = work, .d_flat = rows ? d_flat : NULL};
+              .d_rec = d_rec, .work = work, .d_flat = d_flat};
     for_each_direction(D, gru_backward_direction, &l);
 }
