@@ -5,9 +5,10 @@ import pytest
 import srsly
 
 from spacy_rnn.analysis.bootstrap import accuracy, f1, paired_bootstrap, paired_sacrebleu, pool_counts
-from spacy_rnn.analysis.curves import final_scores, format_time_to_reach, mean_curve, minutes_to_reach, \
-    read_curve, zoom_floor
-from spacy_rnn.analysis.report import compare_counts, paired_seeds, significance_prose, significance_table
+from spacy_rnn.analysis.curves import best_at_last, final_scores, format_time_to_reach, mean_curve, \
+    minutes_to_reach, read_curve, zoom_floor
+from spacy_rnn.analysis.report import compare_counts, paired_seeds, seeds_text, significance_prose, \
+    significance_table, time_to_accuracy_table
 from spacy_rnn.analysis.seeds import format_seeds, over_seeds
 from spacy_rnn.analysis.sentences import counts_array, entity_counts, token_counts
 
@@ -130,6 +131,10 @@ def test_compare_counts_pairs_the_seeds_and_says_why_a_system_is_untested():
     assert outcomes["better"].significant and outcomes["better"].difference > 0
     assert outcomes["old"] == "no per-sentence results (rerun its evaluation to write them)"
     assert "not evaluated on the same test sentences (10 vs 120" in outcomes["short"]
+    assert outcomes["same"].seeds == ((1, 1), (0, 0)) and seeds_text(outcomes["seed1"]) == "1"
+    table = "\n".join(significance_table("ref", outcomes, "accuracy", 100.0))
+    assert "| seed1 | 1 | +0.00 |" in table and "| same | 1, 0 |" in table
+    assert seeds_text(paired_bootstrap(accuracy, tagging_counts(0), tagging_counts(0))) == "–"
     assert paired_seeds([2, 1], [0, 1, 2]) == [(2, 2), (1, 1)]
     assert paired_seeds([5, 3], [1, 2]) == [(3, 1), (5, 2)]
 
@@ -184,6 +189,21 @@ def test_learning_curve_and_time_to_accuracy_from_a_small_log(tmp_path):
     assert zoom_floor({"a": [fast], "dip": [dip]}) == pytest.approx(0.2, abs=0.01)
 
 
+def test_runs_still_improving_when_training_stopped_are_counted(tmp_path):
+    """A run whose best dev score is its last one had not passed its peak: the table counts them
+    and the sentence under it says so; runs past their peak are called so."""
+    rising = read_curve(write_log(tmp_path / "a.jsonl", [(0, 0, 0.1), (100, 60, 0.5), (200, 120, 0.8)]))
+    level = read_curve(write_log(tmp_path / "b.jsonl", [(0, 0, 0.1), (100, 60, 0.6), (200, 120, 0.6)]))
+    peaked = read_curve(write_log(tmp_path / "c.jsonl", [(0, 0, 0.1), (100, 60, 0.6), (200, 120, 0.2)]))
+    assert best_at_last([rising, level, peaked]) == 2
+    lines = time_to_accuracy_table("ref", {"ref": [peaked], "x": [rising, level]}, "accuracy", 100.0)
+    assert lines[2].endswith("| 0 of 1 |") and lines[3].endswith("| 2 of 2 |")
+    assert lines[-1].startswith("2 of 3 runs had their best dev accuracy at their last evaluation")
+    lines = time_to_accuracy_table("ref", {"ref": [peaked]}, "accuracy", 100.0)
+    assert lines[-1] == ("Every run's best dev accuracy came before its last evaluation: all 1 had passed "
+                         "their dev peak when training stopped.")
+
+
 def test_generated_prose_claims_only_what_the_tests_support():
     better = tagging_counts(0, 2)
     outcomes = {"up": paired_bootstrap(accuracy, better, tagging_counts(0)),
@@ -196,7 +216,7 @@ def test_generated_prose_claims_only_what_the_tests_support():
     assert "noise scores" not in prose and "old was not tested" in prose
     assert "not corrected for multiple comparisons" in prose
     table = "\n".join(significance_table("ref", outcomes, "accuracy", 100.0))
-    assert "| up | +" in table and "| yes, higher |" in table and "| noise |" in table
+    assert "| up | – | +" in table and "| yes, higher |" in table and "| noise |" in table
     assert "not tested: no per-sentence results" in table
     assert significance_prose("ref", {"old": "no per-sentence results"}, "accuracy", 100.0) == []
 
@@ -211,8 +231,8 @@ def test_a_p_value_below_alpha_with_an_interval_across_zero_is_not_significant()
     assert not borderline.significant and clear.significant
     outcomes = {"gru": borderline, "rnn": clear}
     table = "\n".join(significance_table("lstm", outcomes, "BLEU", 1.0))
-    assert "| gru | +0.81 | [-0.12, +1.76] | 0.048 | no |" in table
-    assert "| rnn | -1.60 | [-2.72, -0.44] | 0.006 | yes, lower |" in table
+    assert "| gru | – | +0.81 | [-0.12, +1.76] | 0.048 | no |" in table
+    assert "| rnn | – | -1.60 | [-2.72, -0.44] | 0.006 | yes, lower |" in table
     prose = significance_prose("lstm", outcomes, "BLEU", 1.0, "BLEU")[0]
     assert "rnn (-1.60 BLEU" in prose and "scores lower than lstm" in prose
     assert "does not separate gru from lstm on BLEU (gru p = 0.048, but its 95% interval includes 0)" in prose

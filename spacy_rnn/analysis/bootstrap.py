@@ -8,7 +8,7 @@ of the difference (system minus reference) over the same resamples.
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, Sequence
+from typing import Callable, Dict, Iterator, Sequence, Tuple
 
 import numpy as np
 
@@ -33,6 +33,7 @@ class Comparison:
     p_value: float
     n_resamples: int
     n_units: int  # test sentences resampled (with pooled seeds: see pool_counts / pool_texts)
+    seeds: Tuple[Tuple, ...] = ()  # the (system seed, reference seed) pairs pooled; () if not recorded
 
     @property
     def significant(self) -> bool:

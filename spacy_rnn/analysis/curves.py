@@ -82,6 +82,12 @@ def final_scores(curves: Sequence[Curve]) -> SeedScores:
     return over_seeds(c.scores[-1] for c in curves)
 
 
+def best_at_last(curves: Sequence[Curve]) -> int:
+    """How many runs had their best dev score at their last evaluation: still improving (or
+    level) when training stopped, so a longer budget might have raised their score."""
+    return sum(1 for c in curves if c.scores and c.scores[-1] >= max(c.scores))
+
+
 def minutes_to_reach(curves: Sequence[Curve], target: float) -> Tuple[SeedScores, int]:
     """(minutes to the first evaluation with a dev score >= target over the seeds that reach it,
     number of seeds that reach it)."""

@@ -3,10 +3,13 @@ prose generated from them: no sentence ranks two systems unless the test support
 
 Several seeds: each system's per-sentence results of the seeds it shares with the reference
 are pooled (seed s of the system is paired with seed s of the reference; without shared seeds
-the seeds are paired in sorted order). For accuracy and F1 each sentence's counts are summed
-over the seeds and sentences are resampled, so a sentence's seeds stay together; for BLEU and
-chrF the seeds' outputs are concatenated and sacreBLEU resamples (seed, sentence) pairs.
+the seeds are paired in sorted order); the tables name the seeds paired. For accuracy and F1
+each sentence's counts are summed over the seeds and sentences are resampled, so a sentence's
+seeds stay together; for BLEU and chrF the seeds' outputs are concatenated and sacreBLEU
+resamples (seed, sentence) pairs, which does not keep a sentence's seeds together (its
+intervals are narrower than a resampling of sentences would give).
 """
+import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from .bootstrap import ALPHA, N_RESAMPLES, Comparison, accuracy, f1, paired_bootstrap, paired_sacrebleu, \
@@ -83,8 +86,23 @@ def _compare_each(systems: Dict[str, SeedSentences], reference: str, test) -> Di
             outcomes[name] = reason
             continue
         pairs = paired_seeds(_with_results(system), _with_results(systems[reference]))
-        outcomes[name] = test(system, systems[reference], pairs)
+        outcomes[name] = _with_seeds(test(system, systems[reference], pairs), pairs)
     return outcomes
+
+
+def _with_seeds(outcome, pairs):
+    """The Comparison(s) of one system with the seed pairs they pool recorded."""
+    if isinstance(outcome, dict):
+        return {key: _with_seeds(comparison, pairs) for key, comparison in outcome.items()}
+    return dataclasses.replace(outcome, seeds=tuple(pairs))
+
+
+def seeds_text(comparison: Comparison) -> str:
+    """The seeds a comparison pooled: '0, 1, 2' (seed s with the reference's seed s), '0/1'
+    (system seed 0 with reference seed 1), '–' if not recorded or from one-run files."""
+    if not comparison.seeds or all(s is None for pair in comparison.seeds for s in pair):
+        return "–"
+    return ", ".join(str(s) if s == b else f"{s}/{b}" for s, b in comparison.seeds)
 
 
 def _with_results(system: SeedSentences) -> List:
@@ -101,15 +119,16 @@ def significance_table(reference: str, outcomes: Dict[str, Outcome], label: str,
     reasons = sorted({o for o in outcomes.values() if isinstance(o, str)})
     if len(reasons) == 1 and all(isinstance(o, str) for o in outcomes.values()):
         return [f"Not tested against {reference}: {reasons[0]}."]
-    lines = [f"| architecture | {label} minus {reference} | 95% interval | p | significant |",
-             "|---|---|---|---|---|"]
+    lines = [f"| architecture | seeds paired | {label} minus {reference} | 95% interval | p | significant |",
+             "|---|---|---|---|---|---|"]
     for name, outcome in outcomes.items():
         if isinstance(outcome, str):
-            lines.append(f"| {name} | – | – | – | not tested: {outcome} |")
+            lines.append(f"| {name} | – | – | – | – | not tested: {outcome} |")
             continue
         verdict = ("yes, higher" if outcome.difference > 0 else "yes, lower") if outcome.significant else "no"
-        lines.append(f"| {name} | {signed(outcome.difference, scale)} | [{signed(outcome.low, scale)}, "
-                     f"{signed(outcome.high, scale)}] | {format_p(outcome)} | {verdict} |")
+        lines.append(f"| {name} | {seeds_text(outcome)} | {signed(outcome.difference, scale)} | "
+                     f"[{signed(outcome.low, scale)}, {signed(outcome.high, scale)}] | {format_p(outcome)} | "
+                     f"{verdict} |")
     return lines
 
 
@@ -171,14 +190,19 @@ def method_note(counts: bool = True, texts: bool = False, n_resamples: int = N_R
     """How the tests were made, for the summary's notes: on per-sentence counts (accuracy, F1)
     and/or on translations (BLEU, chrF)."""
     parts = [f"Significance: paired bootstrap over test sentences ({n_resamples} resamples, seeded), "
-             "two-sided, of each architecture against the reference named in its table"]
+             "two-sided, of each architecture against the reference named in its table, on the seeds "
+             "both have (column \"seeds paired\": seed s of the architecture with seed s of the reference; "
+             "the difference in the test table can therefore differ from that of the means above when "
+             "the seed counts differ)"]
     if counts:
         parts.append("accuracy and F1 are recomputed from per-sentence counts in each resample (with "
                      "several seeds, each sentence's counts are summed over the seeds, so its seeds are "
                      "resampled together)")
     if texts:
-        parts.append("BLEU and chrF use sacreBLEU's paired bootstrap (paired_bs; with several seeds, on the "
-                     "seeds' outputs concatenated, paired seed by seed)")
+        parts.append("BLEU and chrF use sacreBLEU's paired bootstrap (paired_bs); with several seeds it runs "
+                     "on the seeds' outputs concatenated and resamples (seed, sentence) pairs, so a "
+                     "sentence's seeds are not kept together and its p-values and intervals are less "
+                     "cautious than a resampling of sentences would give")
     # worded without "differ": the summaries keep that word for settings the runs do not share
     parts.append("the 95% interval spans the 2.5th to 97.5th percentile of the resampled score gaps "
                  f"(system minus reference), and a gap is called significant when p < {ALPHA:g} and "
@@ -189,16 +213,31 @@ def method_note(counts: bool = True, texts: bool = False, n_resamples: int = N_R
 def time_to_accuracy_table(reference: str, curves: Dict[str, list], label: str, scale: float) -> List[str]:
     """Markdown table: final dev score over seeds and the minutes each architecture takes to reach
     the reference's final dev score (mean over its seeds); a line saying why if it cannot be made."""
-    from .curves import final_scores, format_time_to_reach, minutes_to_reach
+    from .curves import best_at_last, final_scores, format_time_to_reach, minutes_to_reach
     from .seeds import format_seeds
 
     if not curves.get(reference):
         return [f"Time to accuracy: not computed, as there is no training log of the reference {reference}."]
     target = final_scores(curves[reference]).mean
     lines = [f"| architecture | seeds | final dev {label} | minutes to {reference}'s final dev {label} "
-             f"({target * scale:.2f}) |", "|---|---|---|---|"]
+             f"({target * scale:.2f}) | best dev {label} at the last evaluation |", "|---|---|---|---|---|"]
     for name, runs in curves.items():
         minutes, n_reached = minutes_to_reach(runs, target)
         lines.append(f"| {name} | {len(runs)} | {format_seeds(final_scores(runs), scale=scale)} | "
-                     f"{format_time_to_reach(minutes, n_reached, len(runs))} |")
-    return lines
+                     f"{format_time_to_reach(minutes, n_reached, len(runs))} | "
+                     f"{best_at_last(runs)} of {len(runs)} |")
+    return lines + ["", convergence_sentence(curves, label)]
+
+
+def convergence_sentence(curves: Dict[str, list], label: str) -> str:
+    """Whether the runs had passed their dev peak when training stopped (generated from the logs)."""
+    from .curves import best_at_last
+
+    improving = sum(best_at_last(runs) for runs in curves.values())
+    total = sum(len(runs) for runs in curves.values())
+    if not improving:
+        return (f"Every run's best dev {label} came before its last evaluation: all {total} had passed "
+                f"their dev peak when training stopped.")
+    return (f"{improving} of {total} runs had their best dev {label} at their last evaluation: they were "
+            f"still improving (or level) when training stopped, so their scores may rise with a longer "
+            f"budget (the converge preset trains until the dev score stops improving).")

@@ -76,7 +76,7 @@ def test_tagging_summary_of_two_seeds_tests_against_spacy_cnn(tmp_path):
     lstm_row = next(line for line in summary.splitlines() if line.startswith("| lstm (n=2) |"))
     assert " ± " in lstm_row.split("|")[2] and lstm_row.split("|")[2].strip().endswith("*")
     assert "| spacy_cnn (n=2) |" in summary and "mean ± standard deviation over the seeds" in summary
-    assert "| lstm | +" in summary and "| yes, higher |" in summary
+    assert "| lstm | 0, 1 | +" in summary and "| yes, higher |" in summary
     prose = flat(summary)
     assert "scores higher than spacy_cnn on UPOS accuracy (p < 0.05)" in prose
     assert "not corrected for multiple comparisons" in prose
@@ -96,7 +96,7 @@ def test_tagging_summary_reads_the_old_one_run_layout_too(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     summary = (tmp_path / "results" / "summary.md").read_text(encoding="utf8")
     assert "| gru | 50.00 |" in summary  # one run: no n, no ±
-    assert "| gru | – | – | – | not tested: no per-sentence results" in summary
+    assert "| gru | – | – | – | – | not tested: no per-sentence results" in summary
     assert "gru was not tested against spacy_cnn" in flat(summary)
     # the runs per seed replace an old file of the same name
     assert "metrics/pos-lstm.json (one run, the old layout) is ignored" in flat(result.stdout)
@@ -201,8 +201,8 @@ def test_demo_summary_tests_each_cell_against_lstm(tmp_path):
     demo_tree(tmp_path / "metrics")
     load_script("demo", "summarize").main(tmp_path / "metrics", tmp_path / "results")
     summary = (tmp_path / "results" / "summary.md").read_text(encoding="utf8")
-    assert "| gru | +" in summary and "| yes, higher |" in summary
-    assert "| rnn | +0.00 |" in summary and "| 1.000 | no |" in summary  # the same results as lstm
+    assert "| gru | 0, 1 | +" in summary and "| yes, higher |" in summary
+    assert "| rnn | 0, 1 | +0.00 |" in summary and "| 1.000 | no |" in summary  # the same results as lstm
     prose = flat(summary)
     assert "gru (+" in prose and "scores higher than lstm on accuracy (p < 0.05)" in prose
     assert "does not separate rnn from lstm" in prose

@@ -177,7 +177,8 @@ def seeds_lines(rows):
     if all(seeds[0].seed is None for seeds in rows.values()):
         return []
     return [f"Scores are mean ± standard deviation over the seeds (n per architecture; one seed: no ±); "
-            f"* marks a score that differs from {REFERENCE} at p < 0.05 in the test below.", ""]
+            f"* marks a score whose difference from {REFERENCE} is significant in the test below (p < 0.05 and "
+            f"a 95% interval that excludes 0).", ""]
 
 
 def untrained_lines(task, rows):

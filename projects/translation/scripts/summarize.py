@@ -253,7 +253,8 @@ def seeds_lines(runs):
     if all(r["_seeds"][0]["seed"] is None for r in runs.values()):
         return []
     return [f"Scores are mean ± standard deviation over the seeds (n per architecture; one seed: no ±); "
-            f"* marks a beam-search score that differs from {REFERENCE} at p < 0.05 in the tests below.", ""]
+            f"* marks a beam-search score whose difference from {REFERENCE} is significant in the tests below "
+            f"(p < 0.05 and a 95% interval that excludes 0).", ""]
 
 
 def significance_marks(outcome):
@@ -368,8 +369,30 @@ def notes(runs, setting, provenance_path):
              f"- sacreBLEU BLEU signature: `{text['BLEU signature']}`",
              f"- sacreBLEU chrF signature: `{text['chrF signature']}`",
              f"- {method_note(counts=False, texts=True)}",
+             compute_line(runs), *not_run_line(runs),
              f"- Metrics files: {', '.join(s['file'] for r in runs.values() for s in r['_seeds'])}.", ""]
     return lines
+
+
+def compute_line(runs):
+    """How many trainings the tables rest on and their training time, summed."""
+    trained = [s["metrics"] for r in runs.values() for s in r["_seeds"] if not untrained(s["metrics"])]
+    seconds = [m["train_seconds"] for m in trained if isinstance(m.get("train_seconds"), (int, float))]
+    text = f"- {len(trained)} training{'s' if len(trained) != 1 else ''}"
+    if seconds:
+        text += (f"; training time up to each run's last dev evaluation, summed over the {len(seconds)} runs "
+                 f"whose metrics record it: {sum(seconds) / 3600:.1f} h (one torch thread each; decoding "
+                 "the test set not included)")
+    return text + "."
+
+
+def not_run_line(runs):
+    """The project's architectures without metrics (not in the tables above)."""
+    missing = [name for name in ORDER if name not in runs]
+    if not missing:
+        return []
+    return [f"- Not in the tables (no metrics yet): {', '.join(missing)}; run their train and evaluate "
+            "steps, then summarize again."]
 
 
 def length_penalty_note(runs):
