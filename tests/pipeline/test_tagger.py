@@ -55,6 +55,22 @@ def test_overfitting_IO(cell, crf, tmp_path):
     assert nlp2.get_pipe("rnn_tagger").cfg["labels"] == ["J", "N", "R", "V"]
 
 
+def test_word_dropout_overfits_predicts_without_it_and_reloads(tmp_path):
+    """word_dropout zeroes word features in training only: the tagger still learns the tiny set
+    (from the characters and the other words), predicts the same tags twice (no dropout at
+    prediction) and keeps the setting through save and load."""
+    nlp = make_nlp(tok2vec={**SMALL["tok2vec"], "word_dropout": 0.3})
+    train(nlp, examples(nlp), n_iter=100)
+    texts = [text for text, _ in TRAIN_DATA]
+    predicted = [[t.tag_ for t in nlp(text)] for text in texts]
+    assert predicted == [tags for _, tags in TRAIN_DATA]
+    assert [[t.tag_ for t in nlp(text)] for text in texts] == predicted
+    nlp.to_disk(tmp_path)
+    reloaded = spacy.load(tmp_path)
+    assert reloaded.config["components"]["rnn_tagger"]["model"]["tok2vec"]["word_dropout"] == 0.3
+    assert [[t.tag_ for t in reloaded(text)] for text in texts] == predicted
+
+
 def test_add_pipe_accepts_partial_model_config():
     nlp = spacy.blank("en")
     tagger = nlp.add_pipe("rnn_tagger", config={"model": {"encoder": {"cell": "gru"}, "crf": True}})
