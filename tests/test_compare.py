@@ -133,7 +133,10 @@ def test_compare_counts_pairs_the_seeds_and_says_why_a_system_is_untested():
     assert "not evaluated on the same test sentences (10 vs 120" in outcomes["short"]
     assert outcomes["same"].seeds == ((1, 1), (0, 0)) and seeds_text(outcomes["seed1"]) == "1"
     table = "\n".join(significance_table("ref", outcomes, "accuracy", 100.0))
-    assert "| seed1 | 1 | +0.00 |" in table and "| same | 1, 0 |" in table
+    assert "| seed1 | 1 | +0.00 |" in table and "| same | 0, 1 |" in table
+    unshared = compare_counts({"ref": {0: records(tagging_counts(0))}, "x": {3: records(tagging_counts(0))},
+                               "old": {None: records(tagging_counts(0))}}, "ref", "accuracy")
+    assert seeds_text(unshared["x"]) == "3/0" and seeds_text(unshared["old"]) == "–"
     assert seeds_text(paired_bootstrap(accuracy, tagging_counts(0), tagging_counts(0))) == "–"
     assert paired_seeds([2, 1], [0, 1, 2]) == [(2, 2), (1, 1)]
     assert paired_seeds([5, 3], [1, 2]) == [(3, 1), (5, 2)]
@@ -200,8 +203,10 @@ def test_runs_still_improving_when_training_stopped_are_counted(tmp_path):
     assert lines[2].endswith("| 0 of 1 |") and lines[3].endswith("| 2 of 2 |")
     assert lines[-1].startswith("2 of 3 runs had their best dev accuracy at their last evaluation")
     lines = time_to_accuracy_table("ref", {"ref": [peaked]}, "accuracy", 100.0)
-    assert lines[-1] == ("Every run's best dev accuracy came before its last evaluation: all 1 had passed "
-                         "their dev peak when training stopped.")
+    assert lines[-1] == ("Every run's best dev accuracy came before its last evaluation: the run had passed "
+                         "its dev peak when training stopped.")
+    untrained = read_curve(write_log(tmp_path / "d.jsonl", [(0, 0, 0.1)]))
+    assert best_at_last([untrained]) == 0  # one evaluation: no trend
 
 
 def test_generated_prose_claims_only_what_the_tests_support():

@@ -84,8 +84,9 @@ def final_scores(curves: Sequence[Curve]) -> SeedScores:
 
 def best_at_last(curves: Sequence[Curve]) -> int:
     """How many runs had their best dev score at their last evaluation: still improving (or
-    level) when training stopped, so a longer budget might have raised their score."""
-    return sum(1 for c in curves if c.scores and c.scores[-1] >= max(c.scores))
+    level) when training stopped, so a longer budget might have raised their score. A run
+    with one evaluation (none after step 0) is not counted: it shows no trend."""
+    return sum(1 for c in curves if len(c.scores) > 1 and c.scores[-1] >= max(c.scores))
 
 
 def minutes_to_reach(curves: Sequence[Curve], target: float) -> Tuple[SeedScores, int]:

@@ -99,10 +99,11 @@ def _with_seeds(outcome, pairs):
 
 def seeds_text(comparison: Comparison) -> str:
     """The seeds a comparison pooled: '0, 1, 2' (seed s with the reference's seed s), '0/1'
-    (system seed 0 with reference seed 1), '–' if not recorded or from one-run files."""
-    if not comparison.seeds or all(s is None for pair in comparison.seeds for s in pair):
+    (system seed 0 with reference seed 1), '–' if not recorded or if a side is a one-run file
+    (no seed)."""
+    if not comparison.seeds or any(s is None for pair in comparison.seeds for s in pair):
         return "–"
-    return ", ".join(str(s) if s == b else f"{s}/{b}" for s, b in comparison.seeds)
+    return ", ".join(str(s) if s == b else f"{s}/{b}" for s, b in sorted(comparison.seeds, key=str))
 
 
 def _with_results(system: SeedSentences) -> List:
@@ -190,10 +191,10 @@ def method_note(counts: bool = True, texts: bool = False, n_resamples: int = N_R
     """How the tests were made, for the summary's notes: on per-sentence counts (accuracy, F1)
     and/or on translations (BLEU, chrF)."""
     parts = [f"Significance: paired bootstrap over test sentences ({n_resamples} resamples, seeded), "
-             "two-sided, of each architecture against the reference named in its table, on the seeds "
-             "both have (column \"seeds paired\": seed s of the architecture with seed s of the reference; "
-             "the difference in the test table can therefore differ from that of the means above when "
-             "the seed counts differ)"]
+             "two-sided, of each architecture against the reference named in its table, pooled over "
+             "the seeds paired (column \"seeds paired\": seed s of the architecture with seed s of the "
+             "reference, or s/r for seed s with the reference's seed r where they share none), so the "
+             "gap tested is that of the pooled scores, not of the means over all seeds above"]
     if counts:
         parts.append("accuracy and F1 are recomputed from per-sentence counts in each resample (with "
                      "several seeds, each sentence's counts are summed over the seeds, so its seeds are "
@@ -235,9 +236,10 @@ def convergence_sentence(curves: Dict[str, list], label: str) -> str:
 
     improving = sum(best_at_last(runs) for runs in curves.values())
     total = sum(len(runs) for runs in curves.values())
+    runs = "the run" if total == 1 else f"all {total} runs"
     if not improving:
-        return (f"Every run's best dev {label} came before its last evaluation: all {total} had passed "
-                f"their dev peak when training stopped.")
+        return (f"Every run's best dev {label} came before its last evaluation: {runs} had passed "
+                f"{'its' if total == 1 else 'their'} dev peak when training stopped.")
     return (f"{improving} of {total} runs had their best dev {label} at their last evaluation: they were "
             f"still improving (or level) when training stopped, so their scores may rise with a longer "
-            f"budget (the converge preset trains until the dev score stops improving).")
+            f"budget.")

@@ -188,7 +188,8 @@ def test_training_with_the_step_loops_follows_the_pytorch_modules(cell, loops):
 @pytest.mark.parametrize("cell,loops", CELL_LOOPS)
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_inference_loops_equal_pytorch_modules(cell, bidirectional, loops):
-    """Without gradients the plain loops run (nothing saved for backward): same outputs."""
+    """Without gradients (the "loop" backend's plain loops, the native layers recording no
+    graph): the same outputs as PyTorch's modules."""
     torch.manual_seed(8)
     encoder = RNNEncoder(8, 2, cell=cell, bidirectional=bidirectional).eval()
     lengths = torch.tensor([3, 0, 7, 1, 7, 5, 2] * 4)

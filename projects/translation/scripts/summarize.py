@@ -258,7 +258,8 @@ def seeds_lines(runs):
 
 
 def significance_marks(outcome):
-    """{"bleu": " *", ...} for the scores that differ from the reference at p < 0.05."""
+    """{"bleu": " *", ...} for the scores whose difference from the reference is significant
+    (Comparison.significant: p < 0.05 and a 95% interval that excludes 0)."""
     if not isinstance(outcome, dict):
         return {}
     return {key: " *" for key, comparison in outcome.items() if comparison.significant}
@@ -369,19 +370,20 @@ def notes(runs, setting, provenance_path):
              f"- sacreBLEU BLEU signature: `{text['BLEU signature']}`",
              f"- sacreBLEU chrF signature: `{text['chrF signature']}`",
              f"- {method_note(counts=False, texts=True)}",
-             compute_line(runs), *not_run_line(runs),
+             compute_line(runs, text["training threads"]), *not_run_line(runs),
              f"- Metrics files: {', '.join(s['file'] for r in runs.values() for s in r['_seeds'])}.", ""]
     return lines
 
 
-def compute_line(runs):
-    """How many trainings the tables rest on and their training time, summed."""
+def compute_line(runs, threads):
+    """How many trainings the tables rest on and their training time, summed; ``threads``: the
+    training threads as the setting states them."""
     trained = [s["metrics"] for r in runs.values() for s in r["_seeds"] if not untrained(s["metrics"])]
     seconds = [m["train_seconds"] for m in trained if isinstance(m.get("train_seconds"), (int, float))]
     text = f"- {len(trained)} training{'s' if len(trained) != 1 else ''}"
     if seconds:
         text += (f"; training time up to each run's last dev evaluation, summed over the {len(seconds)} runs "
-                 f"whose metrics record it: {sum(seconds) / 3600:.1f} h (one torch thread each; decoding "
+                 f"whose metrics record it: {sum(seconds) / 3600:.1f} h (torch threads {threads}; decoding "
                  "the test set not included)")
     return text + "."
 
