@@ -189,6 +189,25 @@ def test_seeds_train_skips_finished_runs_and_retrains_when_something_changed(tmp
     assert calls[0][-6:-2] == ["--training.patience", "700", "--training.batcher.max_minutes", "90.0"]
 
 
+@pytest.mark.slow
+def test_the_converge_preset_stops_when_the_dev_score_stops_improving(tmp_path, tiny_tagging_data):
+    """A real converge run: spaCy's patience ends the training long before its step limit, once
+    the dev score has not improved for `patience` steps."""
+    project = copy_project("tagging", tmp_path)
+    variables = ["--vars.data_dir", str(tiny_tagging_data), "--vars.seeds", "0", "--vars.preset", "converge",
+                 "--vars.patience", "6", "--vars.max_minutes", "10",
+                 "--vars.extra_overrides", " --training.eval_frequency 2 --training.max_steps 1000"]
+    for step in ("convert-ud", "train-pos-spacy_cnn"):
+        command = [sys.executable, "-m", "spacy", "project", "run", step, str(project), *variables]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, step + result.stdout[-3000:] + result.stderr[-3000:]
+    records = [r for r in srsly.read_jsonl(project / "training" / "pos-spacy_cnn" / "seed0" / "log.jsonl")
+               if r.get("score") is not None]
+    steps = [r["step"] for r in records]
+    best = max(records, key=lambda r: r["score"])["step"]  # the first evaluation with the best score
+    assert steps[-1] < 1000 and steps[-1] - best >= 6, steps
+
+
 def test_seeds_each_runs_the_command_once_per_seed_and_stops_at_a_failure(tmp_path):
     write = "import sys; open('out' + sys.argv[1], 'w').close(); sys.exit(int(sys.argv[1]) % 5)"
     result = run_script("-m", "spacy_rnn.seeds", "each", "--seeds", "0", "5", "--", "python", "-c", write, "{seed}",
