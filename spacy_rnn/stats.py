@@ -2,6 +2,7 @@
 workflows' evaluation scripts and the benchmarks."""
 import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import List, Union
 
@@ -42,6 +43,26 @@ def vector_extensions() -> List[str]:
     """The VECTOR_FLAGS this CPU has (empty where /proc/cpuinfo is not readable)."""
     flags = {flag for key, value in cpuinfo_fields() if key == "flags" for flag in value.split()}
     return [flag for flag in VECTOR_FLAGS if flag in flags]
+
+
+def code_version(package_dir: Union[str, Path, None] = None) -> str:
+    """This package's version and, in a git checkout, its commit ("+modified" if the package's
+    files differ from it), e.g. "spacy-rnn 0.1.0, git 1a2b3c4+modified"; metrics record it so
+    that a result names the code that produced it."""
+    from . import __version__
+
+    folder = Path(package_dir or Path(__file__).parent)
+    text = f"spacy-rnn {__version__}"
+    try:
+        commit = _git(folder, "rev-parse", "--short", "HEAD").stdout.strip()
+        modified = _git(folder, "diff", "--quiet", "HEAD", "--", ".").returncode != 0
+    except (OSError, subprocess.SubprocessError):
+        return text
+    return f"{text}, git {commit}{'+modified' if modified else ''}" if commit else text
+
+
+def _git(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10)
 
 
 def machine_description() -> str:

@@ -34,7 +34,7 @@ from spacy.training import Example
 from wasabi import msg
 
 from spacy_rnn.analysis.sentences import entity_counts, token_counts, write_sentences
-from spacy_rnn.stats import count_parameters, directory_size, machine_description
+from spacy_rnn.stats import code_version, count_parameters, directory_size, machine_description
 
 BUCKETS = [(1, 10), (11, 20), (21, 40), (41, 10**9)]
 # recorded from the pipeline's config.cfg: name -> path below [training]
@@ -189,7 +189,7 @@ def evaluate_with_sentences(model_dir, test_path, task, threads, log_path=None):
               "n_sentences": len(refs), "n_words": n_words,
               "pipe_words_per_second": n_words / seconds, "torch_threads": threads,
               "size_bytes": directory_size(model_dir), "parameters": count_parameters(nlp),
-              "machine": machine_description(),
+              "machine": machine_description(), "code_version": code_version(),
               "by_length": {}, "training_settings": training_settings(nlp),
               **training_stats(log_path or Path(model_dir).parent / "log.jsonl")}
     if task == "ner":

@@ -35,7 +35,7 @@ from wasabi import msg
 
 from spacy_rnn.analysis.curves import read_curve
 from spacy_rnn.analysis.sentences import write_sentences
-from spacy_rnn.stats import count_parameters, directory_size, machine_description
+from spacy_rnn.stats import code_version, count_parameters, directory_size, machine_description
 from spacy_rnn.architectures.translator import SubwordModels
 from spacy_rnn.readers import create_parallel_corpus_reader, read_parallel
 from spacy_rnn.scorers import DEV_BLEU_KEYS, corpus_scores
@@ -214,7 +214,7 @@ def describe_run(args, nlp, n_sentences):
             "test_source": str(args.source), "test_target": str(args.target),
             "n_sentences": n_sentences, "torch_threads": args.threads,
             "size_bytes": directory_size(args.model), "parameters": count_parameters(nlp),
-            "machine": machine_description(),
+            "machine": machine_description(), "code_version": code_version(),
             "model_config": dict(nlp.config["components"][args.pipe]["model"]),
             "training_config": training_settings(nlp),
             "train_target_pieces_per_epoch": n_pieces, "target_pieces_per_source_word": ratio,
