@@ -46,14 +46,21 @@ def vector_extensions() -> List[str]:
 
 
 def code_version(package_dir: Union[str, Path, None] = None) -> str:
-    """This package's version and, in a git checkout, its commit ("+modified" if the package's
+    """This package's version and, when it runs from its own git checkout (the package folder
+    at the top of a repository with pyproject.toml), the commit ("+modified" if the package's
     files differ from it), e.g. "spacy-rnn 0.1.0, git 1a2b3c4+modified"; metrics record it so
-    that a result names the code that produced it."""
+    that a result names the code that produced it. An installed copy (site-packages, even
+    inside some other repository) gives the version alone."""
     from . import __version__
 
-    folder = Path(package_dir or Path(__file__).parent)
+    folder = Path(package_dir or Path(__file__).parent).resolve()
     text = f"spacy-rnn {__version__}"
+    if not (folder.parent / "pyproject.toml").is_file():
+        return text
     try:
+        top = _git(folder, "rev-parse", "--show-toplevel").stdout.strip()
+        if not top or Path(top).resolve() != folder.parent:
+            return text
         commit = _git(folder, "rev-parse", "--short", "HEAD").stdout.strip()
         modified = _git(folder, "diff", "--quiet", "HEAD", "--", ".").returncode != 0
     except (OSError, subprocess.SubprocessError):

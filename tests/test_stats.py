@@ -30,20 +30,24 @@ def test_without_cpuinfo_the_extensions_are_unknown(monkeypatch):
 
 
 def test_code_version_names_the_commit_and_local_changes(tmp_path):
-    """In a git checkout: the short commit, "+modified" once a file of the package differs from
-    it; outside one (an installed wheel): the version alone."""
+    """In the package's own checkout: the short commit, "+modified" once a file of the package
+    differs from it; an installed copy, even inside another repository: the version alone."""
     import subprocess
 
     from spacy_rnn import __version__
     from spacy_rnn.stats import code_version
 
-    assert code_version(tmp_path) == f"spacy-rnn {__version__}"
+    package = tmp_path / "spacy_rnn"
+    package.mkdir()
+    (package / "module.py").write_text("x = 1\n")
+    assert code_version(package) == f"spacy-rnn {__version__}"  # not a repository
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
     subprocess.run([*git, "init", "-q"], check=True)
-    (tmp_path / "module.py").write_text("x = 1\n")
-    subprocess.run([*git, "add", "module.py"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "m"], check=True)
+    assert code_version(package) == f"spacy-rnn {__version__}"  # no pyproject.toml: some other repository
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'spacy-rnn'\n")
     commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    assert code_version(tmp_path) == f"spacy-rnn {__version__}, git {commit}"
-    (tmp_path / "module.py").write_text("x = 2\n")
-    assert code_version(tmp_path) == f"spacy-rnn {__version__}, git {commit}+modified"
+    assert code_version(package) == f"spacy-rnn {__version__}, git {commit}"
+    (package / "module.py").write_text("x = 2\n")
+    assert code_version(package) == f"spacy-rnn {__version__}, git {commit}+modified"
