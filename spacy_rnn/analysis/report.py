@@ -211,6 +211,18 @@ def method_note(counts: bool = True, texts: bool = False, n_resamples: int = N_R
     return "; ".join(parts)
 
 
+def training_count(trained: Sequence[dict], recorded_by: str) -> str:
+    """'3 trainings; training time up to each run's last dev evaluation, summed over the 3 runs
+    whose <recorded_by> record it: 1.2 h' from the metrics of the trained runs (their
+    train_seconds), for the summaries' setting notes."""
+    seconds = [m["train_seconds"] for m in trained if isinstance(m.get("train_seconds"), (int, float))]
+    text = f"{len(trained)} training{'s' if len(trained) != 1 else ''}"
+    if seconds:
+        text += (f"; training time up to each run's last dev evaluation, summed over the {len(seconds)} runs "
+                 f"whose {recorded_by} record it: {sum(seconds) / 3600:.1f} h")
+    return text
+
+
 def time_to_accuracy_table(reference: str, curves: Dict[str, list], label: str, scale: float) -> List[str]:
     """Markdown table: final dev score over seeds and the minutes each architecture takes to reach
     the reference's final dev score (mean over its seeds); a line saying why if it cannot be made."""

@@ -28,7 +28,7 @@ from spacy_rnn.analysis.curves import read_curve
 from spacy_rnn.analysis.layout import discover, log_path
 from spacy_rnn.analysis.plots import PLOTS_HINT, optional_pyplot, plot_learning_curves
 from spacy_rnn.analysis.report import compare_counts, method_note, significance_prose, significance_table, \
-    time_to_accuracy_table
+    time_to_accuracy_table, training_count
 from spacy_rnn.analysis.seeds import format_seeds, over_seeds
 from spacy_rnn.analysis.sentences import read_sentences
 
@@ -295,12 +295,9 @@ def task_settings(runs, task, max_minutes, threads):
 def compute_line(runs, task):
     """How many trainings the task's table rests on and their training time, summed."""
     trained = [r for seeds in runs[task].values() for r in seeds if not untrained(r)]
-    seconds = [r["train_seconds"] for r in trained if isinstance(r.get("train_seconds"), (int, float))]
-    text = f"- {task}: {len(trained)} training{'s' if len(trained) != 1 else ''}"
-    if seconds:
-        text += (f"; training time up to each run's last dev evaluation, summed over the "
-                 f"{len(seconds)} runs whose logs record it: {sum(seconds) / 3600:.1f} h "
-                 "(evaluation on the test set not included)")
+    text = f"- {task}: {training_count(trained, 'logs')}"
+    if any(isinstance(r.get("train_seconds"), (int, float)) for r in trained):
+        text += " (evaluation on the test set not included)"
     return text + "."
 
 

@@ -30,7 +30,7 @@ from spacy_rnn.analysis.curves import read_curve
 from spacy_rnn.analysis.layout import discover, log_path
 from spacy_rnn.analysis.plots import PLOTS_HINT, optional_pyplot, plot_learning_curves
 from spacy_rnn.analysis.report import compare_texts, method_note, significance_prose, significance_table, \
-    time_to_accuracy_table
+    time_to_accuracy_table, training_count
 from spacy_rnn.analysis.seeds import format_seeds, over_seeds
 from spacy_rnn.analysis.sentences import read_sentences
 from spacy_rnn.readers import read_parallel
@@ -379,12 +379,9 @@ def compute_line(runs, threads):
     """How many trainings the tables rest on and their training time, summed; ``threads``: the
     training threads as the setting states them."""
     trained = [s["metrics"] for r in runs.values() for s in r["_seeds"] if not untrained(s["metrics"])]
-    seconds = [m["train_seconds"] for m in trained if isinstance(m.get("train_seconds"), (int, float))]
-    text = f"- {len(trained)} training{'s' if len(trained) != 1 else ''}"
-    if seconds:
-        text += (f"; training time up to each run's last dev evaluation, summed over the {len(seconds)} runs "
-                 f"whose metrics record it: {sum(seconds) / 3600:.1f} h (torch threads {threads}; decoding "
-                 "the test set not included)")
+    text = f"- {training_count(trained, 'metrics')}"
+    if any(isinstance(m.get("train_seconds"), (int, float)) for m in trained):
+        text += f" (torch threads {threads}; decoding the test set not included)"
     return text + "."
 
 
