@@ -550,3 +550,18 @@ def test_factory_entry_point_adds_pipe(ep):
         assert pipe.model.get_ref("core").attrs["hyper"]["cell"] == "lstm"
     else:
         assert pipe.model.get_ref("encoder").name == "rnn-encoder-lstm"
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if p.name.startswith("ner_")], ids=lambda p: p.name)
+def test_ner_configs_warm_up_and_decay_the_learning_rate(path):
+    """The NER configs' schedule (docs/TAGGER_TUNING.md): 0 -> 0.002 over 200 steps, then
+    linearly down to 0 at step 3,000; the dev score every 200 steps."""
+    config = load_config(path)
+    optimizer = registry.resolve({"optimizer": config["training"]["optimizer"]})["optimizer"]
+    rates = {}
+    for step in range(3001):
+        rates[step] = optimizer.learn_rate
+        optimizer.step_schedules()
+    assert rates[0] == 0.0 and rates[100] == pytest.approx(0.001) and rates[200] == pytest.approx(0.002)
+    assert rates[1600] == pytest.approx(0.001) and rates[3000] == pytest.approx(0.0, abs=1e-9)
+    assert config["training"]["eval_frequency"] == 200
