@@ -395,6 +395,18 @@ def run_summarize(tmp_path, files, *args):
     return result, summary.read_text(encoding="utf8") if summary.exists() else None
 
 
+def test_committed_summary_is_what_summarize_writes(tmp_path):
+    """results/summary.md is summarize's output on the committed metrics and training logs, so the
+    README's tables (copied from it) come from the runs' files."""
+    result = run_script(PROJECT / "scripts" / "summarize.py", "metrics", tmp_path / "results",
+                        "--threads", "1", cwd=PROJECT)
+    assert result.returncode == 0, result.stderr
+    written = (tmp_path / "results" / "summary.md").read_text(encoding="utf8")
+    assert written == (PROJECT / "results" / "summary.md").read_text(encoding="utf8")
+    for path in sorted((PROJECT / "metrics").glob("*/seed*.json")):
+        assert str(path.relative_to(PROJECT)) in written, path
+
+
 def test_summarize_states_the_budget_from_the_metrics(tmp_path):
     settings = {"max_minutes": 6, "eval_frequency": 500}
     result, summary = run_summarize(tmp_path, {"pos-rnn.json": metrics(settings=settings),
