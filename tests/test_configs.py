@@ -262,11 +262,41 @@ def test_config_loads(path):
     assert cell in path.stem, f"{path.name} uses cell {cell!r}"
 
 
+# the most accurate translator config: translator_gru.cfg with these settings changed
+BEST_TRANSLATOR = "translator_gru_luong"
+BEST_TRANSLATOR_CHANGES = {
+    "components.rnn_translator.model.attention": "luong",
+    "components.rnn_translator.model.vocab_size": 4000,
+    "components.rnn_translator.model.shared_vocab": False,
+    "components.rnn_translator.model.train_precision": "bfloat16",
+    "training.optimizer.use_averages": True,
+    "training.eval_frequency": 500,
+}
+
+
+def flat_settings(config: Dict, prefix: str = "") -> Dict[str, object]:
+    """{"section.key": value} of a nested config."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flat_settings(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def check_translator_config(path: Path, config: Config) -> None:
-    """The translator configs share everything but the cell."""
+    """The comparison configs share everything but the cell; the best one is the GRU's with
+    BEST_TRANSLATOR_CHANGES."""
     assert path.read_text().startswith("# rnn_translator: ")
     assert path.read_text().splitlines()[1].startswith(
         f"# python -m spacy train configs/{path.name} ")
+    if path.stem == BEST_TRANSLATOR:
+        gru = flat_settings(load_config(path.parent / "translator_gru.cfg"))
+        best = flat_settings(config)
+        changed = {key: value for key, value in best.items() if gru.get(key) != value}
+        assert changed == BEST_TRANSLATOR_CHANGES and set(best) == set(gru)
+        return
     component = config["components"]["rnn_translator"]
     model = component["model"]
     assert model["@architectures"] == "spacy-rnn.Seq2SeqTranslator.v1"

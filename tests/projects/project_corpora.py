@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # the local copies of the public corpora on developer machines and CI (see its README)
 SHARED_DATA = ROOT.parent / "shared" / "data"
 # what a project run writes (never part of a copy)
-GENERATED = ("assets", "corpus", "training", "metrics", "results", "project.lock", "__pycache__")
+GENERATED = ("assets", "corpus", "training", "metrics", "results", "metrics-best", "results-best", "project.lock",
+             "__pycache__")
 UPOS = {"the": "DET", "a": "DET", "dog": "NOUN", "cat": "NOUN", "park": "NOUN", "runs": "VERB",
         "sees": "VERB", "in": "ADP", "big": "ADJ", "and": "CCONJ", ".": "PUNCT", "Anna": "PROPN"}
 NAMES = {"PER": ["Anna", "John Smith"], "ORG": ["Acme Corp", "UN"], "LOC": ["Paris", "New York"]}

@@ -47,6 +47,24 @@ def test_translation_workflow_runs_end_to_end_in_a_copy(tmp_path, tiny_translati
     assert "### BLEU" in summary and "| rnn | " in summary  # tested against lstm: the test files were read
 
 
+@pytest.mark.slow
+def test_best_workflow_runs_end_to_end_in_a_copy(tmp_path, tiny_translation_data):
+    project = copy_project("translation", tmp_path)
+    command = [sys.executable, "-m", "spacy", "project", "run", "best", str(project),
+               "--vars.data_dir", str(tiny_translation_data), "--vars.seeds", "0",
+               "--vars.best_minutes", "0.01", "--vars.best_eval_frequency", "3",
+               "--vars.extra_overrides", TINY_MODEL]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    metrics = srsly.read_json(project / "metrics-best" / "mt-gru_luong" / "seed0.json")
+    assert metrics["model_config"]["cell"] == "gru" and metrics["model_config"]["attention"] == "luong"
+    assert metrics["training_config"]["eval_frequency"] == 3
+    assert metrics["training_config"]["max_minutes"] == 0.01
+    summary = (project / "results-best" / "summary.md").read_text()
+    assert "gru_luong" in summary and "nrefs:1|case:mixed|eff:no|tok:13a" in summary
+    assert not (project / "metrics").exists() or not any((project / "metrics").iterdir())
+
+
 def check_metrics(run, metrics, project):
     attention = {"lstm_luong": "luong", "lstm_none": "none"}.get(run, "bahdanau")
     assert metrics["model_config"]["attention"] == attention
@@ -69,12 +87,12 @@ def test_the_project_names_no_path_outside_itself():
     config = project_config(PROJECT)
     assert not outside_paths(config) and not joined_items(config)
     configs = {d for command in config["commands"] for d in command.get("deps", []) if d.endswith(".cfg")}
-    assert configs == {f"configs/translator_{cell}.cfg" for cell in ("rnn", "lstm", "gru")}
+    assert configs == {f"configs/translator_{name}.cfg" for name in ("rnn", "lstm", "gru", "gru_luong")}
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_the_project_configs_are_the_package_configs(cell):
-    name = f"translator_{cell}.cfg"
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "gru_luong"])
+def test_the_project_configs_are_the_package_configs(name):
+    name = f"translator_{name}.cfg"
     assert (PROJECT / "configs" / name).read_text() == (ROOT / "configs" / name).read_text(), \
         f"copy configs/{name} into the project"
 
@@ -358,7 +376,7 @@ def test_every_file_a_command_reads_is_a_dependency():
         named = command.get("deps", []) + command.get("outputs", [])
         words = {word.strip('"') for line in command["script"] for word in line.split()}
         paths = {word for word in words if word.startswith(
-            ("${vars.data_dir}/", "configs/", "scripts/", "training/", "metrics/"))}
+            ("${vars.data_dir}/", "configs/", "scripts/", "training/", "metrics/", "metrics-best/"))}
         missing = [path for path in paths if not any(path == n or path.startswith(n + "/") for n in named)]
         assert not missing, (command["name"], missing)
     evaluate = next(c for c in commands if c["name"] == "evaluate-rnn")
@@ -367,18 +385,31 @@ def test_every_file_a_command_reads_is_a_dependency():
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_every_training_trains_in_the_precision_variable(precision):
+def test_every_grid_training_trains_in_the_precision_variable(precision):
     config = project_config(PROJECT, precision=precision)
     trainings = [c for c in config["commands"] if c["name"].startswith("train-")]
-    assert {c["name"] for c in trainings} == {f"train-{run}" for run in RUNS}
+    assert {c["name"] for c in trainings} == {f"train-{run}" for run in RUNS} | {"train-best"}
     for command in trainings:
-        assert f"--components.rnn_translator.model.train_precision {precision}" in command["script"][0]
+        overridden = "--components.rnn_translator.model.train_precision" in command["script"][0]
+        assert overridden == (command["name"] != "train-best"), command["name"]
+        if overridden:
+            assert f"--components.rnn_translator.model.train_precision {precision}" in command["script"][0]
+
+
+def test_the_best_workflow_trains_its_config_for_its_own_budget():
+    config = project_config(PROJECT, preset="converge", quick_minutes=25)
+    command = next(c for c in config["commands"] if c["name"] == "train-best")["script"][0]
+    assert "configs/translator_gru_luong.cfg training/mt-gru_luong" in command
+    assert "--preset quick" in command and "--quick-minutes 75" in command
+    assert "--training.eval_frequency 500" in command
+    assert config["workflows"]["best"] == ["train-best", "evaluate-best", "summarize-best"]
+    assert not set(config["workflows"]["best"]) & set(config["workflows"]["all"])
 
 
 def test_every_evaluation_tunes_the_length_penalty_on_val():
     config = project_config(PROJECT)
     evaluations = [c for c in config["commands"] if c["name"].startswith("evaluate-")]
-    assert len(evaluations) == len(RUNS)
+    assert len(evaluations) == len(RUNS) + 1  # and evaluate-best
     for command in evaluations:
         assert "--dev-source assets/multi30k/val.en.gz --dev-target assets/multi30k/val.de.gz" in command["script"][0]
         assert "assets/multi30k/val.de.gz" in command["deps"]
