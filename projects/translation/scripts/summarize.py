@@ -3,7 +3,7 @@ architecture against lstm, the prose they support, and time to BLEU) and the plo
 results/bleu_by_length.png, results/bleu_vs_speed.png and results/learning_curves_mt.png.
 
 python scripts/summarize.py metrics results [--provenance assets/provenance.json]
-    [--test-source test.en.gz --test-target test.de.gz]
+    [--test-source test.en.gz --test-target test.de.gz] [--runs gru_luong]
 
 Reads the metrics written by scripts/evaluate_translator.py, one run per seed
 (metrics/mt-lstm/seed0.json, ...) or, as written before, one run (metrics/lstm.json), the runs of
@@ -15,7 +15,9 @@ and time to BLEU come from the training logs (training/mt-lstm/seed0/log.jsonl).
 metrics (one of project.yml's runs unreadable is an error). The setting (test set, training budget,
 eval frequency, threads, beam size) comes from the metrics: a value the runs do not share is given
 per run with a warning, and one the metrics lack (files written before evaluate_translator.py
-recorded it) reads "not recorded". Rows of untrained models (train_steps 0) are flagged. Without
+recorded it) reads "not recorded". Rows of untrained models (train_steps 0) are flagged. --runs names
+the runs the summary is about (default: the comparison grid's five; workflow best passes gru_luong):
+a missing one is warned about and listed, and one of them unreadable is an error. Without
 matplotlib (pip install -e ".[plots]") the summary is written without plots.
 """
 import argparse
@@ -87,8 +89,9 @@ def _run_order(run):
     return (ORDER.index(arch) if arch in ORDER else len(ORDER), arch)
 
 
-def load(metrics_dir: Path):
-    """{architecture: metrics, averaged over its seeds (see seed_view)}."""
+def load(metrics_dir: Path, expected=tuple(ORDER)):
+    """{architecture: metrics, averaged over its seeds (see seed_view)}; ``expected``: the
+    project's runs that belong in this summary (a missing one is warned about)."""
     found = discover(metrics_dir) if metrics_dir.is_dir() else {}
     runs = {}
     for run in sorted(found, key=lambda run: (_run_order(run), not run.startswith("mt-"))):
@@ -96,32 +99,32 @@ def load(metrics_dir: Path):
             msg.warn(f"{metrics_dir / run}.json (one run, the old layout) is ignored: "
                      f"{metrics_dir / ('mt-' + run)}/ has the runs per seed; remove it")
             continue
-        records = (read_seed(metrics_dir, run, seed, path) for seed, path in found[run])
+        records = (read_seed(metrics_dir, run, seed, path, expected) for seed, path in found[run])
         seeds = [record for record in records if record]
         if seeds:
             runs[arch_of(run)] = seed_view(seeds)
     if not runs:
         msg.fail(f"No metrics in {metrics_dir}: run the training and evaluation steps first", exits=1)
-    for name in ORDER:
+    for name in expected:
         if name not in runs:
             msg.warn(f"No metrics of {name} in {metrics_dir} (mt-{name}/seed<N>.json or {name}.json): "
                      f"its row is left out (run evaluate-{name})")
     return runs
 
 
-def read_seed(metrics_dir, run, seed, path):
+def read_seed(metrics_dir, run, seed, path, expected=tuple(ORDER)):
     """{"metrics", "seed", "path", "run", "file"} of one run, None (with a warning) if it is skipped."""
     arch = arch_of(run)
     try:
         metrics = read_metrics(path)
     except MetricsError as err:
-        if arch in ORDER:
+        if arch in expected:
             msg.fail(f"Unreadable metrics {path}: {err}",
                      f"Rerun its evaluation: python -m spacy project run evaluate-{arch}", exits=1)
         msg.warn(f"Skipping {path}: {err}")
         return None
     modified = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-    extra = "" if arch in ORDER else ", not one of project.yml's runs"
+    extra = "" if arch in expected else ", not one of project.yml's runs"
     msg.text(f"Read {path} (modified {modified}{extra})")
     return {"metrics": metrics, "seed": seed, "path": path, "run": run,
             "file": path.relative_to(metrics_dir).as_posix()}
@@ -352,7 +355,7 @@ def int8_table(runs):
     return lines + [""]
 
 
-def notes(runs, setting, provenance_path):
+def notes(runs, setting, provenance_path, expected=tuple(ORDER)):
     text = {key: value for key, (value, _) in setting.items()}
     lines = ["## Setting", "", *warnings(runs, setting), *provenance_notes(provenance_path),
              f"- Test set: {text['test set']}.",
@@ -370,7 +373,7 @@ def notes(runs, setting, provenance_path):
              f"- sacreBLEU BLEU signature: `{text['BLEU signature']}`",
              f"- sacreBLEU chrF signature: `{text['chrF signature']}`",
              f"- {method_note(counts=False, texts=True)}",
-             compute_line(runs, text["training threads"]), *not_run_line(runs),
+             compute_line(runs, text["training threads"]), *not_run_line(runs, expected),
              f"- Metrics files: {', '.join(s['file'] for r in runs.values() for s in r['_seeds'])}.", ""]
     return lines
 
@@ -385,9 +388,9 @@ def compute_line(runs, threads):
     return text + "."
 
 
-def not_run_line(runs):
-    """The project's architectures without metrics (not in the tables above)."""
-    missing = [name for name in ORDER if name not in runs]
+def not_run_line(runs, expected=tuple(ORDER)):
+    """The expected runs without metrics (not in the tables above)."""
+    missing = [name for name in expected if name not in runs]
     if not missing:
         return []
     return [f"- Not in the tables (no metrics yet): {', '.join(missing)}; run their train and evaluate "
@@ -514,11 +517,12 @@ def plot_vs_speed(plt, runs, setting, out_path: Path):
     return fig
 
 
-def summary_lines(runs, setting, provenance, found, plots, references=None):
+def summary_lines(runs, setting, provenance, found, plots, references=None, expected=tuple(ORDER)):
     outcomes = reference_tests(runs, references)
-    lines = ["# Translation: RNN vs LSTM vs GRU, and attention variants (spacy-rnn rnn_translator)", ""]
+    title = "RNN vs LSTM vs GRU, and attention variants" if list(expected) == ORDER else ", ".join(expected)
+    lines = [f"# Translation: {title} (spacy-rnn rnn_translator)", ""]
     lines += table(runs, setting, outcomes) + test_lines(runs, outcomes) + curve_lines(found)
-    lines += int8_table(runs) + notes(runs, setting, provenance)
+    lines += int8_table(runs) + notes(runs, setting, provenance, expected)
     if not plots:
         return lines + [f"Plots not made: matplotlib is not installed ({PLOTS_HINT}).", ""]
     titles = {"bleu_by_length.png": "BLEU by source length", "bleu_vs_speed.png": "BLEU vs decoding speed",
@@ -544,15 +548,17 @@ def main():
     parser.add_argument("--provenance", default="")
     parser.add_argument("--test-source", default="", help="the test sources the metrics were evaluated on")
     parser.add_argument("--test-target", default="", help="their references (for the paired bootstrap)")
+    parser.add_argument("--runs", nargs="+", default=ORDER,
+                        help="the runs this summary is about (default: the comparison grid's)")
     args = parser.parse_args()
     plt = pyplot()
-    runs = load(args.metrics_dir)
+    runs = load(args.metrics_dir, args.runs)
     setting = settings(runs)
     found = curves(runs)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(plt, runs, setting, found, args.out_dir) if plt is not None else []
     references = read_references(args.test_source, args.test_target)
-    lines = summary_lines(runs, setting, args.provenance, found, plots, references)
+    lines = summary_lines(runs, setting, args.provenance, found, plots, references, args.runs)
     (args.out_dir / "summary.md").write_text("\n".join(lines), encoding="utf8")
     print("\n".join(lines))
     for line in warnings(runs, setting):
