@@ -262,8 +262,8 @@ def test_config_loads(path):
     assert cell in path.stem, f"{path.name} uses cell {cell!r}"
 
 
-# the most accurate translator config: translator_gru.cfg with these settings changed
-BEST_TRANSLATOR = "translator_gru_luong"
+# the most accurate translator config: translator_lstm.cfg with these settings changed
+BEST_TRANSLATOR = "translator_lstm_luong"
 BEST_TRANSLATOR_CHANGES = {
     "components.rnn_translator.model.attention": "luong",
     "components.rnn_translator.model.vocab_size": 4000,
@@ -286,16 +286,16 @@ def flat_settings(config: Dict, prefix: str = "") -> Dict[str, object]:
 
 
 def check_translator_config(path: Path, config: Config) -> None:
-    """The comparison configs share everything but the cell; the best one is the GRU's with
+    """The comparison configs share everything but the cell; the best one is the LSTM's with
     BEST_TRANSLATOR_CHANGES."""
     assert path.read_text().startswith("# rnn_translator: ")
     assert path.read_text().splitlines()[1].startswith(
         f"# python -m spacy train configs/{path.name} ")
     if path.stem == BEST_TRANSLATOR:
-        gru = flat_settings(load_config(path.parent / "translator_gru.cfg"))
+        lstm = flat_settings(load_config(path.parent / "translator_lstm.cfg"))
         best = flat_settings(config)
-        changed = {key: value for key, value in best.items() if gru.get(key) != value}
-        assert changed == BEST_TRANSLATOR_CHANGES and set(best) == set(gru)
+        changed = {key: value for key, value in best.items() if lstm.get(key) != value}
+        assert changed == BEST_TRANSLATOR_CHANGES and set(best) == set(lstm)
         return
     component = config["components"]["rnn_translator"]
     model = component["model"]

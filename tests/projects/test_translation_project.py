@@ -56,12 +56,12 @@ def test_best_workflow_runs_end_to_end_in_a_copy(tmp_path, tiny_translation_data
                "--vars.extra_overrides", TINY_MODEL]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    metrics = srsly.read_json(project / "metrics-best" / "mt-gru_luong" / "seed0.json")
-    assert metrics["model_config"]["cell"] == "gru" and metrics["model_config"]["attention"] == "luong"
+    metrics = srsly.read_json(project / "metrics-best" / "mt-best" / "seed0.json")
+    assert metrics["model_config"]["cell"] == "lstm" and metrics["model_config"]["attention"] == "luong"
     assert metrics["training_config"]["eval_frequency"] == 3
     assert metrics["training_config"]["max_minutes"] == 0.01
     summary = (project / "results-best" / "summary.md").read_text()
-    assert summary.startswith("# Translation: gru_luong (spacy-rnn rnn_translator)")
+    assert summary.startswith("# Translation: best (spacy-rnn rnn_translator)")
     assert "nrefs:1|case:mixed|eff:no|tok:13a" in summary and "Not in the tables" not in summary
     assert not (project / "metrics").exists() or not any((project / "metrics").iterdir())
 
@@ -88,10 +88,10 @@ def test_the_project_names_no_path_outside_itself():
     config = project_config(PROJECT)
     assert not outside_paths(config) and not joined_items(config)
     configs = {d for command in config["commands"] for d in command.get("deps", []) if d.endswith(".cfg")}
-    assert configs == {f"configs/translator_{name}.cfg" for name in ("rnn", "lstm", "gru", "gru_luong")}
+    assert configs == {f"configs/translator_{name}.cfg" for name in ("rnn", "lstm", "gru", "lstm_luong")}
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "gru_luong"])
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "lstm_luong"])
 def test_the_project_configs_are_the_package_configs(name):
     name = f"translator_{name}.cfg"
     assert (PROJECT / "configs" / name).read_text() == (ROOT / "configs" / name).read_text(), \
@@ -400,7 +400,7 @@ def test_every_grid_training_trains_in_the_precision_variable(precision):
 def test_the_best_workflow_trains_its_config_for_its_own_budget():
     config = project_config(PROJECT, preset="converge", quick_minutes=25)
     command = next(c for c in config["commands"] if c["name"] == "train-best")["script"][0]
-    assert "configs/translator_gru_luong.cfg training/mt-gru_luong" in command
+    assert "configs/translator_lstm_luong.cfg training/mt-best" in command
     assert "--preset quick" in command and "--quick-minutes 75" in command
     assert "--training.eval_frequency 500" in command
     assert config["workflows"]["best"] == ["train-best", "evaluate-best", "summarize-best"]

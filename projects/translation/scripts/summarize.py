@@ -3,7 +3,7 @@ architecture against lstm, the prose they support, and time to BLEU) and the plo
 results/bleu_by_length.png, results/bleu_vs_speed.png and results/learning_curves_mt.png.
 
 python scripts/summarize.py metrics results [--provenance assets/provenance.json]
-    [--test-source test.en.gz --test-target test.de.gz] [--runs gru_luong]
+    [--test-source test.en.gz --test-target test.de.gz] [--runs best]
 
 Reads the metrics written by scripts/evaluate_translator.py, one run per seed
 (metrics/mt-lstm/seed0.json, ...) or, as written before, one run (metrics/lstm.json), the runs of
@@ -16,7 +16,7 @@ metrics (one of project.yml's runs unreadable is an error). The setting (test se
 eval frequency, threads, beam size) comes from the metrics: a value the runs do not share is given
 per run with a warning, and one the metrics lack (files written before evaluate_translator.py
 recorded it) reads "not recorded". Rows of untrained models (train_steps 0) are flagged. --runs names
-the runs the summary is about (default: the comparison grid's five; workflow best passes gru_luong):
+the runs the summary is about (default: the comparison grid's five; workflow best passes best):
 a missing one is warned about and listed, and one of them unreadable is an error. Without
 matplotlib (pip install -e ".[plots]") the summary is written without plots.
 """
