@@ -171,6 +171,23 @@ def test_translation_summary_tests_bleu_and_chrf_with_sacrebleu(tmp_path):
     assert (tmp_path / "results" / "learning_curves_mt.png").stat().st_size > 1000
 
 
+def test_best_summary_tests_against_the_comparisons_lstm(tmp_path):
+    translation_tree(tmp_path)
+    (tmp_path / "metrics-best").mkdir()
+    shutil.move(tmp_path / "metrics" / "mt-gru", tmp_path / "metrics-best" / "mt-best")
+    script = PROJECTS / "translation" / "scripts" / "summarize.py"
+    result = run_script(script, "metrics-best", "results-best", "--runs", "best", "--reference-from",
+                        "metrics", *TEST_FILES, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = (tmp_path / "results-best" / "summary.md").read_text(encoding="utf8")
+    assert "| best (n=2) |" in summary and "| lstm (n=2) |" in summary
+    assert "scores higher than lstm on BLEU (p < 0.05)" in flat(summary)
+    alone = run_script(script, "metrics-best", "results-alone", "--runs", "best", "--reference-from",
+                       "gone", *TEST_FILES, cwd=tmp_path)
+    assert alone.returncode == 0 and "No metrics of lstm in gone" in flat(alone.stdout)
+    assert "Not tested: there is no lstm run" in (tmp_path / "results-alone" / "summary.md").read_text()
+
+
 def test_translation_summary_without_the_test_files_tests_nothing(tmp_path):
     translation_tree(tmp_path)
     result = run_script(PROJECTS / "translation" / "scripts" / "summarize.py", "metrics", "results", cwd=tmp_path)

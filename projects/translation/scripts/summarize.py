@@ -112,6 +112,19 @@ def load(metrics_dir: Path, expected=tuple(ORDER)):
     return runs
 
 
+def reference_run(metrics_dir: Path):
+    """{REFERENCE: its metrics} read from another metrics folder (the comparison grid's), so that
+    other runs are tested against it; {} with a warning where that folder has none."""
+    run = f"mt-{REFERENCE}"
+    found = discover(metrics_dir).get(run, []) if metrics_dir.is_dir() else []
+    seeds = [r for r in (read_seed(metrics_dir, run, seed, path, [REFERENCE]) for seed, path in found) if r]
+    if not seeds:
+        msg.warn(f"No metrics of {REFERENCE} in {metrics_dir / run}: the runs are not tested against it "
+                 f"(run the comparison's evaluate-{REFERENCE} first)")
+        return {}
+    return {REFERENCE: seed_view(seeds)}
+
+
 def read_seed(metrics_dir, run, seed, path, expected=tuple(ORDER)):
     """{"metrics", "seed", "path", "run", "file"} of one run, None (with a warning) if it is skipped."""
     arch = arch_of(run)
@@ -550,9 +563,14 @@ def main():
     parser.add_argument("--test-target", default="", help="their references (for the paired bootstrap)")
     parser.add_argument("--runs", nargs="+", default=ORDER,
                         help="the runs this summary is about (default: the comparison grid's)")
+    parser.add_argument("--reference-from", type=Path, default=None,
+                        help=f"also read the reference run ({REFERENCE}) from this metrics folder, "
+                             f"to test the runs against it")
     args = parser.parse_args()
     plt = pyplot()
     runs = load(args.metrics_dir, args.runs)
+    if args.reference_from is not None and REFERENCE not in runs:
+        runs.update(reference_run(args.reference_from))
     setting = settings(runs)
     found = curves(runs)
     args.out_dir.mkdir(parents=True, exist_ok=True)
