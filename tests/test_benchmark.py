@@ -109,6 +109,27 @@ def test_reference_preset_on_given_parallel_files(tmp_path, capsys):
     assert "src.txt" in printed and "Tagger" not in printed
 
 
+def test_vocabulary_preset_gives_each_model_its_own_vocabulary():
+    variants = benchmark.translator_variants("vocabulary")
+    assert [(v["vocab_size"], v["shared_vocab"]) for v in variants.values()] == [
+        (8000, True), (4000, True), (4000, False)]
+    sizes = benchmark.make_settings(benchmark.parse_args(["--mt-preset", "vocabulary"]))
+    assert (sizes["mt_emb"], sizes["mt_hidden"], sizes["mt_batch"]) == (128, 256, 150)
+    separate = benchmark.translator_pipeline(variants["rnn_translator lstm + luong, separate 4k"], sizes)
+    model = separate.get_pipe_config("rnn_translator")["model"]
+    assert (model["vocab_size"], model["shared_vocab"], model["hidden"]) == (4000, False, 256)
+
+
+def test_vocabulary_preset_times_the_same_pairs_for_every_model():
+    results = benchmark.main(["--quick", "--skip-taggers", "--mt-preset", "vocabulary"])
+    rows = results["devices"]["cpu"]["translator"]
+    assert [r["model"] for r in rows] == list(benchmark.translator_variants("vocabulary"))
+    pairs = benchmark.QUICK["mt_batch"] * benchmark.QUICK["mt_batches"]
+    for row in rows:
+        assert row["train_pairs_per_s"] == pytest.approx(pairs / row["train_seconds"])
+    assert len({r["target_pieces_per_batch"] for r in rows}) > 1  # segmented differently
+
+
 def test_bf16_flag_adds_a_bf16_trained_row_per_model():
     variants = benchmark.translator_variants("default", bf16=True)
     precisions = sorted(v.get("train_precision", "float32") for v in variants.values())

@@ -15,8 +15,11 @@ One process measures, on the same generated data (or a given ``.spacy`` file):
 2. Translator: ``rnn_translator`` (LSTM with Bahdanau and with Luong attention;
    with ``--mt-preset reference``, the ~15M-parameter size of common RNN NMT
    recipes: 2-layer bi-LSTM encoder and 2-layer 512 LSTM decoder, Bahdanau,
-   with and without input feeding) on generated parallel data or on the
-   ``--mt-data`` files: training target pieces/s, greedy and beam-5
+   with and without input feeding; with ``--mt-preset vocabulary``, the LSTM
+   with Luong attention of ``configs/translator_lstm_luong.cfg`` with a shared 8k,
+   a shared 4k and separate 4k SentencePiece vocabularies) on generated parallel
+   data or on the ``--mt-data`` files: training target pieces/s and pairs/s
+   (the same pairs for every model, however each segments them), greedy and beam-5
    decoding sentences/s (EOS suppressed, every sentence decodes source pieces + 1
    steps, so the work does not depend on how far the short training got), peak
    memory (process max RSS; ``torch.cuda.max_memory_allocated`` on GPU).
@@ -32,6 +35,8 @@ Usage::
     python -m spacy_rnn.benchmarks.run --quick --skip-translator
     python -m spacy_rnn.benchmarks.run --data en_ewt-ud-train.spacy --batches 30
     python -m spacy_rnn.benchmarks.run --skip-taggers --mt-preset reference \
+        --mt-data train.en.gz train.de.gz
+    python -m spacy_rnn.benchmarks.run --skip-taggers --mt-preset vocabulary --mt-bf16 \
         --mt-data train.en.gz train.de.gz
 """
 import argparse
@@ -78,6 +83,11 @@ QUICK = dict(words_per_batch=150, warmup=1, infer_words=300, infer_batch=16, voc
 # per direction, 2 x 512 LSTM decoder, Bahdanau attention, emb 256; batches of ~4k target pieces.
 REFERENCE = dict(mt_emb=256, mt_hidden=512, mt_vocab=8000, mt_pairs=29000, mt_batch=256,
                  mt_batches=3, mt_decode=64, mt_max_len=30)
+# The size of configs/translator_lstm_luong.cfg (emb 128, hidden 256, batches of ~2,000 source
+# words, about 150 Multi30k pairs); SentencePiece trained on 29k pairs, as on Multi30k's train set.
+VOCABULARY = dict(mt_emb=128, mt_hidden=256, mt_pairs=29000, mt_batch=150, mt_batches=5,
+                  mt_decode=64, mt_max_len=30)
+PRESET_SIZES = {"reference": REFERENCE, "vocabulary": VOCABULARY}
 
 
 # ----- command line and settings ---------------------------------------------------------------
@@ -95,9 +105,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for tests")
     parser.add_argument("--skip-translator", action="store_true")
     parser.add_argument("--skip-taggers", action="store_true")
-    parser.add_argument("--mt-preset", choices=("default", "reference"), default="default",
-                        help="translator sizes: default (the harness's small LSTM models) or "
-                             "reference (~15M parameters, with/without input feeding)")
+    parser.add_argument("--mt-preset", choices=("default", "reference", "vocabulary"),
+                        default="default",
+                        help="translator sizes: default (the harness's small LSTM models), "
+                             "reference (~15M parameters, with/without input feeding) or "
+                             "vocabulary (LSTM + Luong with shared 8k, shared 4k and separate "
+                             "4k SentencePiece vocabularies)")
     parser.add_argument("--mt-bf16", action="store_true",
                         help="also time each translator trained with train_precision = bfloat16 "
                              "(left out, with a note, where the device has no bf16 kernels)")
@@ -112,8 +125,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def make_settings(args: argparse.Namespace) -> Dict:
     sizes = dict(QUICK if args.quick else FULL)
-    if args.mt_preset == "reference" and not args.quick:
-        sizes.update(REFERENCE)
+    if args.mt_preset in PRESET_SIZES and not args.quick:
+        sizes.update(PRESET_SIZES[args.mt_preset])
     default_w, default_d, default_b = (16, 1, 2) if args.quick else (96, 2, 30)
     sizes.update(width=args.width or default_w, depth=args.depth or default_d,
                  batches=args.batches or default_b,
@@ -422,14 +435,20 @@ def _preset_variants(preset: str) -> Dict[str, Dict]:
         return {"rnn_translator 2+2-layer lstm + bahdanau + input feeding":
                 dict(deep, input_feeding=True),
                 "rnn_translator 2+2-layer lstm + bahdanau": dict(deep, input_feeding=False)}
+    if preset == "vocabulary":
+        luong = {"cell": "lstm", "attention": "luong"}
+        return {f"rnn_translator lstm + luong, {label} {size // 1000}k":
+                dict(luong, vocab_size=size, shared_vocab=label == "shared")
+                for label, size in (("shared", 8000), ("shared", 4000), ("separate", 4000))}
     return {f"rnn_translator lstm + {att}": {"cell": "lstm", "attention": att}
             for att in ("bahdanau", "luong")}
 
 
 def translator_pipeline(variant: Dict, sizes: Dict) -> Language:
     nlp = spacy.blank("en")
-    model = dict(variant, emb_size=sizes["mt_emb"], hidden=sizes["mt_hidden"],
-                 vocab_size=sizes["mt_vocab"], dropout=0.1)
+    defaults = dict(emb_size=sizes["mt_emb"], hidden=sizes["mt_hidden"],
+                    vocab_size=sizes["mt_vocab"], dropout=0.1)
+    model = {**defaults, **variant}  # a variant's own vocabulary size wins
     nlp.add_pipe("rnn_translator", config={"model": model, "beam_size": 1})
     return nlp
 
@@ -501,6 +520,8 @@ class TranslatorRun:
                    gpu_peak_mib=self.gpu_peak if self.device == "gpu" else None)
         row["train_seconds"] = median(self.times["train"])
         row["train_tokens_per_s"] = tokens / row["train_seconds"]
+        # the same pairs for every variant, however each segments them
+        row["train_pairs_per_s"] = sum(len(b) for b in self.batches) / row["train_seconds"]
         for label in self.searches:
             row[f"{label}_seconds"] = seconds = median(self.times[label])
             row[f"{label}_sents_per_s"] = len(self.sources) / seconds
@@ -557,7 +578,7 @@ def run_translators(sizes: Dict, device: str, bf16: bool = False) -> List[Dict]:
     for row in rows:
         log(f"[{device}] {row['model']} ({row['parameters']:,} parameters, "
             f"{row['target_pieces_per_batch']:,.0f} target pieces per batch): "
-            f"train {row['train_tokens_per_s']:.0f} tok/s, greedy "
+            f"train {row['train_tokens_per_s']:.0f} tok/s ({row['train_pairs_per_s']:.1f} pairs/s), greedy "
             f"{row['greedy_sents_per_s']:.1f} sent/s, beam5 {row['beam5_sents_per_s']:.1f} sent/s, "
             f"int8 beam5 {int8_cell(row, 'beam5')}")
     return rows
@@ -619,12 +640,13 @@ def encoder_table(rows: List[Dict]) -> List[str]:
 
 
 def translator_table(rows: List[Dict]) -> List[str]:
-    lines = ["| model | parameters | train target pieces/s | greedy sents/s | greedy pieces/s | beam-5 sents/s "
+    lines = ["| model | parameters | train target pieces/s | train pairs/s | greedy sents/s | greedy pieces/s | beam-5 sents/s "
              "| int8 greedy sents/s (x) | int8 beam-5 sents/s (x) | peak RSS MiB | GPU peak MiB |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         gpu = "-" if r["gpu_peak_mib"] is None else f"{r['gpu_peak_mib']:,.0f}"
         lines.append(f"| {r['model']} | {r['parameters']:,} | {r['train_tokens_per_s']:,.0f} | "
+                     f"{r['train_pairs_per_s']:,.1f} | "
                      f"{r['greedy_sents_per_s']:,.1f} | {r['greedy_pieces_per_s']:,.0f} | "
                      f"{r['beam5_sents_per_s']:,.1f} | {int8_cell(r, 'greedy')} | "
                      f"{int8_cell(r, 'beam5')} | {r['peak_rss_mib']:,.0f} | {gpu} |")
