@@ -6,8 +6,10 @@ numbers. No timing assertions.
 import json
 import os
 import re
+from pathlib import Path
 
 import pytest
+from spacy.util import load_config
 
 from spacy_rnn.benchmarks import run as benchmark
 from spacy_rnn.torch.precision import bf16_supported
@@ -114,7 +116,10 @@ def test_vocabulary_preset_gives_each_model_its_own_vocabulary():
     assert [(v["vocab_size"], v["shared_vocab"]) for v in variants.values()] == [
         (8000, True), (4000, True), (4000, False)]
     sizes = benchmark.make_settings(benchmark.parse_args(["--mt-preset", "vocabulary"]))
-    assert (sizes["mt_emb"], sizes["mt_hidden"], sizes["mt_batch"]) == (128, 256, 150)
+    best = load_config(Path(__file__).parents[1] / "configs" / "translator_lstm_luong.cfg")
+    best_model = best["components"]["rnn_translator"]["model"]
+    assert (sizes["mt_emb"], sizes["mt_hidden"]) == (best_model["emb_size"], best_model["hidden"])
+    assert sizes["mt_batch"] == 150 and sizes["mt_pairs"] == 29000
     separate = benchmark.translator_pipeline(variants["rnn_translator lstm + luong, separate 4k"], sizes)
     model = separate.get_pipe_config("rnn_translator")["model"]
     assert (model["vocab_size"], model["shared_vocab"], model["hidden"]) == (4000, False, 256)

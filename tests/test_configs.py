@@ -262,7 +262,7 @@ def test_config_loads(path):
     assert cell in path.stem, f"{path.name} uses cell {cell!r}"
 
 
-# the most accurate translator config: translator_lstm.cfg with these settings changed
+# the best-scoring translator config: translator_lstm.cfg with these settings changed
 BEST_TRANSLATOR = "translator_lstm_luong"
 BEST_TRANSLATOR_CHANGES = {
     "components.rnn_translator.model.attention": "luong",

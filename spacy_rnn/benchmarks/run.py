@@ -84,7 +84,8 @@ QUICK = dict(words_per_batch=150, warmup=1, infer_words=300, infer_batch=16, voc
 REFERENCE = dict(mt_emb=256, mt_hidden=512, mt_vocab=8000, mt_pairs=29000, mt_batch=256,
                  mt_batches=3, mt_decode=64, mt_max_len=30)
 # The size of configs/translator_lstm_luong.cfg (emb 128, hidden 256, batches of ~2,000 source
-# words, about 150 Multi30k pairs); SentencePiece trained on 29k pairs, as on Multi30k's train set.
+# words, about 150 Multi30k pairs; tests/test_benchmark.py checks emb and hidden against the
+# config); SentencePiece trained on 29k pairs, as on Multi30k's train set.
 VOCABULARY = dict(mt_emb=128, mt_hidden=256, mt_pairs=29000, mt_batch=150, mt_batches=5,
                   mt_decode=64, mt_max_len=30)
 PRESET_SIZES = {"reference": REFERENCE, "vocabulary": VOCABULARY}
@@ -448,7 +449,7 @@ def translator_pipeline(variant: Dict, sizes: Dict) -> Language:
     nlp = spacy.blank("en")
     defaults = dict(emb_size=sizes["mt_emb"], hidden=sizes["mt_hidden"],
                     vocab_size=sizes["mt_vocab"], dropout=0.1)
-    model = {**defaults, **variant}  # a variant's own vocabulary size wins
+    model = {**defaults, **variant}  # a variant's own settings (such as vocab_size) win
     nlp.add_pipe("rnn_translator", config={"model": model, "beam_size": 1})
     return nlp
 

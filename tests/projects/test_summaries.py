@@ -174,14 +174,16 @@ def test_translation_summary_tests_bleu_and_chrf_with_sacrebleu(tmp_path):
 def test_best_summary_tests_against_the_comparisons_lstm(tmp_path):
     translation_tree(tmp_path)
     (tmp_path / "metrics-best").mkdir()
-    shutil.move(tmp_path / "metrics" / "mt-gru", tmp_path / "metrics-best" / "mt-best")
+    shutil.copytree(tmp_path / "metrics" / "mt-gru", tmp_path / "metrics-best" / "mt-best")
     script = PROJECTS / "translation" / "scripts" / "summarize.py"
     result = run_script(script, "metrics-best", "results-best", "--runs", "best", "--reference-from",
                         "metrics", *TEST_FILES, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     summary = (tmp_path / "results-best" / "summary.md").read_text(encoding="utf8")
-    assert "| best (n=2) |" in summary and "| lstm (n=2) |" in summary
+    assert summary.startswith("# Translation: best against lstm (spacy-rnn rnn_translator)")
+    assert "| best (n=2) |" in summary and "| lstm (n=2) |" in summary and "| gru" not in summary
     assert "scores higher than lstm on BLEU (p < 0.05)" in flat(summary)
+    assert "mt-best/seed1.json, metrics/mt-lstm/seed0.json, metrics/mt-lstm/seed1.json." in summary
     alone = run_script(script, "metrics-best", "results-alone", "--runs", "best", "--reference-from",
                        "gone", *TEST_FILES, cwd=tmp_path)
     assert alone.returncode == 0 and "No metrics of lstm in gone" in flat(alone.stdout)

@@ -93,9 +93,9 @@ def test_the_project_names_no_path_outside_itself():
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "lstm_luong"])
 def test_the_project_configs_are_the_package_configs(name):
-    name = f"translator_{name}.cfg"
-    assert (PROJECT / "configs" / name).read_text() == (ROOT / "configs" / name).read_text(), \
-        f"copy configs/{name} into the project"
+    filename = f"translator_{name}.cfg"
+    assert (PROJECT / "configs" / filename).read_text() == (ROOT / "configs" / filename).read_text(), \
+        f"copy configs/{filename} into the project"
 
 
 def test_assets_live_in_data_dir_and_the_commands_read_them_there():
@@ -261,6 +261,19 @@ def test_committed_summary_is_what_summarize_writes(tmp_path):
             assert f"Read {path} (modified " in output, path
 
 
+def test_committed_best_summary_is_what_summarize_best_writes(tmp_path):
+    """results-best/summary.md is summarize-best's output on the committed metrics, tested against
+    the comparison's lstm."""
+    test_files = [SHARED_DATA / "multi30k" / f"test_2016_flickr.{lang}.gz" for lang in ("en", "de")]
+    if not all(path.is_file() for path in test_files):
+        pytest.skip("the Multi30k test files are not here (../shared/data)")
+    run_summarize(PROJECT / "metrics-best", tmp_path / "results-best", "--runs", "best", "--reference-from",
+                  "metrics", "--test-source", test_files[0], "--test-target", test_files[1], cwd=PROJECT)
+    written = (tmp_path / "results-best" / "summary.md").read_text()
+    assert written == (PROJECT / "results-best" / "summary.md").read_text()
+    assert "| best (n=3) |" in written and "| lstm (n=3) |" in written
+
+
 def test_summarize_says_when_runs_differ_in_budget_and_beam(tmp_path):
     def edit(name, metrics):
         metrics["training_config"] = {"max_minutes": 6 if name == "lstm" else 11, "eval_frequency": 200,
@@ -386,7 +399,7 @@ def test_every_file_a_command_reads_is_a_dependency():
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_every_grid_training_trains_in_the_precision_variable(precision):
+def test_grid_trainings_take_the_precision_variable_and_best_keeps_its_own(precision):
     config = project_config(PROJECT, precision=precision)
     trainings = [c for c in config["commands"] if c["name"].startswith("train-")]
     assert {c["name"] for c in trainings} == {f"train-{run}" for run in RUNS} | {"train-best"}

@@ -112,12 +112,18 @@ def load(metrics_dir: Path, expected=tuple(ORDER)):
     return runs
 
 
-def reference_run(metrics_dir: Path):
+def reference_run(metrics_dir: Path, runs):
     """{REFERENCE: its metrics} read from another metrics folder (the comparison grid's), so that
-    other runs are tested against it; {} with a warning where that folder has none."""
+    ``runs`` are tested against it; {} with a warning where that folder has none or ``runs``
+    already hold the reference."""
     run = f"mt-{REFERENCE}"
+    if REFERENCE in runs:
+        msg.warn(f"The metrics folder already has {REFERENCE}: {metrics_dir / run} is not read")
+        return {}
     found = discover(metrics_dir).get(run, []) if metrics_dir.is_dir() else []
     seeds = [r for r in (read_seed(metrics_dir, run, seed, path, [REFERENCE]) for seed, path in found) if r]
+    for record in seeds:  # named with their folder in the summary's list of metrics files
+        record["file"] = f"{metrics_dir.as_posix()}/{record['file']}"
     if not seeds:
         msg.warn(f"No metrics of {REFERENCE} in {metrics_dir / run}: the runs are not tested against it "
                  f"(run the comparison's evaluate-{REFERENCE} first)")
@@ -137,7 +143,7 @@ def read_seed(metrics_dir, run, seed, path, expected=tuple(ORDER)):
         msg.warn(f"Skipping {path}: {err}")
         return None
     modified = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-    extra = "" if arch in expected else ", not one of project.yml's runs"
+    extra = "" if arch in expected else ", not one of this summary's runs"
     msg.text(f"Read {path} (modified {modified}{extra})")
     return {"metrics": metrics, "seed": seed, "path": path, "run": run,
             "file": path.relative_to(metrics_dir).as_posix()}
@@ -222,6 +228,7 @@ def settings(runs):
     return {"test set": of(lambda r: f"{test_set(r)} ({r['n_sentences']} sentences)"),
             "training budget": minutes,
             "training precision": of(lambda r: (r.get("model_config") or {}).get("train_precision")),
+            "vocabulary": of(lambda r: vocabulary(r.get("model_config") or {})),
             "dev evaluation": trained("eval_frequency", "every {} steps"),
             "training threads": trained("torch_threads"), "decoding threads": of(lambda r: r.get("torch_threads")),
             "machine": of(lambda r: r.get("machine")),
@@ -230,6 +237,13 @@ def settings(runs):
                                                    for b in BUCKETS)),
             "BLEU signature": of(lambda r: r["greedy"]["bleu_signature"]),
             "chrF signature": of(lambda r: r["greedy"]["chrf_signature"])}
+
+
+def vocabulary(model):
+    """"8,000 shared" or "4,000 per side" (SentencePiece pieces); None if not recorded."""
+    if model.get("vocab_size") is None:
+        return None
+    return f"{model['vocab_size']:,} " + ("shared" if model.get("shared_vocab", True) else "per side")
 
 
 def row(name, r, beam_differs, marks):
@@ -376,7 +390,7 @@ def notes(runs, setting, provenance_path, expected=tuple(ORDER)):
              "- Training, from each pipeline's config.cfg (training.batcher.max_minutes of the time-limited "
              f"batcher, training.eval_frequency): budget {text['training budget']}; dev evaluation "
              f"{text['dev evaluation']}; torch threads {text['training threads']}; precision "
-             f"{text['training precision']}{unrecorded(runs)}.",
+             f"{text['training precision']}{unrecorded(runs)}; SentencePiece vocabulary {text['vocabulary']}.",
              "- train s is read from the log at the last dev evaluation (steps after it are not counted); "
              "train target tokens/s estimates the target SentencePiece pieces (+1 </s> per sentence) "
              "seen from the source words the log counts.",
@@ -422,7 +436,7 @@ def length_penalty_note(runs):
     if not any(chosen):
         return ("Beam search length penalty (GNMT alpha): not recorded in the metrics (each "
                 "pipeline's own length_penalty; rerun the evaluate steps to record it).")
-    tuned_on = sorted({c.get("tuned_on") for c in chosen} - {None})
+    tuned_on = sorted({Path(c["tuned_on"]).name for c in chosen if c.get("tuned_on")})  # paths vary by machine
     alphas = sorted({row["alpha"] for c in chosen for row in c.get("rows", [])})
     tried = f" over alphas {alphas[0]:g}-{alphas[-1]:g}" if alphas else ""
     how = (f"chosen on {', '.join(tuned_on)} for each run not marked otherwise (best dev BLEU of "
@@ -532,7 +546,10 @@ def plot_vs_speed(plt, runs, setting, out_path: Path):
 
 def summary_lines(runs, setting, provenance, found, plots, references=None, expected=tuple(ORDER)):
     outcomes = reference_tests(runs, references)
-    title = "RNN vs LSTM vs GRU, and attention variants" if list(expected) == ORDER else ", ".join(expected)
+    title = "RNN vs LSTM vs GRU, and attention variants"
+    if set(expected) != set(ORDER):
+        against = REFERENCE in runs and REFERENCE not in expected  # read with --reference-from
+        title = ", ".join(expected) + (f" against {REFERENCE}" if against else "")
     lines = [f"# Translation: {title} (spacy-rnn rnn_translator)", ""]
     lines += table(runs, setting, outcomes) + test_lines(runs, outcomes) + curve_lines(found)
     lines += int8_table(runs) + notes(runs, setting, provenance, expected)
@@ -569,8 +586,8 @@ def main():
     args = parser.parse_args()
     plt = pyplot()
     runs = load(args.metrics_dir, args.runs)
-    if args.reference_from is not None and REFERENCE not in runs:
-        runs.update(reference_run(args.reference_from))
+    if args.reference_from is not None:
+        runs.update(reference_run(args.reference_from, runs))
     setting = settings(runs)
     found = curves(runs)
     args.out_dir.mkdir(parents=True, exist_ok=True)
