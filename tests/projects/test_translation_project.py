@@ -162,7 +162,7 @@ def test_evaluate_reports_each_search_and_records_the_training_settings(tmp_path
     assert config["train_source"] == str(data["train.en"])
     summary = run_summarize(tmp_path / "metrics", tmp_path / "results", cwd=tmp_path)
     assert ("budget 0.5 minutes per run; dev evaluation every 3 steps; torch threads 1; precision "
-            "float32.") in summary
+            "float32; SentencePiece vocabulary ") in summary
     assert "Multi30k en-de, test_2016_flickr (20 sentences)" in summary
 
 
@@ -299,7 +299,7 @@ def test_summarize_states_a_shared_budget_from_the_metrics(tmp_path):
     run_summarize(committed_metrics(tmp_path, edit), tmp_path / "results", cwd=tmp_path)
     summary = (tmp_path / "results" / "summary.md").read_text()
     assert ("budget 11 minutes per run; dev evaluation every 200 steps; torch threads 1; precision "
-            "bfloat16.") in summary
+            "bfloat16; SentencePiece vocabulary 8,000 shared.") in summary
     assert "differ" not in summary
 
 
@@ -312,7 +312,7 @@ def test_summarize_states_each_runs_length_penalty_and_where_it_was_tuned(tmp_pa
                                          "tuned_on": "data/multi30k/val.en.gz" if tuned else None}
     run_summarize(committed_metrics(tmp_path, edit), tmp_path / "results", cwd=tmp_path)
     summary = (tmp_path / "results" / "summary.md").read_text()
-    assert ("- Beam search length penalty (GNMT alpha), chosen on data/multi30k/val.en.gz for each run not "
+    assert ("- Beam search length penalty (GNMT alpha), chosen on val.en.gz for each run not "
             "marked otherwise (best dev BLEU of beam search over alphas 0-1.2): rnn: 0.8; lstm: 0.8; gru: not "
             "recorded; lstm_luong: 0.8; lstm_none: 0.6 (the pipeline's own).") in summary
 
@@ -348,7 +348,7 @@ def test_summarize_skips_unknown_files_and_lists_extra_runs(tmp_path):
     assert f"⚠ Skipping {metrics_dir / 'notes.json'}: no n_sentences" in output
     assert f"⚠ Skipping {metrics_dir / 'broken.json'}: not valid JSON" in output
     assert f"Read {metrics_dir / 'lstm_bf16.json'} (modified " in output
-    assert "not one of project.yml's runs" in output
+    assert "not one of this summary's runs" in output
     summary = (tmp_path / "results" / "summary.md").read_text()
     assert "| lstm_bf16 | lstm |" in summary and "lstm_none.json, lstm_bf16.json." in summary
 
