@@ -6,7 +6,7 @@ a fork handler that keeps torch single-threaded in forked children (see threads.
 """
 __version__ = "0.1.0"
 
-from . import architectures, pipeline, readers, scorers, training  # noqa: E402,F401  (registration)
+from . import architectures, optimizers, pipeline, readers, scorers, training  # noqa: E402,F401  (registration)
 from .threads import register_fork_handler  # noqa: E402
 
 register_fork_handler()  # forked workers (nlp.pipe(n_process=N)) must not hang in torch
