@@ -16,6 +16,7 @@ from typing import Tuple
 from spacy.util import registry
 from thinc.api import Optimizer
 from thinc.backends import get_array_ops
+from thinc.optimizers import FloatOrSeq
 from thinc.types import FloatsXd
 
 THINC_AVERAGE_POWER = 8.0
@@ -35,11 +36,13 @@ class PowerAveragingOptimizer(Optimizer):
     def __call__(self, key: Tuple[int, str], weights: FloatsXd, gradient: FloatsXd, *,
                  lr_scale: float = 1.0):
         averages, self.averages = self.averages, None
+        updates_before = self.nr_update.get(key, 0)
         try:
             weights, gradient = super().__call__(key, weights, gradient, lr_scale=lr_scale)
         finally:
             self.averages = averages
-        if averages is not None and self.nr_update.get(key, 0) > 0:
+        # thinc returns early, without counting an update, for an empty gradient
+        if averages is not None and self.nr_update.get(key, 0) > updates_before:
             self._update_average(key, weights)
         return weights, gradient
 
@@ -53,11 +56,12 @@ class PowerAveragingOptimizer(Optimizer):
 
 
 @registry.optimizers("spacy-rnn.Adam.v1")
-def adam(learn_rate: float = 0.001, *, L2: float = 0.0, beta1: float = 0.9, beta2: float = 0.999,
-         eps: float = 1e-8, grad_clip: float = 1.0, L2_is_weight_decay: bool = True,
+def adam(learn_rate: FloatOrSeq = 0.001, *, L2: FloatOrSeq = 0.0, beta1: FloatOrSeq = 0.9,
+         beta2: FloatOrSeq = 0.999, eps: FloatOrSeq = 1e-8, grad_clip: FloatOrSeq = 1.0,
+         L2_is_weight_decay: bool = True,
          use_averages: bool = True, average_power: float = THINC_AVERAGE_POWER) -> Optimizer:
-    """thinc's ``Adam.v1`` (same settings and defaults) plus ``average_power``: the
-    power of the polynomial-decay parameter averages (module docstring)."""
+    """thinc's ``Adam.v1`` (same settings, defaults and schedules) plus ``average_power``:
+    the power of the polynomial-decay parameter averages (module docstring)."""
     return PowerAveragingOptimizer(learn_rate, L2=L2, beta1=beta1, beta2=beta2, eps=eps,
                                    grad_clip=grad_clip, L2_is_weight_decay=L2_is_weight_decay,
                                    use_averages=use_averages, use_radam=False,

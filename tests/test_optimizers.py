@@ -99,6 +99,26 @@ average_power = 3
     assert optimizer.averages == {}
 
 
+def test_a_learning_rate_schedule_is_accepted_as_by_thincs_adam():
+    config = Config().from_str("""
+[optimizer]
+@optimizers = "spacy-rnn.Adam.v1"
+average_power = 3
+
+[optimizer.learn_rate]
+@schedules = "warmup_linear.v1"
+warmup_steps = 2
+total_steps = 4
+initial_rate = 0.01
+""")
+    optimizer = registry.resolve(config)["optimizer"]
+    rates = []
+    for _ in range(4):
+        rates.append(optimizer.learn_rate)
+        optimizer.step_schedules()
+    assert rates[1] > rates[0] and rates[3] < rates[2]
+
+
 def test_a_translator_trains_with_it_and_its_torch_weights_are_averaged():
     """The torch parameters go through the optimizer too: their averages exist, differ from
     the weights, and training on a tiny set lowers the loss."""
